@@ -1,0 +1,204 @@
+"""The one exception tree of docling-hybrid-ocr.
+
+Every failure the tool knows about is one of these, so the CLI can turn any of
+them into a one-line message and an exit code in a single place
+(``cli/__init__.py``). Third-party exceptions (httpx, pypdfium2, pydantic,
+tomlkit) are translated where they are raised, never left to leak upwards.
+
+The tree is split by what the *caller* can do about the failure::
+
+    DoclingHybridError
+    ├── UsageError                 exit 2: the user must change the command or files
+    │   ├── InputError             the input document cannot be read
+    │   │   ├── InputNotFound
+    │   │   ├── NotAPdf
+    │   │   ├── CorruptPdf
+    │   │   └── EncryptedPdf
+    │   ├── PageRangeError         --pages does not parse or is out of range
+    │   ├── ConfigError            a config file, env var or flag is invalid
+    │   └── OutputError            the output location cannot be written
+    ├── BackendError               one attempt against one backend failed
+    │   ├── BackendUnavailable     transient: retry with backoff, then next backend
+    │   │   ├── BackendConnectError
+    │   │   ├── BackendTimeout
+    │   │   ├── BackendServerError     5xx
+    │   │   └── BackendRateLimited     429 (may carry retry_after)
+    │   ├── BackendRejected        permanent for this backend: no retry on it
+    │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
+    └── ConversionFailed           pages failed on every backend (exit 1)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendConnectError",
+    "BackendError",
+    "BackendRateLimited",
+    "BackendRejected",
+    "BackendServerError",
+    "BackendTimeout",
+    "BackendUnavailable",
+    "BadModelOutput",
+    "ConfigError",
+    "ConversionFailed",
+    "CorruptPdf",
+    "DoclingHybridError",
+    "EncryptedPdf",
+    "InputError",
+    "InputNotFound",
+    "NotAPdf",
+    "OutputError",
+    "PageRangeError",
+    "UsageError",
+    "EXIT_OK",
+    "EXIT_PAGES_FAILED",
+    "EXIT_USAGE",
+    "EXIT_INTERRUPTED",
+]
+
+EXIT_OK = 0
+"""Every page of every document converted."""
+EXIT_PAGES_FAILED = 1
+"""Some pages (or a server check) failed; whatever converted was still written."""
+EXIT_USAGE = 2
+"""Bad input, bad config or bad flags: nothing was attempted."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: finished pages are kept, re-running resumes."""
+
+
+class DoclingHybridError(Exception):
+    """Base of every error the tool raises on purpose.
+
+    ``str(exc)`` is the one line shown to the user; it must never contain a
+    secret. ``hint`` is an optional second sentence saying what to do.
+    """
+
+    exit_code: int = EXIT_PAGES_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(DoclingHybridError):
+    """The command, its files or its settings are wrong; retrying cannot help."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(UsageError):
+    """An input document cannot be opened or read."""
+
+
+class InputNotFound(InputError):
+    """The path does not exist or is not a regular file."""
+
+
+class NotAPdf(InputError):
+    """The file exists but is not a PDF (nor a supported page image)."""
+
+
+class CorruptPdf(InputError):
+    """The file claims to be a PDF but pdfium cannot parse it, or it has no pages."""
+
+
+class EncryptedPdf(InputError):
+    """The PDF needs a password that was not given or was wrong."""
+
+
+class PageRangeError(UsageError):
+    """A ``--pages`` expression is malformed or names pages the document lacks."""
+
+
+class ConfigError(UsageError):
+    """A configuration file, environment variable or flag value is invalid."""
+
+
+class OutputError(UsageError):
+    """The output file or folder cannot be created or written."""
+
+
+class BackendError(DoclingHybridError):
+    """One attempt against one backend failed.
+
+    ``backend`` names the backend; ``status`` is the HTTP status when there was
+    one. Subclasses say whether retrying the same backend can help.
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.backend = backend
+        self.status = status
+
+
+class BackendUnavailable(BackendError):
+    """Transient: the server could not answer now. Retry with backoff."""
+
+    retryable = True
+
+
+class BackendConnectError(BackendUnavailable):
+    """The connection was refused or reset: the server is down or still loading."""
+
+
+class BackendTimeout(BackendUnavailable):
+    """The server accepted the request but did not answer in time."""
+
+
+class BackendServerError(BackendUnavailable):
+    """The server answered 5xx (or 408)."""
+
+
+class BackendRateLimited(BackendUnavailable):
+    """The server answered 429; ``retry_after`` is its ``Retry-After`` in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = 429,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status=status, hint=hint)
+        self.retry_after = retry_after
+
+
+class BackendRejected(BackendError):
+    """The server refused the request (4xx other than 408/429): never retried on it."""
+
+
+class BadModelOutput(BackendError):
+    """The answer arrived but cannot be page text: empty, truncated or an error in a 200.
+
+    ``finish_reason`` is the model's, when known; "length" marks a probable
+    repetition loop.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        finish_reason: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status=status, hint=hint)
+        self.finish_reason = finish_reason
+
+
+class ConversionFailed(DoclingHybridError):
+    """Some pages failed on every backend; the rest of the output was written."""

@@ -1,0 +1,83 @@
+"""Value objects that travel between the renderer, the backends and the output.
+
+One page is the unit of work: the renderer makes a :class:`PageImage`, a
+backend turns it into a :class:`PageText`, and the pipeline wraps the outcome
+in a :class:`PageResult` that is either converted or failed, never silently
+empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["AttemptError", "Figure", "PageImage", "PageResult", "PageText"]
+
+
+@dataclass(frozen=True, slots=True)
+class PageImage:
+    """A rendered page, encoded and ready to send.
+
+    ``figure_prefix`` is the relative link prefix (for example
+    ``"report_images/"``) under which figures cropped from this page are linked
+    from the Markdown; the pipeline sets it per document so backends need not
+    know where the output goes.
+    """
+
+    page: int
+    data: bytes
+    mime: str
+    width: int
+    height: int
+    text_layer: str | None = None
+    figure_prefix: str = ""
+    render_ms: float = 0.0
+    encode_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """An image cropped from a page, written next to the Markdown as ``name``."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """What one backend made of one page."""
+
+    markdown: str
+    backend: str = ""
+    model: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost: float | None = None
+    raw: str | None = None
+    figures: tuple[Figure, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptError:
+    """One failed attempt, kept for the report: which backend, what went wrong."""
+
+    backend: str
+    error: str
+    kind: str
+    status: int | None = None
+
+
+@dataclass(slots=True)
+class PageResult:
+    """The final state of one page: converted (``text`` set) or failed (``errors``)."""
+
+    page: int
+    text: PageText | None = None
+    errors: list[AttemptError] = field(default_factory=list)
+    attempts: int = 0
+    latency_s: float = 0.0
+    from_cache: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.text is not None
