@@ -1,0 +1,1 @@
+"""Backends that turn a rendered page image into page Markdown."""

@@ -1,0 +1,199 @@
+"""Turn DeepSeek-OCR's raw grounded output into clean page Markdown and figure crops.
+
+Prompted with ``<|grounding|>``, DeepSeek-OCR prefixes every layout block with
+``<|ref|>LABEL<|/ref|><|det|>[[x1, y1, x2, y2], ...]<|/det|>`` (coordinates
+normalised to 0-999 of the page image). DeepSeek's own scripts crop ``image``
+blocks into files, delete every other tag block and apply a few text fixes. We do
+the same, but the model's output is not always well formed (stray, nested or
+duplicated tags, unparsable coordinates), and a single bad page must never
+crash a whole document, so every step here degrades to "drop the tag, keep the
+text" instead of raising.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+from PIL import Image
+
+from docling_hybrid_cli.pages import Figure, PageImage
+
+__all__ = ["DeepSeekPage", "clean_deepseek_output"]
+
+_log = logging.getLogger(__name__)
+
+_COORD_SCALE = 999
+"""DeepSeek normalises boxes to 0-999 (its own code divides by 999, not 1000)."""
+
+_MAX_COORDS_CHARS = 4096
+"""A repetition loop can emit a huge ``<|det|>`` body; refuse to literal_eval it."""
+
+_IMAGE_LABELS = frozenset({"image", "figure"})
+
+# DeepSeek's end-of-sentence token uses FULLWIDTH VERTICAL LINE (U+FF5C) and
+# LOWER ONE EIGHTH BLOCK (U+2581); accept ASCII bars too in case a server normalised them.
+_EOS = re.compile("<[|\uff5c]end\u2581of\u2581sentence[|\uff5c]>")
+
+# One grounding block. Repeated opening/closing tags are swallowed so duplicated
+# tags still form one block; label and coordinates may not contain another ``<|``
+# token, which makes a nested block match at its innermost ``<|ref|>``.
+_BLOCK = re.compile(
+    r"(?:<\|ref\|>\s*)+((?:(?!<\|).)*?)(?:\s*<\|/ref\|>)+"
+    r"\s*(?:<\|det\|>\s*)+((?:(?!<\|).)*?)(?:\s*<\|/det\|>)+",
+    re.DOTALL,
+)
+# A label whose coordinates never came: labels are single words, so the match
+# stays short and cannot swallow page text between two unrelated stray tags.
+_ORPHAN_REF = re.compile(r"<\|ref\|>\s*[\w-]{0,40}\s*<\|/ref\|>")
+# Coordinates without a label; stops at any other tag or a paragraph break for
+# the same reason.
+_ORPHAN_DET = re.compile(r"<\|det\|>(?:(?!<\||\n[ \t]*\n).)*?<\|/det\|>", re.DOTALL)
+_STRAY_TOKEN = re.compile(r"<\|/?(?:ref|det|grounding)\|>")
+_CENTER = re.compile(r"</?center>", re.IGNORECASE)
+# Two or more blank (or whitespace-only) lines become one blank line.
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
+
+_Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeepSeekPage:
+    """One page of DeepSeek-OCR output after post-processing.
+
+    ``blocks`` counts the grounding blocks found (any label), so reports can
+    tell a layout-rich page from a plain-text answer.
+    """
+
+    markdown: str
+    figures: tuple[Figure, ...]
+    blocks: int
+
+
+class _FigureCropper:
+    """Crops figure boxes from one page, decoding the page image at most once.
+
+    Decoding is deferred to the first image block because most pages have none
+    and decoding a 2000 px PNG costs more than the rest of the cleaning.
+    """
+
+    def __init__(self, page: PageImage, jpeg_quality: int) -> None:
+        self._page = page
+        self._quality = jpeg_quality
+        self._image: Image.Image | None = None
+        self._decode_failed = False
+        self.figures: list[Figure] = []
+
+    def links(self, boxes: list[_Box]) -> str:
+        """Crop every usable box and return one Markdown image link per crop."""
+        image = self._decoded() if boxes else None
+        if image is None:
+            return ""
+        out: list[str] = []
+        for box in boxes:
+            pixels = self._pixel_box(box, image.width, image.height)
+            if pixels is None:
+                continue
+            name = f"page-{self._page.page:04d}-fig-{len(self.figures) + 1}.jpg"
+            buf = io.BytesIO()
+            image.crop(pixels).save(buf, format="JPEG", quality=self._quality)
+            self.figures.append(Figure(name=name, data=buf.getvalue()))
+            out.append(f"![]({self._page.figure_prefix}{name})\n")
+        return "".join(out)
+
+    def _decoded(self) -> Image.Image | None:
+        if self._image is None and not self._decode_failed:
+            try:
+                with Image.open(io.BytesIO(self._page.data)) as opened:
+                    opened.load()
+                    # JPEG cannot hold alpha or palettes; normalise once, not per crop.
+                    keep = opened.mode in ("RGB", "L")
+                    self._image = opened.copy() if keep else opened.convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                # Figures are an extra; losing them must not lose the page text.
+                self._decode_failed = True
+                _log.warning("page %d: cannot decode image for figures: %s", self._page.page, exc)
+        return self._image
+
+    def _pixel_box(self, box: _Box, img_w: int, img_h: int) -> tuple[int, int, int, int] | None:
+        """Scale a 0-999 box to pixels, order and clamp it; None if nothing is left."""
+        sx = self._page.width / _COORD_SCALE
+        sy = self._page.height / _COORD_SCALE
+        x1, y1, x2, y2 = box
+        left, right = sorted((round(x1 * sx), round(x2 * sx)))
+        top, bottom = sorted((round(y1 * sy), round(y2 * sy)))
+        left, right = min(max(left, 0), img_w), min(max(right, 0), img_w)
+        top, bottom = min(max(top, 0), img_h), min(max(bottom, 0), img_h)
+        if right <= left or bottom <= top:
+            return None
+        return left, top, right, bottom
+
+
+def _parse_boxes(coords: str) -> list[_Box] | None:
+    """Parse a ``[[x1, y1, x2, y2], ...]`` literal; None if it is anything else.
+
+    ``ast.literal_eval`` because the text comes from a model and must never be
+    executed. A single bad box rejects the whole block: a half-understood
+    coordinate list is more likely a garbled one than a partly right one.
+    """
+    if len(coords) > _MAX_COORDS_CHARS:
+        return None
+    try:
+        value = ast.literal_eval(coords.strip())
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list | tuple):
+        return None
+    boxes: list[_Box] = []
+    for box in value:
+        if not isinstance(box, list | tuple) or len(box) != 4:
+            return None
+        numbers: list[float] = []
+        for v in box:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                return None
+            numbers.append(float(v))
+        boxes.append((numbers[0], numbers[1], numbers[2], numbers[3]))
+    return boxes
+
+
+def clean_deepseek_output(
+    raw: str, page: PageImage, *, crop_figures: bool = True, jpeg_quality: int = 90
+) -> DeepSeekPage:
+    """Clean one page of raw DeepSeek-OCR output and crop its figures.
+
+    Image blocks become ``![](<figure_prefix><name>)`` links to JPEG crops
+    (one per box, numbered per page in reading order); every other block is
+    removed and its text kept. HTML tables and LaTeX are left untouched.
+    With ``crop_figures=False`` image blocks are simply dropped and the page
+    image is never decoded.
+    """
+    if not 1 <= jpeg_quality <= 100:
+        raise ValueError(f"jpeg_quality must be 1-100, got {jpeg_quality}")
+    cropper = _FigureCropper(page, jpeg_quality)
+    blocks = 0
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal blocks
+        blocks += 1
+        if not crop_figures or match.group(1).strip().lower() not in _IMAGE_LABELS:
+            return ""
+        boxes = _parse_boxes(match.group(2))
+        if boxes is None:
+            _log.debug("page %d: dropping image block with bad coordinates", page.page)
+            return ""
+        return cropper.links(boxes)
+
+    text = _EOS.sub("", raw)
+    text = _BLOCK.sub(replace, text)
+    text = _ORPHAN_REF.sub("", text)
+    text = _ORPHAN_DET.sub("", text)
+    text = _STRAY_TOKEN.sub("", text)
+    text = text.replace("\\coloneqq", ":=").replace("\\eqqcolon", "=:")
+    text = _CENTER.sub("", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return DeepSeekPage(markdown=text.strip(), figures=tuple(cropper.figures), blocks=blocks)
