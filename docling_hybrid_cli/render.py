@@ -1,0 +1,442 @@
+"""Render PDF pages to encoded images (JPEG or PNG) with pypdfium2.
+
+Threading rule (the reason this module is shaped the way it is): PDFium is not
+thread-safe, not even across different documents, and two concurrent calls crash
+or corrupt the process. So *every* pypdfium2 call in the process -- opening,
+page access, rendering, text extraction, closing, even objects being finalised --
+runs on one process-wide worker thread, the single-thread executor returned by
+:func:`pdfium_executor` (thread name ``pdfium_0``). Every :class:`PdfRenderer`
+and :func:`probe_pdf` share it; other modules that need pdfium must go through
+:func:`run_pdfium` or that executor too, never call pypdfium2 directly.
+
+No pypdfium2 object ever leaves that thread: a render job opens the page, renders
+it, reads the text layer and closes the page, text page and bitmap handle before
+returning. What it hands back is a Pillow image mapped (zero-copy) over the
+bitmap's Python-owned pixel buffer, so JPEG/PNG encoding runs afterwards on an
+ordinary worker thread (Pillow releases the GIL there) while the pdfium thread
+already renders the next page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self, TypeVar
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+from PIL import Image
+
+from .errors import (
+    ConfigError,
+    CorruptPdf,
+    EncryptedPdf,
+    InputError,
+    InputNotFound,
+    NotAPdf,
+    PageRangeError,
+)
+from .pages import PageImage
+
+__all__ = [
+    "PdfRenderer",
+    "RenderOptions",
+    "parse_page_range",
+    "pdfium_executor",
+    "probe_pdf",
+    "run_pdfium",
+]
+
+_T = TypeVar("_T")
+
+PDF_HEADER_WINDOW = 1024
+"""The PDF spec lets ``%PDF-`` appear anywhere in the first 1024 bytes (pdfium agrees)."""
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def pdfium_executor() -> ThreadPoolExecutor:
+    """Return the one executor through which every pypdfium2 call must go.
+
+    It is created lazily and never shut down by this module: a thread that was
+    stopped and replaced could still be finishing a job while its successor starts
+    one, which is exactly the concurrent pdfium use that must never happen.
+    ``concurrent.futures`` joins the idle thread at interpreter exit.
+    """
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdfium")
+        return _executor
+
+
+def _on_pdfium_thread() -> bool:
+    return threading.current_thread().name.startswith("pdfium_")
+
+
+def run_pdfium(fn: Callable[..., _T], /, *args: object) -> _T:
+    """Run ``fn(*args)`` on the pdfium thread and wait for it (for synchronous callers).
+
+    Called from the pdfium thread itself it runs inline, since queuing behind
+    itself would deadlock.
+    """
+    if _on_pdfium_thread():
+        return fn(*args)
+    return pdfium_executor().submit(fn, *args).result()
+
+
+async def _arun_pdfium(fn: Callable[..., _T], /, *args: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(pdfium_executor(), fn, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """How pages become images.
+
+    ``max_side`` and ``max_pixels`` only ever scale *down*: a huge page (a poster,
+    a mis-sized scan) must not allocate gigabytes, while a small page is never
+    blown up past ``dpi`` because upscaling adds bytes but no detail.
+    """
+
+    dpi: int = 144
+    max_side: int = 2000
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: int = 90
+    extract_text: bool = False
+    max_pixels: int = 40_000_000
+
+    def __post_init__(self) -> None:
+        if self.dpi <= 0:
+            raise ConfigError(f"render dpi must be positive, got {self.dpi}")
+        if self.max_side <= 0:
+            raise ConfigError(f"render max_side must be positive, got {self.max_side}")
+        if self.max_pixels <= 0:
+            raise ConfigError(f"render max_pixels must be positive, got {self.max_pixels}")
+        if self.image_format not in ("jpeg", "png"):
+            raise ConfigError(f"image format must be 'jpeg' or 'png', got {self.image_format!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"jpeg quality must be 1-100, got {self.jpeg_quality}")
+
+    @property
+    def mime(self) -> str:
+        return "image/jpeg" if self.image_format == "jpeg" else "image/png"
+
+
+_RANGE_PART = re.compile(r"(?P<start>\d+)?\s*-\s*(?P<end>\d+)?")
+
+
+def parse_page_range(spec: str | None, page_count: int) -> list[int]:
+    """Turn a ``--pages`` expression into sorted, unique 1-based page numbers.
+
+    Accepts ``"1-3,7"``, ``"5-"`` (to the end), ``"-3"`` (from the start), ``"2"``,
+    spaces anywhere around numbers, and ``None``/``""``/``"all"`` for every page.
+    Anything else fails loudly rather than silently converting fewer pages.
+    """
+
+    def bad(part: str, reason: str) -> PageRangeError:
+        return PageRangeError(
+            f"invalid page range {part!r} in --pages {spec!r}: {reason} "
+            f"(the document has {page_count} pages)"
+        )
+
+    text = (spec or "").strip()
+    if text.lower() in ("", "all"):
+        pages = set(range(1, page_count + 1))
+    else:
+        pages = set()
+        for raw_part in text.split(","):
+            part = raw_part.strip()
+            if not part:
+                raise bad(part, "empty part")
+            if part.isdigit():
+                start = end = int(part)
+            else:
+                match = _RANGE_PART.fullmatch(part)
+                if match is None or (match["start"] is None and match["end"] is None):
+                    raise bad(part, "expected N, N-M, N- or -M")
+                start = int(match["start"]) if match["start"] is not None else 1
+                end = int(match["end"]) if match["end"] is not None else page_count
+            if start < 1 or end < 1:
+                raise bad(part, "pages start at 1")
+            if max(start, end) > page_count:
+                raise bad(part, f"page {max(start, end)} does not exist")
+            if start > end:
+                raise bad(part, "start is after end")
+            pages.update(range(start, end + 1))
+    if not pages:
+        raise PageRangeError(f"--pages {spec!r} selects no pages (the document has no pages)")
+    return sorted(pages)
+
+
+def _check_file(path: Path) -> None:
+    """Reject what is plainly not a PDF before pdfium sees it, with a precise message."""
+    if path.is_dir():
+        raise InputNotFound(f"{path} is a directory, not a PDF file")
+    if not path.exists():
+        raise InputNotFound(f"{path} does not exist")
+    if not path.is_file():
+        raise InputNotFound(f"{path} is not a regular file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(PDF_HEADER_WINDOW)
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if not head:
+        raise NotAPdf(f"{path} is empty")
+    if b"%PDF-" not in head:
+        raise NotAPdf(f"{path} is not a PDF (no %PDF- header in its first 1024 bytes)")
+
+
+def _reset_last_error() -> None:
+    """Make FPDF_GetLastError meaningful for the next load.
+
+    pdfium only sets its last-error value on *some* failures (an empty page tree
+    fails without setting it) and never clears it on success, so a stale code --
+    say "password" from an earlier document -- would be reported for the wrong
+    file. Loading an empty path is a cheap, side-effect-free failure that sets it
+    to FPDF_ERR_FILE, which a file that passed :func:`_check_file` cannot cause.
+    """
+    pdfium_c.FPDF_LoadDocument(b"\0", None)
+
+
+def _open_document(path: Path, password: str | None) -> pdfium.PdfDocument:
+    """Validate and open ``path``; runs on the pdfium thread."""
+    _check_file(path)
+    _reset_last_error()
+    try:
+        doc = pdfium.PdfDocument(str(path), password=password)
+    except pdfium.PdfiumError as exc:
+        if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+            message = f"wrong password for {path}" if password else f"{path} needs a password"
+            raise EncryptedPdf(message, hint="pass --password") from exc
+        if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
+            raise EncryptedPdf(f"{path} uses an unsupported encryption scheme") from exc
+        if exc.err_code == pdfium_c.FPDF_ERR_FILE:
+            # Still the value _reset_last_error left, and the file was readable a
+            # moment ago: pdfium gave no reason, which is what it does for a
+            # document whose page tree is empty.
+            raise CorruptPdf(f"{path} has no pages (pdfium found no page tree)") from exc
+        raise CorruptPdf(f"{path} is damaged: pdfium cannot parse it ({exc})") from exc
+    try:
+        doc.init_forms()  # a no-op without forms; must precede any page access
+        if len(doc) == 0:  # pdfium normally fails the load instead (above); kept as a guard
+            raise CorruptPdf(f"{path} has no pages")
+    except BaseException:
+        doc.close()
+        raise
+    return doc
+
+
+def _count_and_close(path: Path, password: str | None) -> int:
+    doc = _open_document(path, password)
+    try:
+        return len(doc)
+    finally:
+        doc.close()
+
+
+def probe_pdf(path: Path, password: str | None = None) -> int:
+    """Validate ``path`` as a readable PDF and return its page count (blocking).
+
+    Used before any work starts so a bad input fails fast with exit code 2.
+    """
+    return run_pdfium(_count_and_close, path, password)
+
+
+def _fit_scale(width_pt: float, height_pt: float, options: RenderOptions) -> float:
+    """Return the scale for ``dpi``, lowered until the rendered size fits both caps.
+
+    pypdfium2 sizes the bitmap with ``ceil(points * scale)``, so the caps are
+    checked on the rounded-up pixel sizes rather than the exact product.
+    """
+    scale = min(
+        options.dpi / 72,
+        options.max_side / max(width_pt, height_pt),
+        math.sqrt(options.max_pixels / (width_pt * height_pt)),
+    )
+
+    def too_big(s: float) -> bool:
+        w, h = math.ceil(width_pt * s), math.ceil(height_pt * s)
+        return max(w, h) > options.max_side or w * h > options.max_pixels
+
+    while too_big(scale) and scale > 0:
+        scale *= 1 - 1e-6
+    return scale
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """What a render job returns: plain Python data, no pdfium handles."""
+
+    image: Image.Image
+    text: str | None
+    render_ms: float
+
+
+def _render_page(
+    doc: pdfium.PdfDocument, page_no: int, options: RenderOptions, path: Path
+) -> _Rendered:
+    """Render one page (and read its text layer); runs on the pdfium thread."""
+    started = time.perf_counter()
+    try:
+        page = doc[page_no - 1]
+    except pdfium.PdfiumError as exc:
+        raise CorruptPdf(f"{path}: page {page_no} cannot be loaded ({exc})") from exc
+    try:
+        width_pt, height_pt = page.get_size()  # already swapped for /Rotate 90/270
+        if width_pt <= 0 or height_pt <= 0:
+            raise CorruptPdf(f"{path}: page {page_no} has an empty page box")
+        # RGBx in Python-owned memory: Pillow can map it without copying, and it
+        # stays valid after the pdfium bitmap handle is destroyed.
+        bitmap = page.render(
+            scale=_fit_scale(width_pt, height_pt, options),
+            may_draw_forms=True,
+            fill_color=(255, 255, 255, 255),
+            rev_byteorder=True,
+            prefer_bgrx=True,
+        )
+        try:
+            image = Image.frombuffer(
+                "RGBX",
+                (bitmap.width, bitmap.height),
+                bitmap.buffer,
+                "raw",
+                "RGBX",
+                bitmap.stride,
+                1,
+            )
+        finally:
+            bitmap.close()
+        text = None
+        if options.extract_text:
+            textpage = page.get_textpage()
+            try:
+                text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+            finally:
+                textpage.close()
+    finally:
+        page.close()
+    return _Rendered(image, text, (time.perf_counter() - started) * 1000)
+
+
+def _encode(image: Image.Image, options: RenderOptions) -> tuple[bytes, float]:
+    """Encode the mapped RGBx image; pure Pillow, so it may run on any thread."""
+    started = time.perf_counter()
+    buf = io.BytesIO()
+    if options.image_format == "jpeg":
+        image.save(buf, "JPEG", quality=options.jpeg_quality)
+    else:
+        # PNG has no RGBx mode; level 1 is ~2x cheaper than Pillow's default 6
+        # for a few percent more bytes (reference/perf.md).
+        image.convert("RGB").save(buf, "PNG", compress_level=1)
+    return buf.getvalue(), (time.perf_counter() - started) * 1000
+
+
+class PdfRenderer:
+    """Owns one PDF document; every pdfium call for it goes through the pdfium thread.
+
+    Use as ``async with PdfRenderer(path, options) as r: await r.render(1)``.
+    ``render`` may be awaited concurrently (for example to render a few pages
+    ahead of the requests in flight); the calls queue on the single pdfium
+    thread while encoding overlaps on ordinary threads.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        options: RenderOptions,
+        *,
+        password: str | None = None,
+        figure_prefix: str = "",
+    ) -> None:
+        self.path = Path(path)
+        self.options = options
+        self.figure_prefix = figure_prefix
+        self._password = password
+        self._doc: pdfium.PdfDocument | None = None
+        self._page_count = 0
+        self._closed = False
+
+    @property
+    def page_count(self) -> int:
+        """Number of pages; 0 until :meth:`open` has succeeded."""
+        return self._page_count
+
+    async def open(self) -> int:
+        """Validate and open the document; return its page count.
+
+        Raises the :mod:`errors` input errors (InputNotFound, NotAPdf,
+        CorruptPdf, EncryptedPdf) with a one-line message naming the file.
+        """
+        if self._closed:
+            raise RuntimeError(f"renderer for {self.path} is closed")
+        if self._doc is None:
+            self._doc = await _arun_pdfium(_open_document, self.path, self._password)
+            self._page_count = await _arun_pdfium(len, self._doc)
+        return self._page_count
+
+    async def render(self, page_no: int) -> PageImage:
+        """Render and encode 1-based page ``page_no``."""
+        if self._doc is None:
+            raise RuntimeError(f"renderer for {self.path} is not open")
+        if not 1 <= page_no <= self._page_count:
+            raise PageRangeError(
+                f"page {page_no} does not exist in {self.path} ({self._page_count} pages)"
+            )
+        rendered = await _arun_pdfium(_render_page, self._doc, page_no, self.options, self.path)
+        data, encode_ms = await asyncio.to_thread(_encode, rendered.image, self.options)
+        return PageImage(
+            page=page_no,
+            data=data,
+            mime=self.options.mime,
+            width=rendered.image.width,
+            height=rendered.image.height,
+            text_layer=rendered.text,
+            figure_prefix=self.figure_prefix,
+            render_ms=rendered.render_ms,
+            encode_ms=encode_ms,
+        )
+
+    async def aclose(self) -> None:
+        """Close the document on the pdfium thread; safe to call more than once.
+
+        The shared pdfium thread itself stays up for other documents (see
+        :func:`pdfium_executor`).
+        """
+        self._closed = True
+        doc, self._doc = self._doc, None
+        if doc is not None:
+            await _arun_pdfium(doc.close)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # A renderer dropped without aclose() would let pypdfium2's finalizer close
+        # the document on whatever thread the garbage collector runs on; hand the
+        # close to the pdfium thread instead.
+        doc = getattr(self, "_doc", None)
+        if doc is not None:
+            # RuntimeError: the executor is already shut down at interpreter exit.
+            with contextlib.suppress(RuntimeError):
+                pdfium_executor().submit(doc.close)
