@@ -25,6 +25,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
     │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
+    ├── Interrupted                exit 130: Ctrl-C; finished pages are kept
     └── ConversionFailed           pages failed on every backend (exit 1)
 """
 
@@ -46,6 +47,7 @@ __all__ = [
     "EncryptedPdf",
     "InputError",
     "InputNotFound",
+    "Interrupted",
     "NotAPdf",
     "OutputError",
     "PageRangeError",
@@ -126,6 +128,8 @@ class BackendError(DoclingHybridError):
     """
 
     retryable: bool = False
+    attempts: int = 1
+    """How many attempts were made on this backend before giving up (set by the retry loop)."""
 
     def __init__(
         self,
@@ -141,9 +145,24 @@ class BackendError(DoclingHybridError):
 
 
 class BackendUnavailable(BackendError):
-    """Transient: the server could not answer now. Retry with backoff."""
+    """Transient: the server could not answer now. Retry with backoff.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one.
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status=status, hint=hint)
+        self.retry_after = retry_after
 
 
 class BackendConnectError(BackendUnavailable):
@@ -159,19 +178,7 @@ class BackendServerError(BackendUnavailable):
 
 
 class BackendRateLimited(BackendUnavailable):
-    """The server answered 429; ``retry_after`` is its ``Retry-After`` in seconds."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        backend: str = "",
-        status: int | None = 429,
-        retry_after: float | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, backend=backend, status=status, hint=hint)
-        self.retry_after = retry_after
+    """The server answered 429: retried on a budget of its own, honouring ``retry_after``."""
 
 
 class BackendRejected(BackendError):
@@ -198,6 +205,12 @@ class BadModelOutput(BackendError):
     ) -> None:
         super().__init__(message, backend=backend, status=status, hint=hint)
         self.finish_reason = finish_reason
+
+
+class Interrupted(DoclingHybridError):
+    """Ctrl-C: in-flight requests were cancelled; finished pages are kept."""
+
+    exit_code = EXIT_INTERRUPTED
 
 
 class ConversionFailed(DoclingHybridError):

@@ -55,6 +55,7 @@ class PageText:
     cost: float | None = None
     raw: str | None = None
     figures: tuple[Figure, ...] = ()
+    attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,129 @@
+"""DeepSeek-OCR over an OpenAI-compatible server (vLLM; mlx-vlm on macOS).
+
+The request follows DeepSeek's own recipe (backends.md §1.2–1.4, §6 rules
+1–4): one user message with the page image and the grounding prompt, no
+``<image>`` placeholder in the text (the server adds it), temperature 0,
+special tokens kept so the grounding tags survive, and on vLLM the n-gram
+repetition guard via ``vllm_xargs``. ``max_tokens`` is fitted to the
+server's ``max_model_len`` minus the page's image tokens, because vLLM
+rejects or clamps requests that overflow the context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..breaker import CircuitBreaker
+from ..client import ChatResult, build_chat_body
+from ..errors import BackendError, BadModelOutput
+from ..pages import PageImage, PageText
+from .base import HttpBackend, Notify
+from .deepseek_output import clean_deepseek_output
+
+__all__ = ["DEEPSEEK_PROMPT", "DeepSeekBackend", "image_tokens"]
+
+DEEPSEEK_PROMPT = "<|grounding|>Convert the document to markdown."
+NGRAM_GUARD = {"ngram_size": 30, "window_size": 90, "whitelist_token_ids": [128821, 128822]}
+TIGHT_NGRAM_GUARD = {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
+DEFAULT_MODEL_LEN = 8192
+_SAFETY_TOKENS = 64
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Vision tokens vLLM spends on one image (its fixed "Gundam" tiling, §1.5).
+
+    A global 1024² view costs 273 tokens; larger images add a grid of 640²
+    tiles (2–6 of them, aspect ratio closest to the image's).
+    """
+    if width <= 640 and height <= 640:
+        return 273
+    aspect = width / height
+    grids = [(w, h) for w in range(1, 7) for h in range(1, 7) if 2 <= w * h <= 6]
+    gw, gh = min(grids, key=lambda g: (abs(g[0] / g[1] - aspect), g[0] * g[1]))
+    return 273 + (10 * gh) * (10 * gw + 1)
+
+
+class DeepSeekBackend(HttpBackend):
+    """DeepSeek-OCR; ``kind = "deepseek-mlx"`` swaps the n-gram guard for a repetition penalty."""
+
+    _model_len: int | None = None
+    _model_len_lock: asyncio.Lock | None = None
+
+    @property
+    def on_vllm(self) -> bool:
+        return self.config.kind == "deepseek-vllm"
+
+    async def model_len(self) -> int:
+        """The served ``max_model_len``, asked once from ``/models``; 8192 if not reported."""
+        if self._model_len is not None:
+            return self._model_len
+        if self._model_len_lock is None:
+            self._model_len_lock = asyncio.Lock()
+        async with self._model_len_lock:
+            if self._model_len is None:
+                self._model_len = await self._fetch_model_len()
+        return self._model_len
+
+    async def _fetch_model_len(self) -> int:
+        try:
+            listing = await self.client.get_json("/models")
+        except BackendError:
+            return DEFAULT_MODEL_LEN
+        for card in listing.get("data", []) if isinstance(listing, dict) else []:
+            if isinstance(card, dict) and card.get("id") == self.config.model:
+                value = card.get("max_model_len")
+                if isinstance(value, int) and value > 0:
+                    return value
+        return DEFAULT_MODEL_LEN
+
+    def fitted_max_tokens(self, page: PageImage, model_len: int) -> int:
+        room = model_len - image_tokens(page.width, page.height) - _SAFETY_TOKENS
+        return max(1, min(self.config.max_tokens, room))
+
+    def params(self, page: PageImage, model_len: int, guard: dict[str, Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "temperature": self.config.temperature,
+            "max_tokens": self.fitted_max_tokens(page, model_len),
+            "skip_special_tokens": False,
+        }
+        if self.on_vllm:
+            params["vllm_xargs"] = dict(guard)
+        else:
+            params["repetition_penalty"] = 1.1
+        params.update(self.config.extra_body)
+        return params
+
+    def build_body(self, page: PageImage, **overrides: Any) -> bytes:
+        return build_chat_body(
+            model=self.config.model,
+            page=page,
+            prompt=self.config.prompt or DEEPSEEK_PROMPT,
+            params=overrides,
+        )
+
+    async def attempt(
+        self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
+    ) -> PageText:
+        """Send the page; a truncated answer (a probable loop) is tried once more, tighter."""
+        model_len = await self.model_len() if self.on_vllm else DEFAULT_MODEL_LEN
+        body = self.build_body(page, **self.params(page, model_len, NGRAM_GUARD))
+        try:
+            return await self.send(page, body, notify, breaker)
+        except BadModelOutput as exc:
+            if exc.finish_reason != "length":
+                raise
+            if notify is not None:
+                notify("retrying", "answer cut off (repetition loop?) — tighter n-gram guard")
+            tight = self.params(page, model_len, TIGHT_NGRAM_GUARD)
+            if not self.on_vllm:
+                tight["repetition_penalty"] = 1.2
+            return await self.send(page, self.build_body(page, **tight), notify, breaker)
+
+    def finish(self, result: ChatResult, page: PageImage) -> PageText:
+        cleaned = clean_deepseek_output(result.content, page)
+        if not cleaned.markdown.strip():
+            raise BadModelOutput(
+                f"{self.name}: answer held only layout tags, no text", backend=self.name
+            )
+        return self.page_text(result, cleaned.markdown, figures=cleaned.figures)

@@ -1,0 +1,174 @@
+"""Progress for people (rich, on a TTY) and for logs (plain lines otherwise).
+
+Both implement the pipeline's ``ConvertObserver``; the pipeline never knows
+which one it talks to. Everything goes to stderr so stdout stays clean for
+``--json``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..pages import PageResult
+    from ..pipeline import DocumentJob, DocumentResult
+
+__all__ = ["PlainProgress", "RichProgress", "make_progress"]
+
+_STATE_STYLE = {
+    "rendering": "cyan",
+    "queued": "dim",
+    "sent": "blue",
+    "retrying": "yellow",
+    "falling back": "magenta",
+    "done": "green",
+    "failed": "red",
+}
+
+
+class PlainProgress:
+    """One line per finished page and per retry: greppable, no control codes."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self._total = 0
+        self._done = 0
+        self._failed = 0
+        self._started = time.perf_counter()
+
+    def _line(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
+        self._total, self._done, self._failed = len(pages), 0, 0
+        self._started = time.perf_counter()
+        self._line(f"converting {job.source} ({len(pages)} pages) -> {job.output}")
+
+    def page_state(self, page: int, state: str, detail: str = "") -> None:
+        if state in ("retrying", "falling back") or self.verbose:
+            self._line(f"page {page}: {state}" + (f": {detail}" if detail else ""))
+
+    def page_finished(self, result: PageResult) -> None:
+        self._done += 1
+        rate = self._done / max(time.perf_counter() - self._started, 1e-9)
+        if result.text is not None:
+            how = f"converted by {result.text.backend} in {result.latency_s:.1f} s"
+        else:
+            self._failed += 1
+            how = "FAILED: " + "; ".join(e.error for e in result.errors)
+        self._line(f"page {result.page} ({self._done}/{self._total}, {rate:.2f} pages/s) {how}")
+
+    def document_finished(self, result: DocumentResult) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class RichProgress:
+    """A live bar (done/total, pages/s, ETA, failures) above the pages in flight."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        from rich.console import Console
+
+        self.verbose = verbose
+        self.console = Console(stderr=True)
+        self._live: Any = None
+        self._progress: Any = None
+        self._task: Any = None
+        self._states: dict[int, tuple[str, str]] = {}
+        self._failed = 0
+        self._done = 0
+        self._started = time.perf_counter()
+
+    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.close()
+        self._failed = self._done = 0
+        self._started = time.perf_counter()
+        self._states = {}
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            expand=True,
+        )
+        self._task = self._progress.add_task(
+            job.source.name, total=len(pages), rate="0.00 pages/s", failed=""
+        )
+        self._live = Live(self._render(), console=self.console, refresh_per_second=8)
+        self._live.start()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 2))
+        for page, (state, detail) in sorted(self._states.items())[:12]:
+            style = _STATE_STYLE.get(state, "white")
+            table.add_row(f"page {page}", Text(state, style=style), Text(detail[:90]))
+        hidden = len(self._states) - 12
+        if hidden > 0:
+            table.add_row("", f"… {hidden} more in flight", "")
+        return Group(self._progress, table)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def page_state(self, page: int, state: str, detail: str = "") -> None:
+        if state == "sent":
+            detail = f"→ {detail}"
+        self._states[page] = (state, detail)
+        self._refresh()
+
+    def page_finished(self, result: PageResult) -> None:
+        from rich.markup import escape
+
+        self._states.pop(result.page, None)
+        self._done += 1
+        if not result.ok:
+            self._failed += 1
+            reason = result.errors[-1].error if result.errors else "failed"
+            self.console.print(f"[red]page {result.page} failed:[/] {escape(reason)}")
+        rate = self._done / max(time.perf_counter() - self._started, 1e-9)
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                advance=1,
+                rate=f"{rate:.2f} pages/s",
+                failed=f"[red]{self._failed} failed[/]" if self._failed else "",
+            )
+        self._refresh()
+
+    def document_finished(self, result: DocumentResult) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def make_progress(*, verbose: bool, tty: bool) -> PlainProgress | RichProgress:
+    return RichProgress(verbose=verbose) if tty else PlainProgress(verbose=verbose)

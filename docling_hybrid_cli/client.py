@@ -1,0 +1,354 @@
+"""OpenAI-compatible chat-completions client: the one boundary to the network.
+
+Every httpx exception and every HTTP status is translated here into the
+tool's error tree (:mod:`docling_hybrid_cli.errors`), so nothing above this
+module knows httpx exists. Request bodies arrive as prebuilt bytes: the page
+image is already base64 inside them, which keeps JSON encoding of a 300 KB
+string off the event loop (perf.md measured ~3 ms per request for ``json=``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from .errors import (
+    BackendConnectError,
+    BackendError,
+    BackendRateLimited,
+    BackendRejected,
+    BackendServerError,
+    BackendTimeout,
+    BackendUnavailable,
+    BadModelOutput,
+)
+from .pages import PageImage
+
+__all__ = ["ChatClient", "ChatResult", "build_chat_body", "image_data_url"]
+
+_IMAGE_SLOT = "\x00IMAGE\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    """The parts of a chat completion a backend needs."""
+
+    content: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost: float | None
+    model: str
+    latency_s: float
+
+
+def image_data_url(page: PageImage) -> str:
+    return f"data:{page.mime};base64,{base64.b64encode(page.data).decode('ascii')}"
+
+
+def build_chat_body(
+    *,
+    model: str,
+    page: PageImage,
+    prompt: str,
+    params: dict[str, Any],
+    system: str | None = None,
+) -> bytes:
+    """One user message: the page image, then the instruction text.
+
+    The base64 image is spliced in after ``json.dumps`` (base64 needs no JSON
+    escaping), so the large string is never scanned by the encoder.
+    """
+    content: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {"url": _IMAGE_SLOT}},
+        {"type": "text", "text": prompt},
+    ]
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": content})
+    body = json.dumps({"model": model, "messages": messages, **params}, ensure_ascii=False)
+    head, tail = body.split(json.dumps(_IMAGE_SLOT), 1)
+    return b"".join(
+        [
+            head.encode(),
+            b'"data:',
+            page.mime.encode(),
+            b";base64,",
+            base64.b64encode(page.data),
+            b'"',
+            tail.encode(),
+        ]
+    )
+
+
+class ChatClient:
+    """Talks to one OpenAI-compatible server over an injected ``httpx.AsyncClient``.
+
+    The caller owns the choice of transport, limits and timeouts (see
+    :meth:`create`); tests inject a respx- or MockTransport-backed client.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        base_url: str,
+        http: httpx.AsyncClient,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.base_url = base_url.rstrip("/")
+        self._http = http
+        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        backend: str,
+        base_url: str,
+        timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ChatClient:
+        """A client whose pool keeps one live connection per request in flight.
+
+        ``max_keepalive_connections`` equals ``max_connections``: httpx's default
+        of 20 closes and reopens sockets at higher concurrency (perf.md).
+        """
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            trust_env=True,
+        )
+        return cls(backend=backend, base_url=base_url, http=http, api_key=api_key, headers=headers)
+
+    @property
+    def server_root(self) -> str:
+        """The server's root, where vLLM serves ``/health`` and ``/metrics``."""
+        root = self.base_url
+        return root[: -len("/v1")] if root.endswith("/v1") else root
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def chat(self, body: bytes) -> ChatResult:
+        """POST a prebuilt chat-completions body; return the answer or raise."""
+        started = time.perf_counter()
+        response = await self._send("POST", f"{self.base_url}/chat/completions", content=body)
+        latency = time.perf_counter() - started
+        payload = self._json(response)
+        return self._parse_completion(payload, latency)
+
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document under the API root (``/models``) or the server root."""
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        response = await self._send("GET", url)
+        return self._json(response)
+
+    async def get(self, url: str, *, timeout_s: float | None = None) -> httpx.Response:
+        """GET any URL and map failures; a non-2xx status is raised like any other."""
+        return await self._send("GET", url, timeout_s=timeout_s)
+
+    async def _send(
+        self, method: str, url: str, *, content: bytes | None = None, timeout_s: float | None = None
+    ) -> httpx.Response:
+        kwargs: dict[str, Any] = {}
+        if timeout_s is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout_s)
+        try:
+            response = await self._http.request(
+                method, url, content=content, headers=self._headers, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise self._map_transport_error(exc, url) from None
+        if response.status_code >= 400:
+            raise self._map_status(response)
+        return response
+
+    def _map_transport_error(self, exc: httpx.HTTPError, url: str) -> BackendError:
+        where = _safe_url(url)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return BackendConnectError(
+                f"{self.backend}: connection to {where} timed out", backend=self.backend
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return BackendConnectError(
+                f"{self.backend}: cannot connect to {where} (is the server running?)",
+                backend=self.backend,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return BackendTimeout(
+                f"{self.backend}: no answer from {where} in time ({type(exc).__name__})",
+                backend=self.backend,
+            )
+        if isinstance(exc, httpx.TransportError):
+            return BackendUnavailable(
+                f"{self.backend}: connection to {where} dropped ({type(exc).__name__})",
+                backend=self.backend,
+            )
+        return BackendRejected(
+            f"{self.backend}: request to {where} failed ({type(exc).__name__})",
+            backend=self.backend,
+        )
+
+    def _map_status(self, response: httpx.Response) -> BackendError:
+        status = response.status_code
+        message = _error_message(response)
+        retry_after = _retry_after(response)
+        text = f"{self.backend}: HTTP {status}: {message}"
+        if status == 429 or (status == 402 and retry_after is not None):
+            return BackendRateLimited(
+                text, backend=self.backend, status=status, retry_after=retry_after
+            )
+        if status == 408 or status >= 500:
+            return BackendServerError(
+                text, backend=self.backend, status=status, retry_after=retry_after
+            )
+        hint = None
+        if status in (401, 403):
+            hint = "check the API key for this backend"
+        elif status == 404:
+            hint = "check the backend's model name and base_url (docling-hybrid-ocr check-server)"
+        return BackendRejected(text, backend=self.backend, status=status, hint=hint)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadModelOutput(
+                f"{self.backend}: answer is not JSON (HTTP {response.status_code})",
+                backend=self.backend,
+                status=response.status_code,
+            ) from None
+
+    def _parse_completion(self, payload: Any, latency: float) -> ChatResult:
+        if not isinstance(payload, dict):
+            raise BadModelOutput(
+                f"{self.backend}: answer is not a JSON object", backend=self.backend
+            )
+        if payload.get("error"):
+            raise BadModelOutput(
+                f"{self.backend}: server reported an error: {_error_text(payload)}",
+                backend=self.backend,
+                status=200,
+            )
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise BadModelOutput(f"{self.backend}: answer has no choices", backend=self.backend)
+        choice = choices[0]
+        finish = choice.get("finish_reason")
+        message = choice.get("message") or {}
+        content = _content_text(message.get("content") if isinstance(message, dict) else None)
+        usage = payload.get("usage")
+        if not isinstance(usage, dict):
+            usage = {}
+        if finish == "length":
+            raise BadModelOutput(
+                f"{self.backend}: answer cut off at max_tokens (probable repetition loop)",
+                backend=self.backend,
+                finish_reason="length",
+            )
+        if finish == "error":
+            raise BadModelOutput(
+                f"{self.backend}: generation failed mid-answer",
+                backend=self.backend,
+                finish_reason=finish,
+            )
+        if not content.strip():
+            raise BadModelOutput(
+                f"{self.backend}: empty answer", backend=self.backend, finish_reason=finish
+            )
+        return ChatResult(
+            content=content,
+            finish_reason=finish,
+            prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
+            completion_tokens=_int_or_none(usage.get("completion_tokens")),
+            cost=_float_or_none(usage.get("cost")),
+            model=str(payload.get("model") or ""),
+            latency_s=latency,
+        )
+
+
+def _content_text(content: Any) -> str:
+    """``message.content`` is a string, or (some servers) a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def _error_text(body: Any) -> str:
+    """vLLM, OpenRouter and older servers each shape errors differently (backends.md §6.12)."""
+    if not isinstance(body, dict):
+        return str(body)[:200]
+    err = body.get("error")
+    if isinstance(err, dict):
+        text = str(err.get("message") or err.get("code") or "unknown error")
+        provider = (
+            (err.get("metadata") or {}).get("provider_name")
+            if isinstance(err.get("metadata"), dict)
+            else None
+        )
+        return f"{text} (provider {provider})" if provider else text
+    if isinstance(err, str):
+        return err
+    return str(body.get("message") or body.get("detail") or "unknown error")
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = response.text.strip().replace("\n", " ")
+        return text[:200] or response.reason_phrase
+    return " ".join(_error_text(body).split())[:300]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _safe_url(url: str) -> str:
+    """The URL without credentials or query string, fit for a message."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -1,0 +1,156 @@
+"""Markdown assembly in page order, atomic files, and the JSON report.
+
+Pages finish out of order; :class:`MarkdownWriter` writes each one as soon as
+every page before it is done, into a ``.partial`` file beside the target, and
+renames it into place only when the document is complete. A crash therefore
+never leaves a file under the final name that looks finished, while the
+partial file still holds every page written so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import OutputError
+from .pages import Figure, PageResult
+
+__all__ = [
+    "MarkdownWriter",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "failed_page_placeholder",
+    "page_record",
+]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def failed_page_placeholder(result: PageResult) -> str:
+    """A visible, greppable marker where a failed page's text would be."""
+    reasons = "; ".join(f"{e.backend}: {e.error}" for e in result.errors) or "no backend tried"
+    reasons = reasons.replace("--", "- -").replace("\n", " ")
+    return f"<!-- page {result.page} failed: {reasons} -->"
+
+
+class MarkdownWriter:
+    """Streams page Markdown to disk in page order; figures go to ``figures_dir``."""
+
+    def __init__(self, path: Path, pages: Sequence[int], *, separator: str, figures_dir: Path):
+        self.path = path
+        self.partial_path = path.with_name(f".{path.name}.partial")
+        self.figures_dir = figures_dir
+        self._order = list(pages)
+        self._separator = separator
+        self._next = 0
+        self._waiting: dict[int, str] = {}
+        self._handle: IO[str] | None = None
+        self.written_pages: list[int] = []
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.partial_path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def add(self, result: PageResult) -> None:
+        """Accept a finished page (any order); write whatever prefix is now complete."""
+        if result.text is not None:
+            self._write_figures(result.text.figures)
+            body = result.text.markdown.strip()
+        else:
+            body = failed_page_placeholder(result)
+        self._waiting[result.page] = body
+        self._flush_ready()
+
+    def _write_figures(self, figures: Iterable[Figure]) -> None:
+        for figure in figures:
+            atomic_write_bytes(self.figures_dir / figure.name, figure.data)
+
+    def _flush_ready(self) -> None:
+        assert self._handle is not None, "open() first"
+        while self._next < len(self._order) and self._order[self._next] in self._waiting:
+            page = self._order[self._next]
+            body = self._waiting.pop(page)
+            if self._next > 0:
+                self._handle.write(self._separator.format(page=page))
+            self._handle.write(body)
+            self.written_pages.append(page)
+            self._next += 1
+        self._handle.flush()
+
+    @property
+    def complete(self) -> bool:
+        return self._next == len(self._order)
+
+    def commit(self) -> None:
+        """Finish the file and move it to its final name."""
+        assert self._handle is not None, "open() first"
+        try:
+            self._handle.write("\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            os.replace(self.partial_path, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        """Stop without committing: the ``.partial`` file keeps what was written."""
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()
+
+
+def page_record(result: PageResult) -> dict[str, Any]:
+    """One page's entry in the JSON report."""
+    record: dict[str, Any] = {
+        "page": result.page,
+        "status": "converted" if result.ok else "failed",
+        "attempts": result.attempts,
+        "latency_s": round(result.latency_s, 4),
+        "from_cache": result.from_cache,
+    }
+    if result.text is not None:
+        text = result.text
+        record.update(
+            backend=text.backend,
+            model=text.model,
+            finish_reason=text.finish_reason,
+            prompt_tokens=text.prompt_tokens,
+            completion_tokens=text.completion_tokens,
+            cost=text.cost,
+            figures=[f.name for f in text.figures],
+            chars=len(text.markdown),
+        )
+    record["errors"] = [
+        {"backend": e.backend, "kind": e.kind, "status": e.status, "error": e.error}
+        for e in result.errors
+    ]
+    return record
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,216 @@
+"""Convert one document: bounded rendering, bounded requests, ordered output.
+
+Shape of a run::
+
+    renderer (one pdfium thread) ──► queue (render_ahead) ──► N workers ──► chain ──► writer
+                                                                             │
+                                                          out of order ──────┘ in order to disk
+
+The queue bound is the backpressure: the renderer stays at most
+``render_ahead`` pages ahead of the ``concurrency`` requests in flight, so
+memory depends on those two numbers and not on the page count. The writer
+puts pages on disk in order as soon as the prefix is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from .chain import FallbackChain
+from .errors import DoclingHybridError
+from .output import MarkdownWriter
+from .pages import AttemptError, PageImage, PageResult
+from .render import PdfRenderer, RenderOptions, parse_page_range
+from .settings import ConvertSettings
+
+__all__ = [
+    "ConvertObserver",
+    "DocumentJob",
+    "DocumentResult",
+    "convert_document",
+    "figures_dir_for",
+    "render_options",
+]
+
+
+class ConvertObserver(Protocol):
+    """What the pipeline tells the outside world; the CLI draws progress from it."""
+
+    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None: ...
+
+    def page_state(self, page: int, state: str, detail: str = "") -> None: ...
+
+    def page_finished(self, result: PageResult) -> None: ...
+
+    def document_finished(self, result: DocumentResult) -> None: ...
+
+
+@dataclass(frozen=True)
+class DocumentJob:
+    """One input document and where its Markdown goes."""
+
+    source: Path
+    output: Path
+    pages: str | None = None
+    password: str | None = None
+
+
+@dataclass
+class DocumentResult:
+    """Every page's outcome, in page order, plus timings for the summary and report."""
+
+    job: DocumentJob
+    pages: list[PageResult] = field(default_factory=list)
+    page_count: int = 0
+    seconds: float = 0.0
+    render_ms: float = 0.0
+    encode_ms: float = 0.0
+    image_bytes: int = 0
+
+    @property
+    def converted(self) -> list[PageResult]:
+        return [p for p in self.pages if p.ok]
+
+    @property
+    def failed(self) -> list[PageResult]:
+        return [p for p in self.pages if not p.ok]
+
+    @property
+    def by_backend(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for page in self.converted:
+            assert page.text is not None
+            counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
+        return counts
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum((p.text.completion_tokens or 0) for p in self.converted if p.text)
+
+
+def figures_dir_for(output: Path) -> Path:
+    """Figures cropped from ``report.md`` go to ``report_images/`` beside it."""
+    return output.with_name(f"{output.stem}_images")
+
+
+def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOptions:
+    return RenderOptions(
+        dpi=convert.dpi,
+        max_side=convert.max_side,
+        image_format=convert.image_format,
+        jpeg_quality=convert.jpeg_quality,
+        extract_text=extract_text,
+    )
+
+
+async def convert_document(
+    job: DocumentJob,
+    chain: FallbackChain,
+    convert: ConvertSettings,
+    observer: ConvertObserver,
+    *,
+    extract_text: bool = False,
+) -> DocumentResult:
+    """Convert ``job`` and write its Markdown; failed pages become placeholders.
+
+    Raises the input errors of :mod:`docling_hybrid_cli.errors` before any
+    request is sent. On cancellation (Ctrl-C) the ``.partial`` file keeps
+    every page finished so far.
+    """
+    started = time.perf_counter()
+    figures_dir = figures_dir_for(job.output)
+    renderer = PdfRenderer(
+        job.source,
+        render_options(convert, extract_text=extract_text),
+        password=job.password,
+        figure_prefix=f"{figures_dir.name}/",
+    )
+    result = DocumentResult(job=job)
+    async with renderer:
+        result.page_count = await renderer.open()
+        pages = parse_page_range(job.pages, result.page_count)
+        writer = MarkdownWriter(
+            job.output, pages, separator=convert.page_separator, figures_dir=figures_dir
+        )
+        writer.open()
+        observer.document_started(job, pages)
+        try:
+            done = await _run_pages(renderer, pages, chain, convert, observer, writer, result)
+            result.pages = [done[p] for p in pages]
+            writer.commit()
+        finally:
+            writer.close()
+    result.seconds = time.perf_counter() - started
+    observer.document_finished(result)
+    return result
+
+
+async def _run_pages(
+    renderer: PdfRenderer,
+    pages: list[int],
+    chain: FallbackChain,
+    convert: ConvertSettings,
+    observer: ConvertObserver,
+    writer: MarkdownWriter,
+    result: DocumentResult,
+) -> dict[int, PageResult]:
+    queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=convert.render_ahead)
+    workers = max(1, min(convert.concurrency, len(pages)))
+    done: dict[int, PageResult] = {}
+
+    async def produce() -> None:
+        for page_no in pages:
+            observer.page_state(page_no, "rendering")
+            try:
+                image = await renderer.render(page_no)
+            except DoclingHybridError as exc:
+                failed = PageResult(
+                    page=page_no, errors=[AttemptError("render", str(exc), type(exc).__name__)]
+                )
+                done[page_no] = failed
+                writer.add(failed)
+                observer.page_finished(failed)
+                continue
+            result.render_ms += image.render_ms
+            result.encode_ms += image.encode_ms
+            result.image_bytes += len(image.data)
+            observer.page_state(page_no, "queued")
+            await queue.put(image)
+        for _ in range(workers):
+            await queue.put(None)
+
+    async def work() -> None:
+        while (image := await queue.get()) is not None:
+            page_no = image.page
+
+            def notify(state: str, detail: str = "", _page: int = page_no) -> None:
+                observer.page_state(_page, state, detail)
+
+            page_result = await chain.convert(image, notify)
+            del image
+            done[page_no] = page_result
+            writer.add(page_result)
+            observer.page_finished(page_result)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(produce())
+            for _ in range(workers):
+                group.create_task(work())
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    return done
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """A task group wraps failures; callers want the one that mattered, unwrapped."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_error(exc)
+        return exc
+    return group

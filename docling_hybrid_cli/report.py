@@ -1,0 +1,64 @@
+"""The honest accounting of a run: summary line data and the JSON report.
+
+Reports carry settings that matter for reproducing a run (backends, models,
+URLs, render settings) but never a key: only the *name* of the variable a key
+is read from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+from .output import page_record
+from .pipeline import DocumentResult
+from .settings import Settings
+
+__all__ = ["document_report", "document_summary"]
+
+
+def document_summary(result: DocumentResult) -> dict[str, Any]:
+    """Counts and rates for one document, as printed and as ``--json`` emits them."""
+    pages = len(result.pages)
+    seconds = max(result.seconds, 1e-9)
+    return {
+        "input": str(result.job.source),
+        "output": str(result.job.output),
+        "pages": pages,
+        "converted": len(result.converted),
+        "failed": len(result.failed),
+        "failed_pages": [p.page for p in result.failed],
+        "by_backend": result.by_backend,
+        "seconds": round(result.seconds, 3),
+        "pages_per_s": round(pages / seconds, 3),
+        "completion_tokens": result.completion_tokens,
+        "prompt_tokens": sum((p.text.prompt_tokens or 0) for p in result.converted if p.text),
+        "cost": round(sum((p.text.cost or 0.0) for p in result.converted if p.text), 6),
+        "render_ms_per_page": round(result.render_ms / pages, 2) if pages else 0.0,
+        "encode_ms_per_page": round(result.encode_ms / pages, 2) if pages else 0.0,
+        "kb_per_page": round(result.image_bytes / 1024 / pages, 1) if pages else 0.0,
+    }
+
+
+def document_report(results: Sequence[DocumentResult], settings: Settings) -> dict[str, Any]:
+    """The ``--report`` manifest: every page of every document, with every error."""
+    return {
+        "tool": "docling-hybrid-ocr",
+        "version": __version__,
+        "chain": [
+            {
+                "name": cfg.name,
+                "kind": cfg.kind,
+                "model": cfg.model,
+                "base_url": cfg.base_url,
+                "api_key_env": cfg.api_key_env,
+            }
+            for cfg in settings.chain
+        ],
+        "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
+        "documents": [
+            {**document_summary(r), "page_results": [page_record(p) for p in r.pages]}
+            for r in results
+        ],
+    }
