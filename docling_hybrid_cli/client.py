@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -29,6 +30,7 @@ from .errors import (
     BadModelOutput,
 )
 from .pages import PageImage
+from .redact import redact, register_secret
 
 __all__ = ["ChatClient", "ChatResult", "build_chat_body", "image_data_url"]
 
@@ -108,7 +110,9 @@ class ChatClient:
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._headers = {"Content-Type": "application/json", **(headers or {})}
+        self._api_key = api_key or None
         if api_key:
+            register_secret(api_key)
             self._headers["Authorization"] = f"Bearer {api_key}"
 
     @classmethod
@@ -210,7 +214,7 @@ class ChatClient:
 
     def _map_status(self, response: httpx.Response) -> BackendError:
         status = response.status_code
-        message = _error_message(response)
+        message = _error_message(response, self._redact)
         retry_after = _retry_after(response)
         text = f"{self.backend}: HTTP {status}: {message}"
         if status == 429 or (status == 402 and retry_after is not None):
@@ -227,6 +231,10 @@ class ChatClient:
         elif status == 404:
             hint = "check the backend's model name and base_url (docling-hybrid-ocr check-server)"
         return BackendRejected(text, backend=self.backend, status=status, hint=hint)
+
+    def _redact(self, text: str) -> str:
+        """Servers may echo the key back ("Incorrect API key provided: sk-..."); never show it."""
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -245,7 +253,7 @@ class ChatClient:
             )
         if payload.get("error"):
             raise BadModelOutput(
-                f"{self.backend}: server reported an error: {_error_text(payload)}",
+                f"{self.backend}: server reported an error: {self._redact(_error_text(payload))}",
                 backend=self.backend,
                 status=200,
             )
@@ -313,13 +321,14 @@ def _error_text(body: Any) -> str:
     return str(body.get("message") or body.get("detail") or "unknown error")
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: httpx.Response, redact: Callable[[str], str]) -> str:
+    """The server's message on one line; secrets are redacted before it is cut short."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        text = response.text.strip().replace("\n", " ")
+        text = redact(response.text).strip().replace("\n", " ")
         return text[:200] or response.reason_phrase
-    return " ".join(_error_text(body).split())[:300]
+    return " ".join(redact(_error_text(body)).split())[:300]
 
 
 def _retry_after(response: httpx.Response) -> float | None:
