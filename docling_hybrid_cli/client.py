@@ -30,7 +30,8 @@ from .errors import (
     BadModelOutput,
 )
 from .pages import PageImage
-from .redact import redact, register_secret
+from .redact import redact as redact_secrets
+from .redact import register_secret
 
 __all__ = ["ChatClient", "ChatResult", "build_chat_body", "image_data_url"]
 
@@ -110,7 +111,6 @@ class ChatClient:
         self.base_url = base_url.rstrip("/")
         self._http = http
         self._headers = {"Content-Type": "application/json", **(headers or {})}
-        self._api_key = api_key or None
         if api_key:
             register_secret(api_key)
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -234,7 +234,7 @@ class ChatClient:
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key back ("Incorrect API key provided: sk-..."); never show it."""
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+        return redact_secrets(text)
 
     def _json(self, response: httpx.Response) -> Any:
         try:

@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from .errors import OutputError
 from .pages import Figure, PageResult
+from .redact import redact
 
 __all__ = [
     "MarkdownWriter",
@@ -51,6 +52,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 def failed_page_placeholder(result: PageResult) -> str:
     """A visible, greppable marker where a failed page's text would be."""
     reasons = "; ".join(f"{e.backend}: {e.error}" for e in result.errors) or "no backend tried"
+    reasons = redact(reasons)
     reasons = reasons.replace("--", "- -").replace("\n", " ")
     return f"<!-- page {result.page} failed: {reasons} -->"
 
@@ -146,7 +148,7 @@ def page_record(result: PageResult) -> dict[str, Any]:
             chars=len(text.markdown),
         )
     record["errors"] = [
-        {"backend": e.backend, "kind": e.kind, "status": e.status, "error": e.error}
+        {"backend": e.backend, "kind": e.kind, "status": e.status, "error": redact(e.error)}
         for e in result.errors
     ]
     return record

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Protocol
 
 from .chain import FallbackChain
+from .checkpoint import PageCache
 from .errors import DoclingHybridError
 from .output import MarkdownWriter
 from .pages import AttemptError, PageImage, PageResult
 from .render import PdfRenderer, RenderOptions, parse_page_range
 from .settings import ConvertSettings
+from .sources import ImageRenderer, open_source
 
 __all__ = [
     "ConvertObserver",
@@ -115,16 +117,19 @@ async def convert_document(
     observer: ConvertObserver,
     *,
     extract_text: bool = False,
+    cache: PageCache | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
 
     Raises the input errors of :mod:`docling_hybrid_cli.errors` before any
-    request is sent. On cancellation (Ctrl-C) the ``.partial`` file keeps
-    every page finished so far.
+    request is sent. Pages found in ``cache`` are reused without rendering;
+    every newly converted page is checkpointed there as it finishes, so after
+    Ctrl-C (cancellation) a re-run sends only what is missing, and the
+    ``.partial`` file beside the output keeps the pages written so far.
     """
     started = time.perf_counter()
     figures_dir = figures_dir_for(job.output)
-    renderer = PdfRenderer(
+    renderer = open_source(
         job.source,
         render_options(convert, extract_text=extract_text),
         password=job.password,
@@ -139,72 +144,94 @@ async def convert_document(
         )
         writer.open()
         observer.document_started(job, pages)
+        run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
         try:
-            done = await _run_pages(renderer, pages, chain, convert, observer, writer, result)
+            done = await run.pages(pages)
             result.pages = [done[p] for p in pages]
             writer.commit()
         finally:
             writer.close()
+    if cache is not None and not result.failed:
+        cache.clear()
     result.seconds = time.perf_counter() - started
     observer.document_finished(result)
     return result
 
 
-async def _run_pages(
-    renderer: PdfRenderer,
-    pages: list[int],
-    chain: FallbackChain,
-    convert: ConvertSettings,
-    observer: ConvertObserver,
-    writer: MarkdownWriter,
-    result: DocumentResult,
-) -> dict[int, PageResult]:
-    queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=convert.render_ahead)
-    workers = max(1, min(convert.concurrency, len(pages)))
-    done: dict[int, PageResult] = {}
+class _DocumentRun:
+    """The moving parts of one document's conversion, shared by its tasks."""
 
-    async def produce() -> None:
+    def __init__(
+        self,
+        renderer: PdfRenderer | ImageRenderer,
+        chain: FallbackChain,
+        convert: ConvertSettings,
+        observer: ConvertObserver,
+        writer: MarkdownWriter,
+        result: DocumentResult,
+        cache: PageCache | None,
+    ) -> None:
+        self.renderer = renderer
+        self.chain = chain
+        self.convert = convert
+        self.observer = observer
+        self.writer = writer
+        self.result = result
+        self.cache = cache
+        self.done: dict[int, PageResult] = {}
+
+    def finish(self, page: PageResult) -> None:
+        """Record a page's final state: output, checkpoint, progress."""
+        self.done[page.page] = page
+        self.writer.add(page)
+        if self.cache is not None and not page.from_cache:
+            self.cache.store(page)
+        self.observer.page_finished(page)
+
+    async def pages(self, pages: list[int]) -> dict[int, PageResult]:
+        queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=self.convert.render_ahead)
+        workers = max(1, min(self.convert.concurrency, len(pages)))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._produce(pages, queue, workers))
+                for _ in range(workers):
+                    group.create_task(self._work(queue))
+        except BaseExceptionGroup as group_error:
+            raise _first_error(group_error) from None
+        return self.done
+
+    async def _produce(
+        self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
+    ) -> None:
         for page_no in pages:
-            observer.page_state(page_no, "rendering")
-            try:
-                image = await renderer.render(page_no)
-            except DoclingHybridError as exc:
-                failed = PageResult(
-                    page=page_no, errors=[AttemptError("render", str(exc), type(exc).__name__)]
-                )
-                done[page_no] = failed
-                writer.add(failed)
-                observer.page_finished(failed)
+            if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
+                self.finish(cached)
                 continue
-            result.render_ms += image.render_ms
-            result.encode_ms += image.encode_ms
-            result.image_bytes += len(image.data)
-            observer.page_state(page_no, "queued")
+            self.observer.page_state(page_no, "rendering")
+            try:
+                image = await self.renderer.render(page_no)
+            except DoclingHybridError as exc:
+                error = AttemptError("render", str(exc), type(exc).__name__)
+                self.finish(PageResult(page=page_no, errors=[error]))
+                continue
+            self.result.render_ms += image.render_ms
+            self.result.encode_ms += image.encode_ms
+            self.result.image_bytes += len(image.data)
+            self.observer.page_state(page_no, "queued")
             await queue.put(image)
         for _ in range(workers):
             await queue.put(None)
 
-    async def work() -> None:
+    async def _work(self, queue: asyncio.Queue[PageImage | None]) -> None:
         while (image := await queue.get()) is not None:
             page_no = image.page
 
             def notify(state: str, detail: str = "", _page: int = page_no) -> None:
-                observer.page_state(_page, state, detail)
+                self.observer.page_state(_page, state, detail)
 
-            page_result = await chain.convert(image, notify)
+            page_result = await self.chain.convert(image, notify)
             del image
-            done[page_no] = page_result
-            writer.add(page_result)
-            observer.page_finished(page_result)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(produce())
-            for _ in range(workers):
-                group.create_task(work())
-    except BaseExceptionGroup as group_error:
-        raise _first_error(group_error) from None
-    return done
+            self.finish(page_result)
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import DoclingHybridError
+from ..redact import redact
 
 __all__ = ["print_error", "stderr_is_tty"]
 
@@ -15,9 +16,9 @@ def stderr_is_tty() -> bool:
 
 def print_error(exc: DoclingHybridError, *, verbose: bool = False) -> None:
     """One line, ``error: <message>``; the hint on a second line; the cause with --verbose."""
-    sys.stderr.write(f"error: {exc}\n")
+    sys.stderr.write(redact(f"error: {exc}") + "\n")
     if exc.hint:
-        sys.stderr.write(f"hint: {exc.hint}\n")
+        sys.stderr.write(redact(f"hint: {exc.hint}") + "\n")
     if verbose and exc.__cause__ is not None:
-        sys.stderr.write(f"cause: {type(exc.__cause__).__name__}: {exc.__cause__}\n")
+        sys.stderr.write(redact(f"cause: {type(exc.__cause__).__name__}: {exc.__cause__}") + "\n")
     sys.stderr.flush()

@@ -1,0 +1,157 @@
+"""Input documents: PDFs and page images, behind one renderer interface.
+
+A PNG or JPEG is a one-page document and a (multi-frame) TIFF has one page
+per frame, so scans saved as images go through the same pipeline as PDFs.
+What a file is comes from its first bytes, not its name: a ``.pdf`` that is
+really HTML is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from PIL import Image, ImageSequence, UnidentifiedImageError
+
+from .errors import CorruptPdf, InputError, InputNotFound, NotAPdf, PageRangeError
+from .pages import PageImage
+from .render import PdfRenderer, RenderOptions, encode_image, probe_pdf
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageRenderer",
+    "SUPPORTED_SUFFIXES",
+    "open_source",
+    "probe_source",
+    "sniff",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SUPPORTED_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
+
+_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpeg",
+    b"II*\x00": "tiff",
+    b"MM\x00*": "tiff",
+}
+
+
+def sniff(path: Path) -> str:
+    """``"pdf"``, ``"png"``, ``"jpeg"`` or ``"tiff"``; input errors otherwise."""
+    if not path.exists():
+        raise InputNotFound(f"{path} does not exist")
+    if not path.is_file():
+        raise InputNotFound(f"{path} is not a file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1024)
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not head:
+        raise NotAPdf(f"{path} is empty")
+    if b"%PDF-" in head:
+        return "pdf"
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    raise NotAPdf(f"{path} is neither a PDF nor a PNG, JPEG or TIFF image")
+
+
+def probe_source(path: Path, password: str | None = None) -> int:
+    """Validate a document before anything is sent anywhere; return its page count."""
+    if sniff(path) == "pdf":
+        return probe_pdf(path, password)
+    return _count_frames(path)
+
+
+def _count_frames(path: Path) -> int:
+    try:
+        with Image.open(path) as image:
+            frames = int(getattr(image, "n_frames", 1))
+            image.load()  # decode frame 1 now: a truncated file fails here, not mid-run
+            return frames
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise CorruptPdf(f"{path} is a damaged image ({exc})") from None
+
+
+def open_source(
+    path: Path, options: RenderOptions, *, password: str | None = None, figure_prefix: str = ""
+) -> PdfRenderer | ImageRenderer:
+    """The renderer for ``path``, chosen by content."""
+    if sniff(path) == "pdf":
+        return PdfRenderer(path, options, password=password, figure_prefix=figure_prefix)
+    return ImageRenderer(path, options, figure_prefix=figure_prefix)
+
+
+class ImageRenderer:
+    """Pages from an image file: scaled to the same caps as PDF pages, re-encoded."""
+
+    def __init__(self, path: Path, options: RenderOptions, *, figure_prefix: str = "") -> None:
+        self.path = path
+        self.options = options
+        self.figure_prefix = figure_prefix
+        self._page_count = 0
+
+    @property
+    def page_count(self) -> int:
+        return self._page_count
+
+    async def open(self) -> int:
+        self._page_count = await asyncio.to_thread(_count_frames, self.path)
+        return self._page_count
+
+    async def render(self, page_no: int) -> PageImage:
+        if not 1 <= page_no <= self._page_count:
+            raise PageRangeError(
+                f"page {page_no} does not exist in {self.path} ({self._page_count} pages)"
+            )
+        return await asyncio.to_thread(self._render, page_no)
+
+    def _render(self, page_no: int) -> PageImage:
+        started = time.perf_counter()
+        try:
+            with Image.open(self.path) as source:
+                frame = ImageSequence.Iterator(source)[page_no - 1]
+                image = frame.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError, IndexError) as exc:
+            raise CorruptPdf(f"{self.path}: page {page_no} cannot be read ({exc})") from None
+        scale = min(
+            1.0,
+            self.options.max_side / max(image.size),
+            (self.options.max_pixels / (image.width * image.height)) ** 0.5,
+        )
+        if scale < 1.0:
+            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        render_ms = (time.perf_counter() - started) * 1000
+        data, encode_ms = encode_image(image, self.options)
+        return PageImage(
+            page=page_no,
+            data=data,
+            mime=self.options.mime,
+            width=image.width,
+            height=image.height,
+            text_layer="" if self.options.extract_text else None,
+            figure_prefix=self.figure_prefix,
+            render_ms=render_ms,
+            encode_ms=encode_ms,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
