@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .output import atomic_write_bytes, atomic_write_text
 from .pages import Figure, PageResult, PageText
 from .settings import BackendConfig, ConvertSettings
@@ -99,7 +99,10 @@ class PageCache:
         convert: ConvertSettings,
         chain: Sequence[BackendConfig],
     ) -> PageCache:
-        content_hash = await asyncio.to_thread(file_sha256, source)
+        try:
+            content_hash = await asyncio.to_thread(file_sha256, source)
+        except OSError as exc:
+            raise InputError(f"{source} cannot be read: {exc.strerror or exc}") from None
         return cls(root, document_key(content_hash, convert, chain))
 
     def _entry(self, page: int) -> Path:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK, EXIT_PAGES_FAILED, Interrupted
+from ..errors import Interrupted
 
 if TYPE_CHECKING:
-    from ..pipeline import DocumentResult
+    from ..batch import BatchResult
     from ..settings import Settings
 
 __all__ = ["register"]
@@ -25,16 +25,27 @@ def register(app: typer.Typer) -> None:
 
 def convert(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="The PDF to convert.", show_default=False)],
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="PDFs, page images (PNG/JPEG/TIFF) or directories to convert.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Markdown file to write (default: <input stem>.md beside it)."
+            "--output",
+            "-o",
+            help="Markdown file (one input) or directory (default: <input stem>.md beside it).",
         ),
     ] = None,
     pages: Annotated[
         str | None, typer.Option("--pages", "-p", help="Pages to convert, e.g. 1-3,7 or 5-.")
     ] = None,
+    glob: Annotated[
+        str, typer.Option("--glob", help="Files to pick up inside directory inputs.")
+    ] = "**/*.pdf",
     backend: Annotated[
         str | None,
         typer.Option("--backend", "-b", help="Use only this backend (no fallback)."),
@@ -61,6 +72,10 @@ def convert(
     password: Annotated[
         str | None, typer.Option("--password", help="Password of an encrypted PDF.")
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
+    ] = False,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a per-page JSON report here.")
     ] = None,
@@ -68,16 +83,20 @@ def convert(
         bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Convert a PDF to Markdown, page by page, through the backend chain.
+    """Convert PDFs (or page images) to Markdown, page by page, through the backend chain.
+
+    An existing output file is replaced, atomically, only when its document
+    finishes. Converted pages are checkpointed: after Ctrl-C or failed pages,
+    the same command again sends only the missing pages.
 
     Exit codes: 0 every page converted; 1 some pages failed (their place in
     the Markdown holds a comment saying why); 2 bad input, config or flags;
     130 interrupted.
     """
-    from ..chain import build_chain
-    from ..pipeline import DocumentJob, convert_document
-    from ..render import probe_pdf
+    from ..batch import convert_batch
+    from ..jobs import plan_jobs
     from ..settings import load_settings
+    from ..sources import probe_source
     from .console import stderr_is_tty
     from .progress import make_progress
 
@@ -102,37 +121,18 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
-    probe_pdf(source, password)
-    job = DocumentJob(
-        source=source,
-        output=output if output is not None else source.with_suffix(".md"),
-        pages=pages,
-        password=password,
-    )
+    jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
+    if len(jobs) == 1:
+        probe_source(jobs[0].source, password)
     verbose = bool(ctx.obj["verbose"])
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 
-    async def run() -> DocumentResult:
-        pipeline_chain = build_chain(settings)
-        try:
-            return await convert_document(
-                job,
-                pipeline_chain,
-                settings.convert,
-                observer,
-                extract_text=_needs_text_layer(settings),
-            )
-        finally:
-            await pipeline_chain.aclose()
-
     try:
-        result = asyncio.run(run())
+        batch = asyncio.run(convert_batch(jobs, settings, observer, use_cache=not no_cache))
     except KeyboardInterrupt:
-        observer.close()
         raise Interrupted(
-            "interrupted: finished pages are kept in "
-            f"{job.output.with_name('.' + job.output.name + '.partial')}",
-            hint="re-run the same command to convert the rest",
+            "interrupted: converted pages are checkpointed",
+            hint="run the same command again to convert only the rest",
         ) from None
     finally:
         observer.close()
@@ -141,9 +141,9 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report([result], settings))
-    _print_summary(result, json_out=json_out)
-    raise typer.Exit(EXIT_OK if not result.failed else EXIT_PAGES_FAILED)
+        write_json(report, document_report(batch.documents, settings))
+    _print_summary(batch, settings, json_out=json_out)
+    raise typer.Exit(batch.exit_code)
 
 
 def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
@@ -159,24 +159,55 @@ def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
     return settings.backends.fallback_chain[0]
 
 
-def _needs_text_layer(settings: Settings) -> bool:
-    return any(cfg.kind == "text-layer" for cfg in settings.chain)
+_LOCAL_KINDS = ("text-layer", "tesseract")
 
 
-def _print_summary(result: DocumentResult, *, json_out: bool) -> None:
+def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:
+    """One line per document on stderr (and JSON on stdout with --json)."""
+    from ..redact import redact
     from ..report import document_summary
 
-    summary = document_summary(result)
+    summaries = [document_summary(doc) for doc in batch.documents]
     if json_out:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-    by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
-    line = (
-        f"{summary['converted']}/{summary['pages']} pages converted in "
-        f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
-        f"{summary['completion_tokens']} tokens) -> {summary['output']}"
-    )
-    if summary["failed"]:
-        line += (
-            f"; {summary['failed']} FAILED: pages {', '.join(map(str, summary['failed_pages']))}"
+        payload = {
+            "documents": summaries,
+            "unreadable": [
+                {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
+            ],
+            "seconds": round(batch.seconds, 3),
+            "exit_code": batch.exit_code,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    for failure in batch.failures:
+        sys.stderr.write(redact(f"error: {failure.error}") + "\n")
+    for summary in summaries:
+        by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
+        line = (
+            f"{summary['converted']}/{summary['pages']} pages converted in "
+            f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
+            f"{summary['completion_tokens']} tokens) -> {summary['output']}"
         )
-    sys.stderr.write(line + "\n")
+        if summary["failed"]:
+            failed_pages = ", ".join(map(str, summary["failed_pages"]))
+            line += f"; {summary['failed']} FAILED: pages {failed_pages}"
+        sys.stderr.write(line + "\n")
+    if len(summaries) + len(batch.failures) > 1:
+        total = sum(s["pages"] for s in summaries)
+        converted = sum(s["converted"] for s in summaries)
+        sys.stderr.write(
+            f"{len(summaries)} documents converted, {len(batch.failures)} unreadable; "
+            f"{converted}/{total} pages in {batch.seconds:.1f} s\n"
+        )
+    local = {
+        name
+        for doc in batch.documents
+        for name in doc.by_backend
+        if name in settings.backends.configs
+        and settings.backends.configs[name].kind in _LOCAL_KINDS
+    }
+    if local:
+        sys.stderr.write(
+            f"note: pages were converted locally by {', '.join(sorted(local))} (no OCR server "
+            "answered); point the tool at a DeepSeek-OCR server with --base-url URL, "
+            "and test it with: docling-hybrid-ocr check-server\n"
+        )

@@ -49,7 +49,7 @@ class PlainProgress:
         self._line(f"converting {job.source} ({len(pages)} pages) -> {job.output}")
 
     def page_state(self, page: int, state: str, detail: str = "") -> None:
-        if state in ("retrying", "falling back") or self.verbose:
+        if state == "retrying" or self.verbose:
             self._line(f"page {page}: {state}" + (f": {detail}" if detail else ""))
 
     def page_finished(self, result: PageResult) -> None:

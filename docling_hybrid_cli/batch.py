@@ -1,0 +1,136 @@
+"""Convert many documents in one run, with one chain and one set of connections.
+
+Documents are converted one after another (each with its own page
+concurrency), sharing the backend chain so connection pools and circuit
+breakers carry over: a dead primary is discovered once per run, not once per
+file. A file that cannot be read is recorded and skipped; it never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .chain import build_chain
+from .checkpoint import PageCache, default_cache_dir
+from .errors import (
+    EXIT_OK,
+    EXIT_PAGES_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    DoclingHybridError,
+    UsageError,
+)
+from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
+from .settings import Settings
+
+__all__ = ["BatchResult", "FileFailure", "check_key_transport", "convert_batch"]
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A document that could not be converted at all (unreadable, bad page range, ...)."""
+
+    job: DocumentJob
+    error: DoclingHybridError
+
+
+@dataclass
+class BatchResult:
+    documents: list[DocumentResult] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """2 if a file was unusable, else 1 if a page failed, else 0."""
+        if self.failures:
+            return EXIT_USAGE
+        if any(doc.failed for doc in self.documents):
+            return EXIT_PAGES_FAILED
+        return EXIT_OK
+
+
+def cache_root(settings: Settings) -> Path:
+    return Path(settings.cache.dir).expanduser() if settings.cache.dir else default_cache_dir()
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_transport(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse to send an API key in clear text to another machine unless allowed.
+
+    Plain HTTP to a loopback address is fine (a local vLLM); to anything else
+    the key would cross the network readable, so the user must opt in with
+    ``allow_insecure_http = true`` on that backend.
+    """
+    environ = os.environ if environ is None else environ
+    for cfg in settings.chain:
+        if not cfg.api_key_env or not environ.get(cfg.api_key_env):
+            continue
+        url = httpx.URL(cfg.base_url)
+        if url.scheme == "http" and not _is_loopback(url.host) and not cfg.allow_insecure_http:
+            raise ConfigError(
+                f"backend {cfg.name!r} would send its API key over plain HTTP to {url.host}",
+                hint=f"use https, or set backends.{cfg.name}.allow_insecure_http = true",
+            )
+
+
+async def convert_batch(
+    jobs: Sequence[DocumentJob],
+    settings: Settings,
+    observer: ConvertObserver,
+    *,
+    use_cache: bool = True,
+) -> BatchResult:
+    """Convert every job; input errors of one file are recorded, not raised.
+
+    With a single job its input error is raised instead, so the one-file case
+    reads like any other command failing.
+    """
+    check_key_transport(settings)
+    started = time.perf_counter()
+    result = BatchResult()
+    chain = build_chain(settings)
+    extract_text = any(cfg.kind == "text-layer" for cfg in settings.chain)
+    root = cache_root(settings)
+    try:
+        for job in jobs:
+            try:
+                cache = None
+                if use_cache and settings.cache.enabled:
+                    cache = await PageCache.for_document(
+                        root, job.source, settings.convert, settings.chain
+                    )
+                document = await convert_document(
+                    job,
+                    chain,
+                    settings.convert,
+                    observer,
+                    extract_text=extract_text,
+                    cache=cache,
+                )
+            except UsageError as exc:
+                if len(jobs) == 1:
+                    raise
+                result.failures.append(FileFailure(job, exc))
+                continue
+            result.documents.append(document)
+    finally:
+        await chain.aclose()
+    result.seconds = time.perf_counter() - started
+    return result
