@@ -90,4 +90,8 @@ def build_chain(
         build_backend(cfg, retry=retry, transport=transport, environ=environ)
         for cfg in settings.chain
     ]
-    return FallbackChain(backends)
+    return FallbackChain(
+        backends,
+        breaker_threshold=settings.retry.breaker_threshold,
+        breaker_cooldown_s=settings.retry.breaker_cooldown_s,
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import math
 import re
 import threading
@@ -275,6 +276,54 @@ def _fit_scale(width_pt: float, height_pt: float, options: RenderOptions) -> flo
     return scale
 
 
+_PARAGRAPH_GAP = 1.3
+"""A gap between lines this many times the usual line pitch starts a new paragraph."""
+
+
+def _text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
+    """The page's text top to bottom, lines joined left to right, blank lines at paragraph gaps.
+
+    pdfium's own text order follows the content stream, which for pages with
+    a ``/Rotate`` comes out bottom-to-top, and has no paragraph breaks. Its
+    text rectangles (in unrotated page space, y up) give both: lines are
+    ordered by their top edge, and a vertical gap well above the typical
+    line pitch marks a new paragraph. Pages whose text runs vertically in
+    that space (set sideways in the content itself) keep pdfium's order.
+    Runs on the pdfium thread.
+    """
+    boxes: list[tuple[float, float, float, float, str]] = []
+    for index in range(textpage.count_rects()):
+        left, bottom, right, top = textpage.get_rect(index)
+        chunk = textpage.get_text_bounded(left, bottom, right, top).strip()
+        if chunk:
+            boxes.append((left, bottom, right, top, chunk))
+    if not boxes:
+        return ""
+    sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
+    if sideways * 2 > len(boxes):
+        raw = textpage.get_text_range()
+        return str(raw).replace("\r\n", "\n").replace("\r", "\n")
+    boxes.sort(key=lambda b: (-b[3], b[0]))
+    lines: list[list[tuple[float, float, float, float, str]]] = []
+    for box in boxes:
+        if lines:
+            last = lines[-1]
+            middle = (box[1] + box[3]) / 2
+            if min(b[1] for b in last) <= middle <= max(b[3] for b in last):
+                last.append(box)
+                continue
+        lines.append([box])
+    tops = [max(b[3] for b in line) for line in lines]
+    pitches = sorted(a - b for a, b in itertools.pairwise(tops) if a > b)
+    usual = pitches[(len(pitches) - 1) // 2] if pitches else 0.0  # lower median: body text
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        if index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP:
+            out.append("")
+        out.append(" ".join(b[4] for b in sorted(line, key=lambda b: b[0])))
+    return "\n".join(out)
+
+
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     """What a render job returns: plain Python data, no pdfium handles."""
@@ -322,7 +371,7 @@ def _render_page(
         if options.extract_text:
             textpage = page.get_textpage()
             try:
-                text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+                text = _text_in_reading_order(textpage)
             finally:
                 textpage.close()
     finally:

@@ -28,8 +28,20 @@ def build_backend(
         from .deepseek import DeepSeekBackend
 
         return DeepSeekBackend(config, retry=retry, transport=transport, environ=environ)
-    if config.kind in ("openai-compatible", "openrouter"):
+    if config.kind == "openrouter":
+        from .openrouter import OpenRouterBackend
+
+        return OpenRouterBackend(config, retry=retry, transport=transport, environ=environ)
+    if config.kind == "openai-compatible":
         from .openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(config, retry=retry, transport=transport, environ=environ)
+    if config.kind == "text-layer":
+        from .text_layer import TextLayerBackend
+
+        return TextLayerBackend(config)
+    if config.kind == "tesseract":
+        from .tesseract import TesseractBackend
+
+        return TesseractBackend(config)
     raise ConfigError(f"backend {config.name!r}: kind {config.kind!r} is not available")

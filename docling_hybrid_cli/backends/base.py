@@ -20,6 +20,7 @@ from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
 from ..errors import BackendError, BackendRejected
 from ..pages import PageImage, PageText
+from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
 from ..settings import BackendConfig
 
@@ -74,10 +75,17 @@ class HttpBackend:
             connect_timeout_s=config.connect_timeout_s,
             max_connections=config.max_concurrency,
             api_key=self.api_key,
-            headers=dict(config.headers),
+            headers={**self.default_headers(), **config.headers},
             transport=transport,
         )
         self._slots = asyncio.Semaphore(config.max_concurrency)
+        self.limiter = (
+            TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
+        )
+
+    def default_headers(self) -> dict[str, str]:
+        """Headers a backend family always sends; the config's ``headers`` win over them."""
+        return {}
 
     def _api_key(self, environ: dict[str, str]) -> str | None:
         if not self.config.api_key_env:
@@ -142,7 +150,7 @@ class HttpBackend:
         async def once() -> ChatResult:
             if notify is not None:
                 notify("sent", self.name)
-            return await self.client.chat(body)
+            return await self.call(body)
 
         result, attempts = await self.retry.run(
             once,
@@ -151,6 +159,12 @@ class HttpBackend:
             should_stop=breaker.blocked if breaker else None,
         )
         return replace(self.finish(result, page), attempts=attempts)
+
+    async def call(self, body: bytes) -> ChatResult:
+        """One HTTP attempt, after taking a token from the rate limiter when one is set."""
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        return await self.client.chat(body)
 
     async def ocr_page(
         self,

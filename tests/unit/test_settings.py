@@ -56,7 +56,12 @@ def test_defaults_load_without_file_or_env() -> None:
     resolved = load_settings(environ={})
     settings = resolved.settings
     assert settings.convert.dpi == 144
-    assert settings.backends.fallback_chain == ["deepseek-vllm", "nemotron-openrouter"]
+    assert settings.backends.fallback_chain == [
+        "deepseek-vllm",
+        "nemotron-openrouter",
+        "text-layer",
+        "tesseract",
+    ]
     assert settings.backend("deepseek-vllm").base_url == "http://localhost:8000/v1"
     assert resolved.origins["convert.dpi"] == "default"
     assert resolved.config_file is None

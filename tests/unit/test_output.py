@@ -1,0 +1,334 @@
+"""Markdown assembly: page order whatever the finish order, atomic files, placeholders, report."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from docling_hybrid_cli.errors import OutputError
+from docling_hybrid_cli.output import (
+    MarkdownWriter,
+    atomic_write_bytes,
+    failed_page_placeholder,
+    page_record,
+    write_json,
+)
+from docling_hybrid_cli.pages import AttemptError, Figure, PageResult, PageText
+
+SEP = "\n\n<!-- page {page} -->\n\n"
+PAGES = [1, 2, 3, 4, 5]
+
+MakeWriter = Callable[..., MarkdownWriter]
+
+
+def ok(page: int, text: str | None = None, figures: tuple[Figure, ...] = ()) -> PageResult:
+    """A converted page whose Markdown names it."""
+    markdown = text if text is not None else f"# Page {page}\n\nBody of page {page}.\n"
+    return PageResult(
+        page=page,
+        text=PageText(markdown=markdown, backend="deepseek-vllm", figures=figures),
+        attempts=1,
+    )
+
+
+def failed(page: int, *errors: AttemptError) -> PageResult:
+    """A page every backend failed on."""
+    return PageResult(page=page, errors=list(errors), attempts=len(errors))
+
+
+def expected_document(pages: list[int], separator: str = SEP) -> str:
+    parts = [f"# Page {p}\n\nBody of page {p}." for p in pages]
+    joined = parts[0]
+    for page, part in zip(pages[1:], parts[1:], strict=True):
+        joined += separator.format(page=page) + part
+    return joined + "\n"
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "out" / "doc.md"
+
+
+@pytest.fixture
+def make_writer(out: Path) -> MakeWriter:
+    """An opened MarkdownWriter for ``out``."""
+
+    def make(pages: list[int] = PAGES, separator: str = SEP) -> MarkdownWriter:
+        writer = MarkdownWriter(
+            out, pages, separator=separator, figures_dir=out.with_name("doc_images")
+        )
+        writer.open()
+        return writer
+
+    return make
+
+
+SHUFFLES = [
+    [1, 2, 3, 4, 5],
+    [5, 4, 3, 2, 1],
+    [3, 1, 5, 2, 4],
+    [2, 4, 1, 5, 3],
+    [5, 1, 2, 3, 4],
+]
+
+
+@pytest.mark.parametrize("arrival", SHUFFLES, ids=lambda a: "".join(map(str, a)))
+def test_pages_written_in_order_whatever_the_arrival(
+    make_writer: MakeWriter, out: Path, arrival: list[int]
+) -> None:
+    """Results arriving shuffled are written in page order, each page once."""
+    writer = make_writer()
+    for page in arrival:
+        writer.add(ok(page))
+    assert writer.complete
+    writer.commit()
+    writer.close()
+    assert out.read_text("utf-8") == expected_document(PAGES)
+    assert writer.written_pages == PAGES
+
+
+def test_every_permutation_of_four_pages(tmp_path: Path) -> None:
+    """Exhaustively: all 24 arrival orders of four pages give the same file."""
+    for n, arrival in enumerate(itertools.permutations([1, 2, 3, 4])):
+        path = tmp_path / f"d{n}.md"
+        writer = MarkdownWriter(path, [1, 2, 3, 4], separator=SEP, figures_dir=tmp_path / "f")
+        writer.open()
+        for page in arrival:
+            writer.add(ok(page))
+        writer.commit()
+        assert path.read_text("utf-8") == expected_document([1, 2, 3, 4]), arrival
+
+
+def test_prefix_streams_to_partial_as_soon_as_complete(make_writer: MakeWriter, out: Path) -> None:
+    """A page is on disk (in .partial) once every page before it is done, not before."""
+    writer = make_writer()
+    partial = out.with_name(".doc.md.partial")
+    writer.add(ok(3))
+    writer.add(ok(2))
+    assert partial.read_text("utf-8") == ""
+    assert writer.written_pages == []
+    writer.add(ok(1))
+    assert writer.written_pages == [1, 2, 3]
+    assert partial.read_text("utf-8") == expected_document([1, 2, 3]).rstrip("\n")
+    assert not out.exists()
+    writer.close()
+
+
+def test_page_selection_order_and_separator_numbers(make_writer: MakeWriter, out: Path) -> None:
+    """With --pages 2-3,5 the separator before each page carries that page's number."""
+    writer = make_writer([2, 3, 5], separator="\n---{page}---\n")
+    for page in (5, 2, 3):
+        writer.add(ok(page))
+    writer.commit()
+    text = out.read_text("utf-8")
+    assert text == expected_document([2, 3, 5], "\n---{page}---\n")
+    assert "---2---" not in text
+    assert text.index("---3---") < text.index("---5---")
+
+
+def test_single_page_has_no_separator(make_writer: MakeWriter, out: Path) -> None:
+    """One page: no separator at all, a trailing newline."""
+    writer = make_writer([4])
+    writer.add(ok(4))
+    writer.commit()
+    assert out.read_text("utf-8") == "# Page 4\n\nBody of page 4.\n"
+
+
+def test_failed_page_placeholder_in_place(make_writer: MakeWriter, out: Path) -> None:
+    """A failed page holds a comment with every backend's reason, in its place."""
+    writer = make_writer([1, 2, 3], separator="\n===\n")
+    writer.add(ok(3))
+    writer.add(
+        failed(
+            2,
+            AttemptError("deepseek-vllm", "HTTP 503: overloaded", "BackendServerError", 503),
+            AttemptError("nemotron-openrouter", "OPENROUTER_API_KEY is not set", "BackendRejected"),
+        )
+    )
+    writer.add(ok(1))
+    writer.commit()
+    one, two, three = out.read_text("utf-8").split("\n===\n")
+    assert one == "# Page 1\n\nBody of page 1."
+    assert two.startswith("<!-- page 2 failed: ")
+    assert "deepseek-vllm: HTTP 503: overloaded" in two
+    assert "nemotron-openrouter: OPENROUTER_API_KEY is not set" in two
+    assert three == "# Page 3\n\nBody of page 3.\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected_fragment"),
+    [
+        ("line one\nline two", "line one line two"),
+        ("a -- b --> c", "a - - b - -> c"),
+    ],
+)
+def test_placeholder_stays_one_valid_comment(error: str, expected_fragment: str) -> None:
+    """A reason with newlines or '--' cannot break out of the HTML comment."""
+    text = failed_page_placeholder(failed(9, AttemptError("b", error, "BackendRejected")))
+    assert text.startswith("<!-- page 9 failed: ")
+    assert text.endswith(" -->")
+    assert "\n" not in text
+    assert "--" not in text[4:-3]
+    assert expected_fragment in text
+
+
+def test_placeholder_without_errors() -> None:
+    """A failed page with no recorded error still says so."""
+    assert "no backend tried" in failed_page_placeholder(PageResult(page=1))
+
+
+def test_commit_renames_partial_into_place(make_writer: MakeWriter, out: Path) -> None:
+    """Until commit only the .partial exists; commit renames it and leaves no temp file."""
+    writer = make_writer([1, 2])
+    writer.add(ok(1))
+    writer.add(ok(2))
+    assert writer.partial_path.exists()
+    assert not out.exists()
+    writer.commit()
+    writer.close()
+    assert out.exists()
+    assert not writer.partial_path.exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["doc.md"]
+
+
+def test_old_output_survives_until_commit(make_writer: MakeWriter, out: Path) -> None:
+    """A previous run's file under the final name is replaced only by the commit."""
+    out.parent.mkdir(parents=True)
+    out.write_text("old run\n", encoding="utf-8")
+    writer = make_writer([1, 2])
+    writer.add(ok(1))
+    assert out.read_text("utf-8") == "old run\n"
+    writer.add(ok(2))
+    writer.commit()
+    assert out.read_text("utf-8") == expected_document([1, 2])
+
+
+def test_close_without_commit_keeps_partial(make_writer: MakeWriter, out: Path) -> None:
+    """Stopping early (Ctrl-C) keeps the written prefix in .partial and creates no final file."""
+    writer = make_writer()
+    for page in (1, 2, 4):
+        writer.add(ok(page))
+    writer.close()
+    writer.close()  # idempotent
+    assert not out.exists()
+    assert writer.partial_path.read_text("utf-8") == expected_document([1, 2]).rstrip("\n")
+    assert not writer.complete
+
+
+def test_figures_written_next_to_markdown(make_writer: MakeWriter, out: Path) -> None:
+    """A page's figures land in the figures dir under their own names."""
+    writer = make_writer([1])
+    figure = Figure(name="page-0001-fig-1.jpg", data=b"\xff\xd8jpeg")
+    writer.add(ok(1, "![](doc_images/page-0001-fig-1.jpg)", figures=(figure,)))
+    writer.commit()
+    assert (out.parent / "doc_images" / figure.name).read_bytes() == figure.data
+
+
+def test_unwritable_output_location(tmp_path: Path) -> None:
+    """An output path under a regular file is an OutputError naming the path, not an OSError."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x", encoding="utf-8")
+    target = blocker / "doc.md"
+    writer = MarkdownWriter(target, [1], separator=SEP, figures_dir=tmp_path / "f")
+    with pytest.raises(OutputError) as info:
+        writer.open()
+    assert str(target) in str(info.value)
+
+
+def test_unwritable_figures_dir(make_writer: MakeWriter, out: Path) -> None:
+    """A figures dir that cannot be created is an OutputError."""
+    writer = make_writer([1])
+    (out.parent / "doc_images").write_text("a file, not a dir", encoding="utf-8")
+    figure = Figure(name="f.jpg", data=b"x")
+    with pytest.raises(OutputError):
+        writer.add(ok(1, figures=(figure,)))
+    writer.close()
+
+
+def test_atomic_write_leaves_no_temp_on_failure(tmp_path: Path) -> None:
+    """A write that fails leaves neither the target nor a temp file behind."""
+    target = tmp_path / "a_dir"
+    target.mkdir()  # os.replace of a file onto a directory fails
+    with pytest.raises(OutputError):
+        atomic_write_bytes(target, b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir"]
+
+
+def test_write_json(tmp_path: Path) -> None:
+    """write_json writes readable, non-ASCII-preserving JSON atomically."""
+    path = tmp_path / "r" / "report.json"
+    write_json(path, {"name": "Zürich", "n": 1})
+    assert json.loads(path.read_text("utf-8")) == {"name": "Zürich", "n": 1}
+    assert "Zürich" in path.read_text("utf-8")
+
+
+def test_page_record_converted() -> None:
+    """A converted page's report record has backend, tokens, cost, figures and size."""
+    text = PageText(
+        markdown="abc",
+        backend="deepseek-vllm",
+        model="deepseek-ai/DeepSeek-OCR",
+        finish_reason="stop",
+        prompt_tokens=903,
+        completion_tokens=120,
+        cost=0.001,
+        figures=(Figure("page-0002-fig-1.jpg", b""),),
+    )
+    record = page_record(
+        PageResult(
+            page=2,
+            text=text,
+            attempts=2,
+            latency_s=1.234567,
+            errors=[AttemptError("deepseek-vllm", "HTTP 503", "BackendServerError", 503)],
+        )
+    )
+    assert record == {
+        "page": 2,
+        "status": "converted",
+        "attempts": 2,
+        "latency_s": 1.2346,
+        "from_cache": False,
+        "backend": "deepseek-vllm",
+        "model": "deepseek-ai/DeepSeek-OCR",
+        "finish_reason": "stop",
+        "prompt_tokens": 903,
+        "completion_tokens": 120,
+        "cost": 0.001,
+        "figures": ["page-0002-fig-1.jpg"],
+        "chars": 3,
+        "errors": [
+            {
+                "backend": "deepseek-vllm",
+                "kind": "BackendServerError",
+                "status": 503,
+                "error": "HTTP 503",
+            }
+        ],
+    }
+    json.dumps(record)
+
+
+def test_page_record_failed() -> None:
+    """A failed page's record says failed and lists every backend's error."""
+    record = page_record(
+        failed(
+            4,
+            AttemptError("deepseek-vllm", "cannot connect", "BackendConnectError"),
+            AttemptError("nemotron-openrouter", "HTTP 402", "BackendRejected", 402),
+        )
+    )
+    assert record["status"] == "failed"
+    assert record["page"] == 4
+    assert "backend" not in record
+    assert [e["backend"] for e in record["errors"]] == ["deepseek-vllm", "nemotron-openrouter"]
+    assert record["errors"][1] == {
+        "backend": "nemotron-openrouter",
+        "kind": "BackendRejected",
+        "status": 402,
+        "error": "HTTP 402",
+    }
