@@ -85,9 +85,11 @@ def _root(
 
 
 def _register() -> None:
+    from .cache import register as register_cache
     from .convert import register as register_convert
 
     register_convert(app)
+    register_cache(app)
 
 
 _register()
