@@ -49,3 +49,23 @@ def mock_server() -> Iterator[object]:
 
     with MockServer() as server:
         yield server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-e2e",
+        action="store_true",
+        default=False,
+        help="run tests/e2e against a real vLLM (URL from DOCLING_HYBRID_E2E_URL)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``e2e`` tests need a real server: skipped unless --run-e2e or DOCLING_HYBRID_E2E_URL."""
+    if config.getoption("--run-e2e") or os.environ.get("DOCLING_HYBRID_E2E_URL"):
+        return
+    reason = "needs a real vLLM: pass --run-e2e or set DOCLING_HYBRID_E2E_URL"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if "e2e" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,258 @@
+"""End-to-end: the real CLI and the DeepSeek backend against a real vLLM.
+
+Run with ``make e2e-vllm`` (a CPU vLLM with a random-weight DeepSeek-OCR,
+set up and torn down by ``scripts/e2e_vllm.sh``) or against any server:
+``DOCLING_HYBRID_E2E_URL=http://gpu-box:8000 pytest tests/e2e --run-e2e``.
+
+What is asserted is the protocol, which holds for random and real weights
+alike: every request is accepted (no HTTP 4xx), ``max_tokens`` is fitted to
+the ``max_model_len`` the server reports, every page is attempted and ends
+either converted (``finish_reason: stop``) or failed because the answer was
+cut off (``finish_reason: length``), and the report says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e_support import (  # type: ignore[import-not-found]
+    CliRun,
+    Server,
+    make_formula_pdf,
+    make_table_pdf,
+    make_text_pdf,
+)
+from PIL import Image, ImageDraw
+
+from docling_hybrid_cli.backends import build_backend
+from docling_hybrid_cli.backends.deepseek import NGRAM_GUARD, DeepSeekBackend, image_tokens
+from docling_hybrid_cli.pages import PageImage
+from docling_hybrid_cli.settings import load_settings
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _page(width: int, height: int) -> PageImage:
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(8):
+        draw.text((40, 40 + 40 * row), f"Line {row}: the quick brown fox jumps.", fill="black")
+    buf = io.BytesIO()
+    image.save(buf, "JPEG", quality=90)
+    return PageImage(page=1, data=buf.getvalue(), mime="image/jpeg", width=width, height=height)
+
+
+def _backend(server: Server, **settings: Any) -> DeepSeekBackend:
+    overrides = {
+        "backends.deepseek-vllm.base_url": server.api,
+        "backends.deepseek-vllm.model": server.model,
+        **{f"backends.deepseek-vllm.{k}": v for k, v in settings.items()},
+    }
+    cfg = load_settings(overrides=overrides, environ={}).settings.backend("deepseek-vllm")
+    backend = build_backend(cfg)
+    assert isinstance(backend, DeepSeekBackend)
+    return backend
+
+
+async def _send_backend_request(server: Server, page: PageImage, **settings: Any) -> Any:
+    """Build the request exactly as the backend does and POST it; return (params, response)."""
+    backend = _backend(server, **settings)
+    try:
+        model_len = await backend.model_len()
+        params = backend.params(page, model_len, NGRAM_GUARD)
+        body = backend.build_body(page, **params)
+    finally:
+        await backend.aclose()
+    async with httpx.AsyncClient(timeout=900) as http:
+        response = await http.post(
+            f"{server.api}/chat/completions",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    return model_len, params, response
+
+
+def _check_accepted(response: httpx.Response, model_len: int, params: dict[str, Any]) -> None:
+    assert response.status_code == 200, response.text[:500]
+    answer = response.json()
+    choice = answer["choices"][0]
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = answer["usage"]
+    assert usage["completion_tokens"] <= params["max_tokens"]
+    assert usage["prompt_tokens"] + params["max_tokens"] <= model_len
+
+
+# ---- the server and the scripts
+
+
+def test_health_script_reports_the_model(server: Server) -> None:
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "check_vllm_health.sh"), server.url],
+        env={"PATH": "/usr/bin:/bin", "MODEL": server.model},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"max_model_len {server.max_model_len}" in done.stdout
+
+
+def test_health_script_fails_for_a_model_not_served(server: Server) -> None:
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "check_vllm_health.sh"), server.url],
+        env={"PATH": "/usr/bin:/bin", "MODEL": "no-such-model"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "does not list 'no-such-model'" in done.stderr
+
+
+# ---- the request the backend builds, sent directly
+
+
+def test_backend_reads_max_model_len_from_the_server(server: Server) -> None:
+    async def ask() -> int:
+        backend = _backend(server)
+        try:
+            return await backend.model_len()
+        finally:
+            await backend.aclose()
+
+    assert asyncio.run(ask()) == server.max_model_len
+
+
+def test_small_page_request_is_accepted(server: Server) -> None:
+    page = _page(480, 640)
+    model_len, params, response = asyncio.run(_send_backend_request(server, page, max_tokens=16))
+    assert params["max_tokens"] == 16
+    assert params["vllm_xargs"]["ngram_size"] == NGRAM_GUARD["ngram_size"]
+    assert params["skip_special_tokens"] is False
+    _check_accepted(response, model_len, params)
+    # A ≤640 px image is one global view: 273 image tokens plus the prompt's few.
+    assert response.json()["usage"]["prompt_tokens"] >= image_tokens(480, 640)
+
+
+def test_full_page_default_max_tokens_is_fitted_and_accepted(server: Server) -> None:
+    """The shipped max_tokens (8192) would overflow the context; the backend fits it."""
+    page = _page(1191, 1684)  # A4 at 144 dpi: tiled, ~900 image tokens
+    model_len, params, response = asyncio.run(_send_backend_request(server, page))
+    assert params["max_tokens"] <= model_len - image_tokens(page.width, page.height)
+    _check_accepted(response, model_len, params)
+
+
+def test_unfitted_max_tokens_is_what_the_server_rejects(server: Server) -> None:
+    """The control for the test above: asking for more than the context gets a 400."""
+    body = {
+        "model": server.model,
+        "messages": [{"role": "user", "content": "Hello"}],
+        "max_tokens": server.max_model_len + 1,
+    }
+    response = httpx.post(f"{server.api}/chat/completions", json=body, timeout=120)
+    assert response.status_code == 400, response.text[:300]
+
+
+# ---- the CLI
+
+
+def _check_run(run: CliRun, pages: int) -> None:
+    """Every page attempted, none refused, and cut-off answers reported as failed pages."""
+    assert run.report is not None, f"no report; exit {run.returncode}; stderr:\n{run.stderr}"
+    doc = run.report["documents"][0]
+    records = doc["page_results"]
+    assert [r["page"] for r in records] == list(range(1, pages + 1)), run.stderr
+    for record in records:
+        for error in record["errors"]:
+            status = error["status"]
+            assert not (status is not None and 400 <= status < 500), error
+            assert not re.search(r"HTTP 4\d\d", error["error"]), error
+        if record["status"] == "converted":
+            assert record["finish_reason"] == "stop", record
+        else:
+            assert record["errors"], record
+            assert all(
+                e["kind"] == "BadModelOutput" and "cut off" in e["error"] for e in record["errors"]
+            ), record["errors"]
+    failed = [r["page"] for r in records if r["status"] == "failed"]
+    assert doc["failed_pages"] == failed
+    assert run.returncode == (1 if failed else 0), run.stderr
+    assert run.markdown, "the Markdown is written even when pages fail"
+    if failed:
+        assert f"FAILED: pages {', '.join(map(str, failed))}" in run.stderr
+
+
+def _requests_finished(server: Server) -> float | None:
+    response = httpx.get(f"{server.url}/metrics", timeout=30)
+    if response.status_code != 200:
+        return None
+    total = 0.0
+    for line in response.text.splitlines():
+        if line.startswith("vllm:request_success_total{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_single_page(convert: Any, server: Server, tmp_path: Path) -> None:
+    before = _requests_finished(server)
+    run = convert(make_text_pdf(tmp_path / "one.pdf", 1))
+    _check_run(run, 1)
+    after = _requests_finished(server)
+    if before is not None and after is not None:
+        assert after > before, "the server finished no request"
+
+
+def test_five_pages(convert: Any, tmp_path: Path) -> None:
+    _check_run(convert(make_text_pdf(tmp_path / "five.pdf", 5)), 5)
+
+
+def test_table_page(convert: Any, tmp_path: Path) -> None:
+    _check_run(convert(make_table_pdf(tmp_path / "table.pdf")), 1)
+
+
+def test_formula_page(convert: Any, tmp_path: Path) -> None:
+    _check_run(convert(make_formula_pdf(tmp_path / "formula.pdf")), 1)
+
+
+# ---- check-server (written separately; skipped until it exists)
+
+
+def _has_check_server(run_cli: Any) -> bool:
+    done = run_cli("check-server", "--help", timeout=60)
+    return done.returncode == 0
+
+
+def _check_server(run_cli: Any, server: Server, model: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__BASE_URL": server.api,
+        "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__MODEL": model,
+    }
+    done: subprocess.CompletedProcess[str] = run_cli(
+        "check-server", "--backend", "deepseek-vllm", "--json", env=env, timeout=600
+    )
+    return done
+
+
+def test_check_server_is_green(run_cli: Any, server: Server) -> None:
+    if not _has_check_server(run_cli):
+        pytest.skip("check-server command not available yet")
+    done = _check_server(run_cli, server, server.model)
+    assert done.returncode == 0, done.stdout + done.stderr
+    json.loads(done.stdout)
+
+
+def test_check_server_fails_for_a_wrong_model(run_cli: Any, server: Server) -> None:
+    if not _has_check_server(run_cli):
+        pytest.skip("check-server command not available yet")
+    done = _check_server(run_cli, server, "no-such-model")
+    assert done.returncode != 0, done.stdout
