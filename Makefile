@@ -37,5 +37,8 @@ demo: $(STAMP)  ## Convert a sample PDF the repo ships (no server needed)
 	@echo "--- demo-out/sample.md (first lines) ---"
 	@head -n 20 demo-out/sample.md
 
+e2e-vllm: $(STAMP)  ## End-to-end tests against a real vLLM on CPU (~15 min, ~8 GB RAM; not in `make test`)
+	scripts/e2e_vllm.sh all
+
 clean:  ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-out
