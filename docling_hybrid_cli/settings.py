@@ -76,26 +76,6 @@ class BackendConfig(BaseModel):
     prompt: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
-    requests_per_minute: float | None = Field(
-        default=None,
-        gt=0,
-        le=1_000_000,
-        description="Client-side request rate cap (a token bucket); None for no cap.",
-    )
-    referer: str | None = Field(
-        default=None, description="OpenRouter attribution: sent as the HTTP-Referer header."
-    )
-    title: str | None = Field(
-        default=None, description="OpenRouter attribution: sent as the X-Title header."
-    )
-    lang: str = Field(
-        default="eng",
-        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
-        description="tesseract language(s), e.g. 'eng' or 'eng+deu'.",
-    )
-    psm: int | None = Field(
-        default=None, ge=0, le=13, description="tesseract page segmentation mode."
-    )
     allow_insecure_http: bool = Field(
         default=False,
         description="Allow sending the API key over plain HTTP to a non-loopback host.",
@@ -132,13 +112,6 @@ class BackendConfig(BaseModel):
             elif "openrouter.ai" in str(data.get("base_url", "")):
                 data = {**data, "kind": "openrouter"}
         return data
-
-    @model_validator(mode="after")
-    def _openrouter_key_env(self) -> BackendConfig:
-        """OpenRouter always needs a key: without a variable named, read the usual one."""
-        if self.kind == "openrouter" and not self.api_key_env:
-            self.api_key_env = "OPENROUTER_API_KEY"
-        return self
 
     @model_validator(mode="after")
     def _openrouter_key_env(self) -> BackendConfig:
@@ -196,13 +169,6 @@ class RetrySettings(BaseModel):
     rate_limit_attempts: int = Field(default=6, ge=1, le=100)
     backoff_initial_s: float = Field(default=0.5, ge=0.0, le=60.0)
     backoff_max_s: float = Field(default=30.0, ge=0.0, le=600.0)
-    breaker_threshold: int = Field(
-        default=3, ge=1, le=1000, description="Refused connections in a row that open a breaker."
-    )
-    breaker_cooldown_s: float = Field(
-        default=30.0, ge=0.0, le=3600.0, description="How long an open breaker skips a backend."
-    )
-
     breaker_threshold: int = Field(
         default=3, ge=1, le=1000, description="Refused connections in a row that open a breaker."
     )
