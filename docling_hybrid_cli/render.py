@@ -379,7 +379,7 @@ def _render_page(
     return _Rendered(image, text, (time.perf_counter() - started) * 1000)
 
 
-def _encode(image: Image.Image, options: RenderOptions) -> tuple[bytes, float]:
+def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, float]:
     """Encode the mapped RGBx image; pure Pillow, so it may run on any thread."""
     started = time.perf_counter()
     buf = io.BytesIO()
@@ -444,7 +444,7 @@ class PdfRenderer:
                 f"page {page_no} does not exist in {self.path} ({self._page_count} pages)"
             )
         rendered = await _arun_pdfium(_render_page, self._doc, page_no, self.options, self.path)
-        data, encode_ms = await asyncio.to_thread(_encode, rendered.image, self.options)
+        data, encode_ms = await asyncio.to_thread(encode_image, rendered.image, self.options)
         return PageImage(
             page=page_no,
             data=data,

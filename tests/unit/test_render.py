@@ -435,7 +435,7 @@ def test_concurrent_documents_use_only_the_pdfium_thread(
 
     monkeypatch.setattr(render, "_open_document", record(render._open_document, pdfium_threads))
     monkeypatch.setattr(render, "_render_page", record(render._render_page, pdfium_threads))
-    monkeypatch.setattr(render, "_encode", record(render._encode, encode_threads))
+    monkeypatch.setattr(render, "encode_image", record(render.encode_image, encode_threads))
 
     doc_a = make_pdf(tmp_path / "a.pdf", 4)
     doc_b = make_pdf(tmp_path / "b.pdf", 3, widths=[500, 510, 520])
