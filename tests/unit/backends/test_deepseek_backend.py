@@ -89,12 +89,17 @@ MakeBackend = Callable[..., DeepSeekBackend]
 
 
 @pytest.fixture
-def make_backend() -> MakeBackend:
-    """Build a DeepSeek backend (vLLM by default) whose retries do not sleep."""
+def make_backend(respx_mock: respx.MockRouter) -> MakeBackend:
+    """Build a DeepSeek backend (vLLM by default) on the respx router; retries do not sleep."""
 
     def make(kind: str = "deepseek-vllm", **fields: Any) -> DeepSeekBackend:
         config = BackendConfig(name=kind, kind=kind, model=MODEL, base_url=BASE, **fields)
-        backend = build_backend(config, retry=RetryPolicy(sleep=_no_sleep), environ={})
+        backend = build_backend(
+            config,
+            retry=RetryPolicy(sleep=_no_sleep),
+            transport=httpx.MockTransport(respx_mock.async_handler),
+            environ={},
+        )
         assert isinstance(backend, DeepSeekBackend)
         return backend
 
