@@ -177,15 +177,11 @@ def set_value(path: Path, key: str, raw: str) -> Any:
     return value
 
 
-def validate_config(
-    file: Path | None, environ: Mapping[str, str] | None = None
-) -> ResolvedSettings:
-    """Validate one file on its own (over the defaults), or with no file the effective config."""
-    if file is not None:
-        if not file.is_file():
-            raise ConfigError(f"config file not found: {file}")
-        return load_settings(config_file=file, environ={})
-    return load_settings(environ=environ)
+def validate_config(file: Path) -> ResolvedSettings:
+    """Validate one file on its own, over the shipped defaults but without env overrides."""
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {file}")
+    return load_settings(config_file=file, environ={})
 
 
 def _file_shape(settings: Settings) -> dict[str, Any]:

@@ -86,9 +86,13 @@ def _root(
 
 def _register() -> None:
     from .cache import register as register_cache
+    from .check_server import register as register_check_server
+    from .config import config_app
     from .convert import register as register_convert
 
     register_convert(app)
+    register_check_server(app)
+    app.add_typer(config_app, name="config")
     register_cache(app)
 
 
