@@ -1,0 +1,100 @@
+"""text-layer backend: readable paragraphs from the PDF's own text, and scans refused."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from pdfgen import make_pdf
+
+from docling_hybrid_cli.backends import build_backend
+from docling_hybrid_cli.backends.text_layer import TextLayerBackend, text_to_markdown
+from docling_hybrid_cli.errors import BackendRejected
+from docling_hybrid_cli.pages import PageImage, PageText
+from docling_hybrid_cli.render import PdfRenderer, RenderOptions
+from docling_hybrid_cli.settings import BackendConfig
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("one line", "one line"),
+        ("wrapped across\ntwo lines", "wrapped across two lines"),
+        ("first para\n\nsecond para", "first para\n\nsecond para"),
+        ("hyphen-\nated word", "hyphenated word"),
+        ("soft\u00ad\nhyphen", "softhyphen"),
+        ("pdfium\x02\nbreak", "pdfiumbreak"),
+        ("well-\nKnown", "well- Known"),  # a capital after the hyphen: a real compound, kept
+        ("• apples\n• pears", "- apples\n- pears"),
+        ("Intro:\n\n- first\n- second item\ncontinued\n\nAfter.", None),
+        ("1. one\n2) two", "1. one\n2. two"),
+        ("# not a heading\n\n> not a quote", "\\# not a heading\n\n\\> not a quote"),
+        ("  spaced   out  \n\n\n\n  text  ", "spaced out\n\ntext"),
+        ("", ""),
+        ("\n \n\t\n", ""),
+    ],
+)
+def test_text_to_markdown(text: str, expected: str | None) -> None:
+    result = text_to_markdown(text)
+    if expected is None:
+        assert result == "Intro:\n\n- first\n- second item continued\n\nAfter."
+    else:
+        assert result == expected
+
+
+def page(text: str | None, n: int = 1) -> PageImage:
+    return PageImage(page=n, data=b"", mime="image/jpeg", width=1, height=1, text_layer=text)
+
+
+def convert(text: str | None) -> PageText:
+    backend = build_backend(BackendConfig(name="text-layer"))
+    assert isinstance(backend, TextLayerBackend)
+    return asyncio.run(backend.ocr_page(page(text)))
+
+
+def test_backend_turns_the_text_layer_into_markdown() -> None:
+    text = convert("Title\n\nA para-\ngraph that wraps.")
+    assert text.markdown == "Title\n\nA paragraph that wraps."
+    assert text.backend == "text-layer"
+    assert text.attempts == 1
+
+
+@pytest.mark.parametrize("layer", ["", "  \n\n "])
+def test_scanned_page_is_a_failure_with_its_reason(layer: str) -> None:
+    """No text layer is a failed page (so the chain tries OCR), never an empty page."""
+    with pytest.raises(BackendRejected, match="no text layer") as caught:
+        convert(layer)
+    assert caught.value.hint is not None and "tesseract" in caught.value.hint
+
+
+def test_text_not_extracted_is_a_failure() -> None:
+    with pytest.raises(BackendRejected, match="not extracted"):
+        convert(None)
+
+
+async def _layers(path: Path, count: int) -> list[str | None]:
+    async with PdfRenderer(path, RenderOptions(extract_text=True)) as renderer:
+        return [(await renderer.render(n)).text_layer for n in range(1, count + 1)]
+
+
+def test_rendered_text_is_in_reading_order_with_paragraphs(tmp_path: Path) -> None:
+    """Pages with /Rotate read top to bottom like unrotated ones, with paragraph gaps kept."""
+    path = make_pdf(tmp_path / "doc.pdf", 4, rotate={2: 90, 3: 180, 4: 270}, text="Head {n}")
+    for n, layer in enumerate(asyncio.run(_layers(path, 4)), start=1):
+        assert layer is not None
+        markdown = text_to_markdown(layer)
+        paragraphs = markdown.split("\n\n")
+        assert paragraphs[0] == f"Head {n}", markdown
+        assert paragraphs[1].startswith("The quick brown fox")
+        assert paragraphs[2].endswith("vexingly quick daft zebras jump.")
+        assert len(paragraphs) == 3
+
+
+def test_wrapped_lines_are_joined_into_one_paragraph(tmp_path: Path) -> None:
+    """fpdf2 wraps a long heading over two lines in a narrow page; Markdown gets one line."""
+    long = "Heading {n} with a long enough line that wraps in the narrow page"
+    path = make_pdf(tmp_path / "doc.pdf", 1, text=long)
+    layer = asyncio.run(_layers(path, 1))[0]
+    assert layer is not None and "\n" in layer.split("\n\n")[0]
+    assert text_to_markdown(layer).split("\n\n")[0] == long.format(n=1)
