@@ -49,16 +49,26 @@ def models(*ids: str, max_model_len: int = 8192) -> dict[str, Any]:
     }
 
 
-def check(config: BackendConfig, environ: dict[str, str] | None = None) -> HealthReport:
-    return asyncio.run(check_backend(config, page_size=PAGE, environ=environ or {}))
+def mocked(router: respx.MockRouter | None) -> httpx.MockTransport | None:
+    """The respx router as the transport, whatever transport the client would pick itself."""
+    return httpx.MockTransport(router.async_handler) if router is not None else None
 
 
-@respx.mock
-def test_healthy_vllm_is_ready_with_model_and_latency() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(json=models(MODEL))
+def check(
+    config: BackendConfig,
+    environ: dict[str, str] | None = None,
+    router: respx.MockRouter | None = None,
+) -> HealthReport:
+    return asyncio.run(
+        check_backend(config, page_size=PAGE, environ=environ or {}, transport=mocked(router))
+    )
 
-    report = check(deepseek(max_tokens=4096))
+
+def test_healthy_vllm_is_ready_with_model_and_latency(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
+
+    report = check(deepseek(max_tokens=4096), {}, respx_mock)
 
     assert report.ready and report.state == "ready"
     assert report.url == ROOT
@@ -70,33 +80,32 @@ def test_healthy_vllm_is_ready_with_model_and_latency() -> None:
     assert report.warnings == []
 
 
-@respx.mock
-def test_dead_engine_503_is_unhealthy_and_says_restart() -> None:
-    respx.get(f"{ROOT}/health").respond(503)
+def test_dead_engine_503_is_unhealthy_and_says_restart(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(503)
 
-    report = check(deepseek())
+    report = check(deepseek(), {}, respx_mock)
 
     assert not report.ready and report.state == "unhealthy"
     assert report.reason is not None and "503" in report.reason
     assert report.hint is not None and "restart" in report.hint
 
 
-@respx.mock
-def test_refused_connection_is_unreachable_and_says_start_or_wait() -> None:
-    respx.get(f"{ROOT}/health").mock(side_effect=httpx.ConnectError("refused"))
+def test_refused_connection_is_unreachable_and_says_start_or_wait(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.get(f"{ROOT}/health").mock(side_effect=httpx.ConnectError("refused"))
 
-    report = check(deepseek())
+    report = check(deepseek(), {}, respx_mock)
 
     assert report.state == "unreachable"
     assert report.hint is not None and "start" in report.hint and "--wait" in report.hint
 
 
-@respx.mock
-def test_wrong_model_names_the_models_served() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(json=models("other/model-a", "other/model-b"))
+def test_wrong_model_names_the_models_served(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models("other/model-a", "other/model-b"))
 
-    report = check(deepseek(model="deepseek-ai/Typo"))
+    report = check(deepseek(model="deepseek-ai/Typo"), {}, respx_mock)
 
     assert report.state == "misconfigured"
     assert report.reason is not None
@@ -106,12 +115,11 @@ def test_wrong_model_names_the_models_served() -> None:
     assert "config set backends.deepseek-vllm.model other/model-a" in report.hint
 
 
-@respx.mock
-def test_small_context_warns_with_the_fitted_max_tokens() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=4096))
+def test_small_context_warns_with_the_fitted_max_tokens(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=4096))
 
-    report = check(deepseek(max_tokens=8192))
+    report = check(deepseek(max_tokens=8192), {}, respx_mock)
 
     tokens = image_tokens(*PAGE)
     assert report.ready
@@ -123,43 +131,39 @@ def test_small_context_warns_with_the_fitted_max_tokens() -> None:
     assert str(report.fitted_max_tokens) in report.warnings[0]
 
 
-@respx.mock
-def test_context_too_small_for_any_answer_is_not_ready() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=1024))
+def test_context_too_small_for_any_answer_is_not_ready(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=1024))
 
-    report = check(deepseek())
+    report = check(deepseek(), {}, respx_mock)
 
     assert report.state == "misconfigured"
     assert report.hint is not None and "--max-model-len" in report.hint
 
 
-@respx.mock
-def test_server_without_health_endpoint_is_checked_by_models() -> None:
-    respx.get(f"{ROOT}/health").respond(404)
-    respx.get(f"{BASE}/models").respond(json=models(MODEL))
+def test_server_without_health_endpoint_is_checked_by_models(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(404)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
 
-    report = check(deepseek(kind="openai-compatible"))
+    report = check(deepseek(kind="openai-compatible"), {}, respx_mock)
 
     assert report.ready
     assert any("no /health" in note for note in report.notes)
 
 
-@respx.mock
-def test_vllm_api_key_rejected_on_models() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(401, json={"error": "Unauthorized"})
+def test_vllm_api_key_rejected_on_models(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(401, json={"error": "Unauthorized"})
 
-    report = check(deepseek(api_key_env="VLLM_KEY"), {"VLLM_KEY": "wrong-key-123"})
+    report = check(deepseek(api_key_env="VLLM_KEY"), {"VLLM_KEY": "wrong-key-123"}, respx_mock)
 
     assert report.state == "misconfigured"
     assert report.key is not None and report.key.accepted is False
     assert report.hint is not None and "VLLM_KEY" in report.hint
 
 
-@respx.mock
-def test_openrouter_key_accepted_reports_limits() -> None:
-    route = respx.get(f"{OR_BASE}/key").respond(
+def test_openrouter_key_accepted_reports_limits(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{OR_BASE}/key").respond(
         json={
             "data": {
                 "label": "sk-or-v1-abc...xyz",
@@ -170,7 +174,7 @@ def test_openrouter_key_accepted_reports_limits() -> None:
         }
     )
 
-    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET})
+    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET}, respx_mock)
 
     assert report.ready
     assert route.calls.last.request.headers["authorization"] == f"Bearer {SECRET}"
@@ -181,11 +185,10 @@ def test_openrouter_key_accepted_reports_limits() -> None:
     assert SECRET not in json.dumps(report.to_dict())
 
 
-@respx.mock
-def test_openrouter_key_rejected_401() -> None:
-    respx.get(f"{OR_BASE}/key").respond(401, json={"error": {"code": 401, "message": "nope"}})
+def test_openrouter_key_rejected_401(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{OR_BASE}/key").respond(401, json={"error": {"code": 401, "message": "nope"}})
 
-    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET})
+    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET}, respx_mock)
 
     assert report.state == "misconfigured"
     assert report.key is not None and report.key.accepted is False
@@ -193,11 +196,11 @@ def test_openrouter_key_rejected_401() -> None:
     assert SECRET not in json.dumps(report.to_dict())
 
 
-@respx.mock(assert_all_called=False)
-def test_openrouter_missing_key_fails_without_a_request() -> None:
-    route = respx.get(f"{OR_BASE}/key").respond(200, json={"data": {}})
+@pytest.mark.respx(assert_all_called=False)
+def test_openrouter_missing_key_fails_without_a_request(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{OR_BASE}/key").respond(200, json={"data": {}})
 
-    report = check(openrouter(), {})
+    report = check(openrouter(), {}, respx_mock)
 
     assert not route.called
     assert report.state == "misconfigured"
@@ -205,12 +208,11 @@ def test_openrouter_missing_key_fails_without_a_request() -> None:
     assert report.hint is not None and "OPENROUTER_API_KEY" in report.hint
 
 
-@respx.mock
-def test_openrouter_free_quota_used_up_is_not_ready() -> None:
+def test_openrouter_free_quota_used_up_is_not_ready(respx_mock: respx.MockRouter) -> None:
     quota = {"used": 50, "limit": 50, "remaining": 0}
-    respx.get(f"{OR_BASE}/key").respond(json={"data": {"free_model_daily_requests": quota}})
+    respx_mock.get(f"{OR_BASE}/key").respond(json={"data": {"free_model_daily_requests": quota}})
 
-    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET})
+    report = check(openrouter(), {"OPENROUTER_API_KEY": SECRET}, respx_mock)
 
     assert report.state == "misconfigured"
     assert report.reason is not None and "50/50" in report.reason
@@ -232,9 +234,8 @@ def test_tesseract_ready_only_when_installed(monkeypatch: pytest.MonkeyPatch) ->
     assert check(config).ready
 
 
-@respx.mock
-def test_wait_polls_until_the_server_answers() -> None:
-    route = respx.get(f"{ROOT}/health")
+def test_wait_polls_until_the_server_answers(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{ROOT}/health")
     route.side_effect = [
         httpx.ConnectError("loading"),
         httpx.ConnectError("loading"),
@@ -244,7 +245,11 @@ def test_wait_polls_until_the_server_answers() -> None:
 
     waited = asyncio.run(
         wait_until_up(
-            deepseek(), timeout_s=5, interval_s=0.01, tick=lambda name, s: ticks.append(s)
+            deepseek(),
+            transport=mocked(respx_mock),
+            timeout_s=5,
+            interval_s=0.01,
+            tick=lambda name, s: ticks.append(s),
         )
     )
 
@@ -253,20 +258,22 @@ def test_wait_polls_until_the_server_answers() -> None:
     assert waited < 5
 
 
-@respx.mock
-def test_wait_stops_at_once_on_a_dead_engine() -> None:
-    route = respx.get(f"{ROOT}/health").respond(503)
+def test_wait_stops_at_once_on_a_dead_engine(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{ROOT}/health").respond(503)
 
-    asyncio.run(wait_until_up(deepseek(), timeout_s=5, interval_s=0.01))
+    asyncio.run(
+        wait_until_up(deepseek(), transport=mocked(respx_mock), timeout_s=5, interval_s=0.01)
+    )
 
     assert route.call_count == 1
 
 
-@respx.mock
-def test_wait_gives_up_at_the_deadline() -> None:
-    route = respx.get(f"{ROOT}/health").mock(side_effect=httpx.ConnectError("refused"))
+def test_wait_gives_up_at_the_deadline(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{ROOT}/health").mock(side_effect=httpx.ConnectError("refused"))
 
-    asyncio.run(wait_until_up(deepseek(), timeout_s=0.05, interval_s=0.01))
+    asyncio.run(
+        wait_until_up(deepseek(), transport=mocked(respx_mock), timeout_s=0.05, interval_s=0.01)
+    )
 
     assert 1 <= route.call_count <= 10
 
@@ -284,11 +291,10 @@ def test_probe_page_is_rendered_from_a_generated_sample() -> None:
     assert page.data[:2] == b"\xff\xd8"
 
 
-@respx.mock
-def test_probe_sends_one_page_and_times_it() -> None:
-    respx.get(f"{ROOT}/health").respond(200)
-    respx.get(f"{BASE}/models").respond(json=models(MODEL))
-    chat = respx.post(f"{BASE}/chat/completions").respond(
+def test_probe_sends_one_page_and_times_it(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
+    chat = respx_mock.post(f"{BASE}/chat/completions").respond(
         json={
             "model": MODEL,
             "choices": [
@@ -299,7 +305,15 @@ def test_probe_sends_one_page_and_times_it() -> None:
     )
     page = asyncio.run(render_probe_page(None, ConvertSettings()))
 
-    report = asyncio.run(check_backend(deepseek(), page_size=PAGE, probe_page=page, environ={}))
+    report = asyncio.run(
+        check_backend(
+            deepseek(),
+            page_size=PAGE,
+            probe_page=page,
+            environ={},
+            transport=mocked(respx_mock),
+        )
+    )
 
     assert chat.call_count == 1
     assert report.ready
