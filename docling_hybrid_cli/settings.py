@@ -424,7 +424,10 @@ def _describe(exc: ValidationError, origins: dict[str, str]) -> str:
     dotted = ".".join(loc)
     origin = origins.get(dotted)
     if origin is None:
-        origin = next((o for k, o in origins.items() if k.startswith(dotted + ".")), None)
+        # A table-level error: name its layer only when every leaf under it came from
+        # one layer, or "--backend typo" would be blamed on the shipped defaults.
+        below = {o for k, o in origins.items() if not dotted or k.startswith(dotted + ".")}
+        origin = below.pop() if len(below) == 1 else None
     if err["type"] == "extra_forbidden":
         problem = "unknown key"
     else:

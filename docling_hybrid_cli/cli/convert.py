@@ -147,16 +147,22 @@ def convert(
 
 
 def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
-    """The backend --base-url/--model apply to: the first of the chain being used."""
+    """The backend --base-url/--model apply to: the first of the chain being used.
+
+    It must already be configured: otherwise ``--backend typo --base-url URL``
+    would quietly define a new generic backend named ``typo`` and run with it.
+    """
     from ..settings import load_settings
 
+    settings = load_settings(config_file=ctx.obj["config"]).settings
     chain = overrides.get("backends.fallback_chain")
     if isinstance(chain, list):
-        return str(chain[0])
-    if isinstance(chain, str):
-        return chain.split(",")[0].strip()
-    settings = load_settings(config_file=ctx.obj["config"]).settings
-    return settings.backends.fallback_chain[0]
+        primary = str(chain[0])
+    elif isinstance(chain, str):
+        primary = chain.split(",")[0].strip()
+    else:
+        primary = settings.backends.fallback_chain[0]
+    return settings.backend(primary).name
 
 
 _LOCAL_KINDS = ("text-layer", "tesseract")

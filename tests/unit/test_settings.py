@@ -338,3 +338,11 @@ def test_separator_with_unknown_placeholder_is_rejected() -> None:
     """page_separator may only use {page}."""
     with pytest.raises(ConfigError, match="page_separator"):
         load_settings(environ={}, overrides={"convert.page_separator": "{pages}"})
+
+
+def test_table_level_error_does_not_blame_the_defaults() -> None:
+    """A chain naming an unknown backend from a flag is not attributed to the shipped defaults."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={}, overrides={"backends.fallback_chain": ["nope"]})
+    assert "'nope'" in str(info.value)
+    assert "from default" not in str(info.value)
