@@ -165,9 +165,13 @@ class _WaitDisplay:
 
 
 def _console() -> Console:
+    """Stdout console; piped output gets a wide page so a table is not folded to 80 columns."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)
+    return console
 
 
 def _clean(text: str) -> str:
