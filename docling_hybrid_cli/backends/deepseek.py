@@ -12,6 +12,7 @@ rejects or clamps requests that overflow the context.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from ..breaker import CircuitBreaker
@@ -118,7 +119,12 @@ class DeepSeekBackend(HttpBackend):
             tight = self.params(page, model_len, TIGHT_NGRAM_GUARD)
             if not self.on_vllm:
                 tight["repetition_penalty"] = 1.2
-            return await self.send(page, self.build_body(page, **tight), notify, breaker)
+            try:
+                text = await self.send(page, self.build_body(page, **tight), notify, breaker)
+            except BackendError as again:
+                again.attempts += exc.attempts
+                raise
+            return replace(text, attempts=text.attempts + exc.attempts)
 
     def finish(self, result: ChatResult, page: PageImage) -> PageText:
         cleaned = clean_deepseek_output(result.content, page)

@@ -1,0 +1,233 @@
+"""The fallback chain under every fault, across backend kinds and chain orders (respx).
+
+Each fault is tried two ways on the chain's first backend: *once* (the next
+attempt succeeds) and *persistent* (every attempt fails). The expected
+outcome follows backends.md §6 rules 9–10: transient faults are retried on
+the same backend; 400/401/403/404 are not retried, and — the documented 4xx
+policy — the page goes to the next backend; a cut-off answer is retried once
+with a tighter repetition guard on DeepSeek and otherwise goes to the next
+backend. Either way every page ends converted or with every backend's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from PIL import Image
+
+from docling_hybrid_cli.backends import build_backend
+from docling_hybrid_cli.chain import FallbackChain, build_chain
+from docling_hybrid_cli.pages import PageImage, PageResult
+from docling_hybrid_cli.retry import RetryPolicy
+from docling_hybrid_cli.settings import BackendConfig, load_settings
+
+KEY = {"OPENROUTER_API_KEY": "sk-or-test"}
+MODEL = "test-model"
+
+
+def ok(content: str = "# Page\n\nConverted text.") -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "model": MODEL,
+            "choices": [{"message": {"content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 10, "cost": 0.0},
+        },
+    )
+
+
+def _error(status: int, message: str, **headers: str) -> Callable[[], httpx.Response]:
+    return lambda: httpx.Response(status, headers=headers, json={"error": {"message": message}})
+
+
+def _raise(exc: type[httpx.HTTPError], text: str) -> Callable[[], Any]:
+    def fault() -> Any:
+        raise exc(text)
+
+    return fault
+
+
+FAULTS: dict[str, Callable[[], Any]] = {
+    "429": _error(429, "Rate limit exceeded"),
+    "429-retry-after": _error(429, "Rate limit exceeded", **{"Retry-After": "0"}),
+    "500": _error(500, "EngineCore encountered an issue"),
+    "502": _error(502, "Bad gateway"),
+    "503": _error(503, "Overloaded"),
+    "refused": _raise(httpx.ConnectError, "Connection refused"),
+    "reset": _raise(httpx.ReadError, "Connection reset by peer"),
+    "read-timeout": _raise(httpx.ReadTimeout, "timed out"),
+    "empty": lambda: ok(""),
+    "length": lambda: httpx.Response(
+        200,
+        json={"choices": [{"message": {"content": "loop loop"}, "finish_reason": "length"}]},
+    ),
+    "200-with-error": lambda: httpx.Response(
+        200, json={"error": {"code": 502, "message": "Provider returned error"}}
+    ),
+    "401": lambda: httpx.Response(401, json={"error": "Unauthorized"}),
+    "404-unknown-model": _error(404, "The model `x` does not exist."),
+}
+NOT_RETRIED = {"401", "404-unknown-model"}
+EXPECTED_KIND = {
+    "429": "BackendRateLimited",
+    "429-retry-after": "BackendRateLimited",
+    "500": "BackendServerError",
+    "502": "BackendServerError",
+    "503": "BackendServerError",
+    "refused": "BackendConnectError",
+    "reset": "BackendUnavailable",
+    "read-timeout": "BackendTimeout",
+    "empty": "BadModelOutput",
+    "length": "BadModelOutput",
+    "200-with-error": "BadModelOutput",
+    "401": "BackendRejected",
+    "404-unknown-model": "BackendRejected",
+}
+ORDERS = [
+    ("deepseek-vllm", "openrouter"),
+    ("openrouter", "openai-compatible"),
+    ("openai-compatible", "deepseek-mlx"),
+]
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def make_chain(kinds: tuple[str, ...], router: respx.MockRouter) -> FallbackChain:
+    backends = []
+    for index, kind in enumerate(kinds):
+        config = BackendConfig(
+            name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"http://b{index}.test/v1"
+        )  # type: ignore[arg-type]
+        backends.append(
+            build_backend(
+                config,
+                retry=RetryPolicy(sleep=_no_sleep),
+                transport=httpx.MockTransport(router.async_handler),
+                environ=KEY,
+            )
+        )
+        router.get(f"http://b{index}.test/v1/models").mock(
+            return_value=httpx.Response(200, json={"data": [{"id": MODEL, "max_model_len": 8192}]})
+        )
+    return FallbackChain(backends, breaker_threshold=3, breaker_cooldown_s=30)
+
+
+def page(n: int = 1) -> PageImage:
+    buf = io.BytesIO()
+    Image.new("RGB", (700, 900), "white").save(buf, "JPEG")
+    return PageImage(page=n, data=buf.getvalue(), mime="image/jpeg", width=700, height=900)
+
+
+def convert(chain: FallbackChain, *pages: PageImage) -> list[PageResult]:
+    async def go() -> list[PageResult]:
+        try:
+            return [await chain.convert(p) for p in pages]
+        finally:
+            await chain.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_once_then_recovery(fault: str, kinds: tuple[str, str]) -> None:
+    """One fault on the primary: retried there, unless the policy says move on."""
+    router = respx.MockRouter(assert_all_called=False)
+    answers = iter([FAULTS[fault], ok])
+    primary = router.post("http://b0.test/v1/chat/completions").mock(
+        side_effect=lambda _: next(answers)()
+    )
+    second = router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    [result] = convert(make_chain(kinds, router), page())
+
+    assert result.ok and result.text is not None
+    moves_on = fault in NOT_RETRIED or (fault == "length" and not kinds[0].startswith("deepseek"))
+    if moves_on:
+        assert result.text.backend == f"b1-{kinds[1]}"
+        assert primary.call_count == 1
+        assert [e.kind for e in result.errors] == [EXPECTED_KIND[fault]]
+        assert second.call_count == 1
+    else:
+        assert result.text.backend == f"b0-{kinds[0]}"
+        assert primary.call_count == 2
+        assert result.attempts == 2
+        assert not second.called
+        assert result.errors == []
+
+
+@pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_persistent_fault_falls_back_with_the_error_recorded(
+    fault: str, kinds: tuple[str, str]
+) -> None:
+    """The primary always fails: the page comes from the second backend, the error is kept."""
+    router = respx.MockRouter(assert_all_called=False)
+    make = FAULTS[fault]
+    primary = router.post("http://b0.test/v1/chat/completions").mock(side_effect=lambda _: make())
+    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    [result] = convert(make_chain(kinds, router), page())
+
+    assert result.ok and result.text is not None
+    assert result.text.backend == f"b1-{kinds[1]}"
+    [error] = result.errors
+    assert error.backend == f"b0-{kinds[0]}"
+    assert error.kind == EXPECTED_KIND[fault]
+    expected_calls = {
+        "429": 6,
+        "429-retry-after": 6,
+        "length": 2 if kinds[0].startswith("deepseek") else 1,
+    }.get(fault, 1 if fault in NOT_RETRIED else 3)
+    assert primary.call_count == expected_calls
+    assert result.attempts == expected_calls + 1
+
+
+@pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
+def test_every_backend_failing_fails_the_page_with_every_error(kinds: tuple[str, str]) -> None:
+    router = respx.MockRouter(assert_all_called=False)
+    router.post("http://b0.test/v1/chat/completions").mock(return_value=FAULTS["503"]())
+    router.post("http://b1.test/v1/chat/completions").mock(return_value=FAULTS["401"]())
+    [result] = convert(make_chain(kinds, router), page())
+    assert not result.ok
+    assert [(e.backend, e.status) for e in result.errors] == [
+        (f"b0-{kinds[0]}", 503),
+        (f"b1-{kinds[1]}", 401),
+    ]
+
+
+def test_dead_primary_is_skipped_after_the_breaker_opens() -> None:
+    """Ten pages, primary refusing: three refused connections in all, then it is skipped."""
+    router = respx.MockRouter(assert_all_called=False)
+    primary = router.post("http://b0.test/v1/chat/completions").mock(
+        side_effect=httpx.ConnectError("Connection refused")
+    )
+    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    results = convert(
+        make_chain(("deepseek-vllm", "openrouter"), router), *(page(n) for n in range(1, 11))
+    )
+    assert all(r.ok and r.text and r.text.backend == "b1-openrouter" for r in results)
+    assert primary.call_count == 3
+    assert all("skipped" in r.errors[0].error for r in results[1:])
+
+
+def test_build_chain_uses_configured_order_and_breaker_settings() -> None:
+    env = {
+        "DOCLING_HYBRID_BACKENDS__FALLBACK_CHAIN": '["text-layer", "deepseek-vllm"]',
+        "DOCLING_HYBRID_RETRY__BREAKER_THRESHOLD": "5",
+        "DOCLING_HYBRID_RETRY__BREAKER_COOLDOWN_S": "2.5",
+    }
+    settings = load_settings(environ=env).settings
+    chain = build_chain(settings)
+    try:
+        assert [b.name for b in chain.backends] == ["text-layer", "deepseek-vllm"]
+        breaker = chain.breakers["deepseek-vllm"]
+        assert (breaker.threshold, breaker.cooldown_s) == (5, 2.5)
+    finally:
+        asyncio.run(chain.aclose())
