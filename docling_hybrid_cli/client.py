@@ -127,17 +127,30 @@ class ChatClient:
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        http_transport: str = "aiohttp",
     ) -> ChatClient:
         """A client whose pool keeps one live connection per request in flight.
 
-        ``max_keepalive_connections`` equals ``max_connections``: httpx's default
-        of 20 closes and reopens sockets at higher concurrency (perf.md).
+        ``transport`` (tests, benchmarks) wins. Otherwise ``http_transport``
+        picks the connection pool under httpx's API: ``"aiohttp"`` (default,
+        :class:`~docling_hybrid_cli.transport.AiohttpTransport`) or ``"httpx"``
+        (httpcore's pool). docs/PERFORMANCE.md has the measurements behind the
+        default: httpcore reconnects and loses throughput at 32+ requests in
+        flight (encode/httpx#3215). ``max_keepalive_connections`` equals
+        ``max_connections`` either way.
         """
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None and http_transport == "aiohttp":
+            from .transport import AiohttpTransport
+
+            transport = AiohttpTransport(limits=limits, trust_env=True)
+        elif transport is None and http_transport != "httpx":
+            raise ValueError(f"http_transport must be 'aiohttp' or 'httpx', not {http_transport!r}")
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             transport=transport,
             trust_env=True,
         )

@@ -85,6 +85,7 @@ def _root(
 
 
 def _register() -> None:
+    from .benchmark import register as register_benchmark
     from .cache import register as register_cache
     from .check_server import register as register_check_server
     from .config import config_app
@@ -94,6 +95,7 @@ def _register() -> None:
     register_check_server(app)
     app.add_typer(config_app, name="config")
     register_cache(app)
+    register_benchmark(app)
 
 
 _register()

@@ -1,0 +1,173 @@
+"""``docling-hybrid-ocr benchmark``: measured throughput, latency and client cost."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import EXIT_OK, EXIT_PAGES_FAILED
+
+if TYPE_CHECKING:
+    from ..bench import BenchReport
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("benchmark")(benchmark)
+
+
+def benchmark(
+    ctx: typer.Context,
+    input_pdf: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="PDF to convert (default: a generated text PDF).", dir_okay=False
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", "-b", help="Benchmark this configured backend's real server."),
+    ] = None,
+    backends: Annotated[
+        str | None,
+        typer.Option(
+            "--backends",
+            help="Comma-separated backends: same pages through each, plus their agreement.",
+        ),
+    ] = None,
+    iterations: Annotated[
+        int, typer.Option("--iterations", "-n", help="Times the input's pages are converted.")
+    ] = 1,
+    concurrency: Annotated[
+        str, typer.Option("--concurrency", "-j", help="Pages in flight; a comma list sweeps.")
+    ] = "8,32",
+    pages: Annotated[
+        int, typer.Option("--pages", help="Pages of the generated PDF (without --input).")
+    ] = 64,
+    simulated: Annotated[
+        bool | None,
+        typer.Option(
+            "--simulated/--real",
+            help="Against the built-in simulated server (default without --backend/--backends).",
+        ),
+    ] = None,
+    latency: Annotated[
+        float, typer.Option("--latency", help="Simulated server: fixed seconds per page.")
+    ] = 0.5,
+    per_token: Annotated[
+        float, typer.Option("--per-token", help="Simulated server: extra seconds per output token.")
+    ] = 0.0,
+    jitter: Annotated[
+        float, typer.Option("--jitter", help="Simulated server: relative +/- jitter (0-1).")
+    ] = 0.1,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the JSON report here.", dir_okay=False)
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the JSON report on stdout.")
+    ] = False,
+) -> None:
+    """Measure pages/min, latency percentiles, client CPU and efficiency.
+
+    With no options it runs offline: it starts the simulated OpenAI-compatible
+    server on 127.0.0.1 (0.5 s per page, +/-10 %), converts a generated 64-page
+    PDF through the real pipeline at concurrency 8 and 32, and prints the
+    figures. Name --backend (or --backends) to measure real servers from your
+    config. Exit code 1 when any page failed.
+    """
+    from ..bench import BenchOptions, parse_concurrency, run_benchmark
+    from ..errors import ConfigError
+
+    names = [n.strip() for n in (backends or "").split(",") if n.strip()]
+    if backend is not None:
+        names = [backend, *[n for n in names if n != backend]]
+    if pages < 1:
+        raise ConfigError(f"--pages must be at least 1, got {pages}")
+    if not 0.0 <= jitter <= 1.0:
+        raise ConfigError(f"--jitter must be within [0, 1], got {jitter}")
+    if latency < 0 or per_token < 0:
+        raise ConfigError("--latency and --per-token must not be negative")
+    options = BenchOptions(
+        input=input_pdf,
+        pages=pages,
+        iterations=iterations,
+        backends=names,
+        concurrency=parse_concurrency(concurrency),
+        latency_s=latency,
+        per_token_s=per_token,
+        jitter=jitter,
+        simulated=simulated if simulated is not None else not names,
+        config_file=ctx.obj["config"],
+    )
+    if input_pdf is not None:
+        from ..render import probe_pdf
+
+        probe_pdf(input_pdf)
+    result = run_benchmark(options)
+    payload = result.to_dict()
+    if report is not None:
+        from ..output import write_json
+
+        write_json(report, payload)
+    _print_table(result)
+    if json_out:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    raise typer.Exit(EXIT_PAGES_FAILED if result.failed_pages else EXIT_OK)
+
+
+def _print_table(result: BenchReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    server = result.server
+    where = (
+        f"simulated server, latency {server['latency_s']} s "
+        f"+ {server['per_token_s']} s/token, jitter ±{server['jitter'] * 100:.0f} %"
+        if result.simulated
+        else "real server(s)"
+    )
+    table = Table(title=f"benchmark: {result.input['pages']} pages, {where}")
+    table.add_column("")
+    for run in result.runs:
+        table.add_column(f"{run.backend} c={run.concurrency}", justify="right")
+
+    def row(label: str, values: list[str]) -> None:
+        table.add_row(label, *values)
+
+    runs = result.runs
+    row("pages converted / failed", [f"{r.converted} / {r.failed}" for r in runs])
+    row("wall s", [f"{r.wall_s:.2f}" for r in runs])
+    row("pages/s  (pages/min)", [f"{r.pages_per_s:.2f}  ({r.pages_per_min:.0f})" for r in runs])
+    for key in ("mean", "p50", "p95", "p99"):
+        row(f"latency {key} s", [f"{r.latency_s[key]:.3f}" for r in runs])
+    row("tokens/s", [f"{r.tokens_per_s:.0f}" for r in runs])
+    row(
+        "render / encode ms/page",
+        [f"{r.render_ms_per_page:.1f} / {r.encode_ms_per_page:.1f}" for r in runs],
+    )
+    row("KB/page", [f"{r.kb_per_page:.0f}" for r in runs])
+    row("retries", [str(r.retries) for r in runs])
+    row("client CPU ms/page", [f"{r.client_cpu_s_per_page * 1000:.1f}" for r in runs])
+    row("peak RSS MiB", [f"{r.peak_rss_mib:.0f}" for r in runs])
+    row(
+        "TCP connections opened",
+        ["-" if r.connections_opened is None else str(r.connections_opened) for r in runs],
+    )
+    row("server latency s", [f"{r.server_latency_s:.3f}" for r in runs])
+    row("ideal pages/s", [f"{r.ideal_pages_per_s:.2f}" for r in runs])
+    row("efficiency", [f"{r.efficiency:.3f}" for r in runs])
+    console.print(table)
+    for run in result.runs:
+        if run.vllm_metrics:
+            metrics = ", ".join(f"{k} {v}" for k, v in run.vllm_metrics.items() if v is not None)
+            console.print(f"/metrics {run.backend} c={run.concurrency}: {metrics}")
+        for error in run.errors:
+            console.print(f"[red]{run.backend} c={run.concurrency}: {error}[/red]")
+    if result.agreement:
+        console.print(f"agreement ({result.agreement['metric']}): {result.agreement['pairs']}")

@@ -1,0 +1,151 @@
+"""An httpx transport that sends requests through aiohttp's connection pool.
+
+Why: httpx's own pool (httpcore) churns connections and burns client CPU once
+dozens of requests are in flight (encode/httpx#3215; measured for this
+project in docs/PERFORMANCE.md), while aiohttp keeps exactly one connection
+per request in flight. This transport keeps httpx's API -- ``httpx.Request``
+in, ``httpx.Response`` out, httpx's exception types -- so :mod:`client` and
+every test that injects its own transport are unchanged.
+
+The same idea ships as the ``httpx-aiohttp`` package (the OpenAI SDK offers
+it); this is a small owned version because that one maps a dropped
+keep-alive connection (``ServerDisconnectedError``) to ``httpx.ConnectTimeout``,
+which would make the circuit breaker treat a live server as a dead one.
+
+Responses are read whole before they are returned: chat completions are a
+few KB, and a fully read response can never pin a pooled connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AiohttpTransport"]
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """``httpx.AsyncBaseTransport`` over one lazily created ``aiohttp.ClientSession``.
+
+    The session (and its connector) is created on the first request, inside
+    the running event loop, as aiohttp requires; it lives until :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits | None = None,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+    ) -> None:
+        self._limits = limits or httpx.Limits()
+        self._verify = verify
+        self._trust_env = trust_env
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            import aiohttp
+
+            ssl_option: ssl.SSLContext | bool
+            if isinstance(self._verify, ssl.SSLContext):
+                ssl_option = self._verify
+            elif self._verify:
+                ssl_option = httpx.create_ssl_context()  # certifi, like httpx itself
+            else:
+                ssl_option = False
+            connector = aiohttp.TCPConnector(
+                limit=self._limits.max_connections or 0,
+                keepalive_timeout=self._limits.keepalive_expiry or 5.0,
+                ssl=ssl_option,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=self._trust_env,
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+
+        session = self._get_session()
+        timeout = request.extensions.get("timeout", {})
+        body = request.content if request.method not in ("GET", "HEAD") else None
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+        try:
+            async with session.request(
+                request.method,
+                str(request.url),
+                data=body or None,
+                headers=headers,
+                allow_redirects=False,
+                compress=None,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            ) as response:
+                content = await response.read()
+                status, reason = response.status, response.reason
+                raw_headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
+        except Exception as exc:
+            mapped = _map_exception(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        # aiohttp has already decoded any Content-Encoding; do not let httpx decode again.
+        raw_headers = [(k, v) for k, v in raw_headers if k.lower() != b"content-encoding"]
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if reason:
+            extensions["reason_phrase"] = reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status, headers=raw_headers, content=content, request=request, extensions=extensions
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def _map_exception(exc: Exception, request: httpx.Request) -> httpx.HTTPError | None:
+    """aiohttp's exceptions → httpx's, so :mod:`client` has one set to translate.
+
+    A refused or unreachable server is a *connect* error (it feeds the circuit
+    breaker); a connection that drops once established is a read error (the
+    server is alive, so it is only retried).
+    """
+    import aiohttp
+
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message, request=request)
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return httpx.ReadTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        return httpx.PoolTimeout(message, request=request)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message, request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionError):
+        return httpx.ReadError(message, request=request)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(message, request=request)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(message, request=request)
+    if isinstance(exc, aiohttp.ClientError):
+        return httpx.TransportError(message, request=request)
+    return None
