@@ -45,11 +45,16 @@ class RetryPolicy:
         )
 
     def delay(self, failures: int, retry_after: float | None) -> float:
-        """Seconds to wait before the next attempt, after ``failures`` failures."""
+        """Seconds to wait before the next attempt, after ``failures`` failures.
+
+        Our own backoff never exceeds ``backoff_max_s``, jitter included; only
+        a server's ``Retry-After`` may ask for longer (and then :meth:`run`
+        moves on rather than wait).
+        """
         if retry_after is not None:
             return retry_after
         base: float = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** (failures - 1))
-        return base * (0.5 + self.rng.random())
+        return min(self.backoff_max_s, base * (0.5 + self.rng.random()))
 
     async def run(
         self,

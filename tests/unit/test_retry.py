@@ -138,8 +138,17 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
     for failures, base in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
         delays = [retry.delay(failures, None) for _ in range(200)]
         assert min(delays) >= base * 0.5
-        assert max(delays) <= base * 1.5
+        assert max(delays) <= min(base * 1.5, 8.0)  # jitter never breaks the cap
         assert len(set(delays)) > 1  # jittered, so parallel pages do not retry in lockstep
+
+
+def test_small_cap_still_retries_through_the_whole_budget() -> None:
+    """Jitter above a small cap must not read as a server asking to wait too long."""
+    retry, slept = policy(max_attempts=8, backoff_initial_s=0.01, backoff_max_s=0.05)
+    error = BackendServerError("502", status=502)
+    attempt, _calls = script(*[error] * 7, "ok")
+    assert run(retry, attempt) == ("ok", 8)
+    assert max(slept) <= 0.05
 
 
 def test_should_stop_cuts_the_loop_with_its_error() -> None:
