@@ -183,9 +183,10 @@ async def wait_until_up(
             elapsed = time.monotonic() - started
             if tick is not None:
                 tick(config.name, elapsed)
-            if elapsed + interval_s > timeout_s:
+            remaining = timeout_s - elapsed
+            if remaining <= 0:
                 break
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(min(interval_s, remaining))
     finally:
         await client.aclose()
     return time.monotonic() - started

@@ -147,7 +147,7 @@ class _WaitDisplay:
     def tick(self, name: str, elapsed: float) -> None:
         if self._progress is not None:
             if name not in self._tasks:
-                text = f"waiting for {name} to come up (connection refused: still loading?)"
+                text = f"waiting for {name} to come up"
                 self._tasks[name] = self._progress.add_task(text, total=None)
             return
         if name not in self._dotted:
