@@ -8,7 +8,6 @@ backend is ready.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -81,6 +80,8 @@ def check_server(
     Exit codes: 0 every checked backend is ready; 1 at least one is not (each
     says why and what to do); 2 bad config or flags.
     """
+    import asyncio
+
     from ..health import check_backends, render_probe_page
     from ..settings import load_settings
     from .console import stderr_is_tty

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -93,6 +92,8 @@ def convert(
     the Markdown holds a comment saying why); 2 bad input, config or flags;
     130 interrupted.
     """
+    import asyncio
+
     from ..batch import convert_batch
     from ..jobs import plan_jobs
     from ..settings import load_settings
