@@ -575,7 +575,7 @@ def _server_root(base_url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
-async def _convert_once(
+async def convert_once(
     settings: Any, source: Path, output: Path, *, simulated: bool
 ) -> tuple[Any, float, float, dict[str, Any] | None]:
     """One pipeline run; returns (DocumentResult, wall s, client CPU s, sampled gauges)."""
@@ -728,7 +728,7 @@ def _run_level(
     before_metrics = _metrics_snapshot(cfg.base_url)
     output = workdir / f"{backend}-c{concurrency}.md"
     result, wall, cpu, gauges = asyncio.run(
-        _convert_once(settings, source, output, simulated=mock is not None)
+        convert_once(settings, source, output, simulated=mock is not None)
     )
     after_metrics = _metrics_snapshot(cfg.base_url)
     after_stats = mock.stats() if mock is not None else None
