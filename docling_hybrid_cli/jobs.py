@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import InputNotFound, OutputError, UsageError
+from .errors import OutputError, UsageError
 from .pipeline import DocumentJob
 
 __all__ = ["DEFAULT_GLOB", "plan_jobs"]
@@ -21,7 +21,11 @@ DEFAULT_GLOB = "**/*.pdf"
 
 
 def _expand(inputs: Sequence[Path], pattern: str) -> list[tuple[Path, Path | None]]:
-    """(file, the directory it was found under or None) for every input."""
+    """(file, the directory it was found under or None) for every input.
+
+    An empty directory is a usage error: the glob probably does not say what
+    the user meant.
+    """
     found: list[tuple[Path, Path | None]] = []
     for item in inputs:
         if item.is_dir():
@@ -29,10 +33,10 @@ def _expand(inputs: Sequence[Path], pattern: str) -> list[tuple[Path, Path | Non
             if not matches:
                 raise UsageError(f"no files matching {pattern!r} in {item}")
             found.extend((match, item) for match in matches)
-        elif item.exists():
-            found.append((item, None))
         else:
-            raise InputNotFound(f"{item} does not exist")
+            # A missing or unreadable file is planned like any other: converting it
+            # fails on its own, and the other files still convert.
+            found.append((item, None))
     return found
 
 

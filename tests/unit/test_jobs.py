@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from docling_hybrid_cli.errors import InputNotFound, OutputError, UsageError
+from docling_hybrid_cli.errors import OutputError, UsageError
 from docling_hybrid_cli.jobs import DEFAULT_GLOB, plan_jobs
 from docling_hybrid_cli.pipeline import DocumentJob
 
@@ -164,11 +164,10 @@ def test_same_file_twice_is_a_clash(tmp_path: Path) -> None:
         plan_jobs([pdf, tmp_path / "." / "r.pdf"])
 
 
-def test_missing_input(tmp_path: Path) -> None:
-    """A path that does not exist is an input error naming it."""
-    with pytest.raises(InputNotFound, match=r"nope\.pdf does not exist") as info:
-        plan_jobs([touch(tmp_path / "ok.pdf"), tmp_path / "nope.pdf"])
-    assert info.value.exit_code == 2
+def test_missing_input_is_planned_so_the_others_still_convert(tmp_path: Path) -> None:
+    """A path that does not exist gets a job; converting it fails without stopping the rest."""
+    jobs = plan_jobs([touch(tmp_path / "ok.pdf"), tmp_path / "nope.pdf"])
+    assert [j.source.name for j in jobs] == ["ok.pdf", "nope.pdf"]
 
 
 def test_empty_directory(tmp_path: Path) -> None:
