@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError
+from .errors import InputError, InputNotFound, OutputError
 from .output import atomic_write_bytes, atomic_write_text
 from .pages import Figure, PageResult, PageText
 from .settings import BackendConfig, ConvertSettings
@@ -101,6 +101,10 @@ class PageCache:
     ) -> PageCache:
         try:
             content_hash = await asyncio.to_thread(file_sha256, source)
+        except FileNotFoundError:
+            raise InputNotFound(f"{source} does not exist") from None
+        except IsADirectoryError:
+            raise InputNotFound(f"{source} is not a file") from None
         except OSError as exc:
             raise InputError(f"{source} cannot be read: {exc.strerror or exc}") from None
         return cls(root, document_key(content_hash, convert, chain))
