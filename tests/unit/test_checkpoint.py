@@ -148,7 +148,7 @@ def test_key_follows_document_bytes_not_file_name(settings: Settings, tmp_path: 
 
 def test_for_document_unreadable_is_an_input_error(settings: Settings, tmp_path: Path) -> None:
     """A document that vanished is reported as an input error, not an OSError."""
-    with pytest.raises(InputError, match="cannot be read"):
+    with pytest.raises(InputError, match="does not exist"):
         asyncio.run(
             PageCache.for_document(
                 tmp_path, tmp_path / "gone.pdf", settings.convert, settings.chain
