@@ -24,7 +24,7 @@ class PageImage:
     """
 
     page: int
-    data: bytes
+    data: bytes = field(repr=False)  # a repr of page-sized bytes would cost MBs
     mime: str
     width: int
     height: int
@@ -39,7 +39,7 @@ class Figure:
     """An image cropped from a page, written next to the Markdown as ``name``."""
 
     name: str
-    data: bytes
+    data: bytes = field(repr=False)  # a repr of page-sized bytes would cost MBs
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from .chain import FallbackChain
 from .checkpoint import PageCache
 from .errors import DoclingHybridError
 from .output import MarkdownWriter
-from .pages import AttemptError, PageImage, PageResult
+from .pages import AttemptError, Figure, PageImage, PageResult
 from .render import PdfRenderer, RenderOptions, parse_page_range
 from .settings import ConvertSettings
 from .sources import ImageRenderer, open_source
@@ -67,7 +67,9 @@ class DocumentResult:
     """Every page's outcome, in page order, plus timings for the summary and report."""
 
     job: DocumentJob
-    pages: list[PageResult] = field(default_factory=list)
+    # repr=False: asyncio.run formats the main task's result when it restores the
+    # SIGINT handler; a full repr of 1,000 pages was a 500 MB transient string.
+    pages: list[PageResult] = field(default_factory=list, repr=False)
     page_count: int = 0
     seconds: float = 0.0
     render_ms: float = 0.0
@@ -186,6 +188,11 @@ class _DocumentRun:
         self.writer.add(page)
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
+        if page.text is not None and page.text.figures:
+            # On disk now (and in the checkpoint): keep only the names, so memory
+            # does not grow with the page count.
+            names = tuple(Figure(name=f.name, data=b"") for f in page.text.figures)
+            page.text = replace(page.text, figures=names)
         self.observer.page_finished(page)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
