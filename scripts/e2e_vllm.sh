@@ -106,6 +106,7 @@ stop_server() {
     fi
   fi
   wait "$SERVER_PID" 2>/dev/null || true
+  log "vLLM stopped"
   SERVER_PID=""
 }
 

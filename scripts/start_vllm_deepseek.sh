@@ -102,4 +102,5 @@ else
 fi
 
 echo "start_vllm_deepseek: serving $MODEL as $SERVED_MODEL_NAME on http://$HOST:$PORT/v1" >&2
+unset VLLM_PYTHON  # vLLM warns about VLLM_* variables it does not know
 exec "${cmd[@]}"

@@ -236,6 +236,9 @@ def _check_server(run_cli: Any, server: Server, model: str) -> subprocess.Comple
     env = {
         "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__BASE_URL": server.api,
         "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__MODEL": model,
+        # check-server sends no page (no --probe): judge the shipped answer budget,
+        # not the 16 tokens the convert tests use to stay fast.
+        "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__MAX_TOKENS": "8192",
     }
     done: subprocess.CompletedProcess[str] = run_cli(
         "check-server", "--backend", "deepseek-vllm", "--json", env=env, timeout=600
@@ -248,11 +251,18 @@ def test_check_server_is_green(run_cli: Any, server: Server) -> None:
         pytest.skip("check-server command not available yet")
     done = _check_server(run_cli, server, server.model)
     assert done.returncode == 0, done.stdout + done.stderr
-    json.loads(done.stdout)
+    report = json.loads(done.stdout)
+    assert report["ready"] is True
+    (backend,) = report["backends"]
+    assert backend["max_model_len"] == server.max_model_len
+    assert backend["fitted_max_tokens"] <= server.max_model_len - backend["image_tokens"]
 
 
 def test_check_server_fails_for_a_wrong_model(run_cli: Any, server: Server) -> None:
     if not _has_check_server(run_cli):
         pytest.skip("check-server command not available yet")
     done = _check_server(run_cli, server, "no-such-model")
-    assert done.returncode != 0, done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    (backend,) = json.loads(done.stdout)["backends"]
+    assert backend["state"] == "misconfigured"
+    assert server.model in backend["served_models"]
