@@ -24,6 +24,7 @@ from typing import Protocol
 from .chain import FallbackChain
 from .checkpoint import PageCache
 from .errors import DoclingHybridError
+from .memory import pin_mmap_threshold
 from .output import MarkdownWriter
 from .pages import AttemptError, Figure, PageImage, PageResult
 from .render import PdfRenderer, RenderOptions, parse_page_range
@@ -130,6 +131,7 @@ async def convert_document(
     ``.partial`` file beside the output keeps the pages written so far.
     """
     started = time.perf_counter()
+    pin_mmap_threshold()  # flat RSS on long documents (memory.py)
     figures_dir = figures_dir_for(job.output)
     renderer = open_source(
         job.source,
