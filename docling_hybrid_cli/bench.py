@@ -493,6 +493,8 @@ class BenchOptions:
     config_file: Path | None = None
     seed: int = 0
     workdir: Path | None = None
+    base_url: str | None = None
+    model: str | None = None
 
 
 def parse_concurrency(spec: str) -> list[int]:
@@ -616,6 +618,10 @@ def _settings_for(
     }
     if base_url is not None:
         overrides[f"backends.{backend}.base_url"] = base_url
+    elif options.base_url is not None and backend == options.backends[0]:
+        overrides[f"backends.{backend}.base_url"] = options.base_url
+    if options.model is not None and backend == options.backends[0]:
+        overrides[f"backends.{backend}.model"] = options.model
     return load_settings(config_file=options.config_file, overrides=overrides).settings
 
 
@@ -802,7 +808,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
 
     started = time.perf_counter()
     settings = load_settings(config_file=options.config_file).settings
-    backends = options.backends or [settings.backends.default]
+    backends = options.backends = options.backends or [settings.backends.default]
     for name in backends:
         settings.backend(name)  # a one-line ConfigError for an unknown name
     if options.iterations < 1:
@@ -841,7 +847,14 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                 if options.simulated
                 else {
                     "kind": "real",
-                    "backends": {name: settings.backend(name).base_url for name in backends},
+                    "backends": {
+                        name: (
+                            options.base_url
+                            if name == backends[0] and options.base_url
+                            else settings.backend(name).base_url
+                        )
+                        for name in backends
+                    },
                 }
             ),
             machine=_machine(),
@@ -850,6 +863,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         last_results: dict[str, Any] = {}
         for name in backends:
             cfg = settings.backend(name)
+            if name == backends[0] and options.model:
+                cfg = cfg.model_copy(update={"model": options.model})
             with contextlib.ExitStack() as server_stack:
                 mock: MockProcess | None = None
                 if options.simulated:

@@ -40,6 +40,13 @@ def benchmark(
             help="Comma-separated backends: same pages through each, plus their agreement.",
         ),
     ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API root of the first backend (real server)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name for the first backend.")
+    ] = None,
     iterations: Annotated[
         int, typer.Option("--iterations", "-n", help="Times the input's pages are converted.")
     ] = 1,
@@ -101,8 +108,10 @@ def benchmark(
         latency_s=latency,
         per_token_s=per_token,
         jitter=jitter,
-        simulated=simulated if simulated is not None else not names,
+        simulated=simulated if simulated is not None else not (names or base_url),
         config_file=ctx.obj["config"],
+        base_url=base_url,
+        model=model,
     )
     if input_pdf is not None:
         from ..render import probe_pdf
