@@ -490,10 +490,11 @@ def _check_context(
     report.image_tokens = image_tokens(width, height)
     report.max_tokens = config.max_tokens
     report.fitted_max_tokens = backend.fitted_max_tokens(page, model_len)
-    if report.fitted_max_tokens < MIN_ANSWER_TOKENS:
+    room = backend.answer_room(page, model_len)
+    if room < min(MIN_ANSWER_TOKENS, config.max_tokens):
         report.fail(
             "misconfigured",
-            f"max_model_len {model_len} leaves {report.fitted_max_tokens} tokens for the answer "
+            f"max_model_len {model_len} leaves {room} tokens for the answer "
             f"after {report.image_tokens} image tokens",
             "restart vLLM with a larger --max-model-len (8192 suits DeepSeek-OCR)",
         )

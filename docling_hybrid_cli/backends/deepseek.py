@@ -78,9 +78,13 @@ class DeepSeekBackend(HttpBackend):
                     return value
         return DEFAULT_MODEL_LEN
 
+    @staticmethod
+    def answer_room(page: PageImage, model_len: int) -> int:
+        """Tokens left for the answer once the page's image tokens are in the context."""
+        return model_len - image_tokens(page.width, page.height) - _SAFETY_TOKENS
+
     def fitted_max_tokens(self, page: PageImage, model_len: int) -> int:
-        room = model_len - image_tokens(page.width, page.height) - _SAFETY_TOKENS
-        return max(1, min(self.config.max_tokens, room))
+        return max(1, min(self.config.max_tokens, self.answer_room(page, model_len)))
 
     def params(self, page: PageImage, model_len: int, guard: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -141,6 +141,20 @@ def test_context_too_small_for_any_answer_is_not_ready(respx_mock: respx.MockRou
     assert report.hint is not None and "--max-model-len" in report.hint
 
 
+def test_small_configured_max_tokens_is_not_a_small_context(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A deliberately small max_tokens fits a roomy context: ready, no failure, no warning."""
+    respx_mock.get(f"{ROOT}/health").respond(200)
+    respx_mock.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=2048))
+
+    report = check(deepseek(max_tokens=16), {}, respx_mock)
+
+    assert report.ready
+    assert report.fitted_max_tokens == 16
+    assert report.warnings == []
+
+
 def test_server_without_health_endpoint_is_checked_by_models(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(404)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
