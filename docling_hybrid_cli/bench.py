@@ -495,6 +495,9 @@ class BenchOptions:
     workdir: Path | None = None
     base_url: str | None = None
     model: str | None = None
+    mock_style: str | None = None
+    """Simulated answers: "deepseek" (grounding tags and a figure to crop on every page,
+    the default for DeepSeek backends) or "plain" (Markdown only)."""
 
 
 def parse_concurrency(spec: str) -> list[int]:
@@ -843,6 +846,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                     "latency_s": options.latency_s,
                     "per_token_s": options.per_token_s,
                     "jitter": options.jitter,
+                    "style": options.mock_style or "by backend kind",
                 }
                 if options.simulated
                 else {
@@ -874,7 +878,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                             per_token_s=options.per_token_s,
                             jitter=options.jitter,
                             model=cfg.model or None,
-                            style="deepseek" if cfg.kind.startswith("deepseek") else "plain",
+                            style=options.mock_style
+                            or ("deepseek" if cfg.kind.startswith("deepseek") else "plain"),
                             seed=options.seed,
                         )
                     )

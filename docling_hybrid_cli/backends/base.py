@@ -158,7 +158,10 @@ class HttpBackend:
             on_outcome=breaker.record if breaker else None,
             should_stop=breaker.blocked if breaker else None,
         )
-        return replace(self.finish(result, page), attempts=attempts)
+        # Post-processing can be heavy (DeepSeek decodes the page to crop figures, ~20 ms);
+        # off the event loop it overlaps other pages' I/O and Pillow releases the GIL.
+        text = await asyncio.to_thread(self.finish, result, page)
+        return replace(text, attempts=attempts)
 
     async def call(self, body: bytes) -> ChatResult:
         """One HTTP attempt, after taking a token from the rate limiter when one is set."""

@@ -72,6 +72,13 @@ def benchmark(
     jitter: Annotated[
         float, typer.Option("--jitter", help="Simulated server: relative +/- jitter (0-1).")
     ] = 0.1,
+    mock_style: Annotated[
+        str | None,
+        typer.Option(
+            "--mock-style",
+            help="Simulated answers: deepseek (tags + a figure to crop per page) or plain.",
+        ),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the JSON report here.", dir_okay=False)
     ] = None,
@@ -97,6 +104,8 @@ def benchmark(
         raise ConfigError(f"--pages must be at least 1, got {pages}")
     if not 0.0 <= jitter <= 1.0:
         raise ConfigError(f"--jitter must be within [0, 1], got {jitter}")
+    if mock_style not in (None, "deepseek", "plain"):
+        raise ConfigError(f"--mock-style must be deepseek or plain, got {mock_style!r}")
     if latency < 0 or per_token < 0:
         raise ConfigError("--latency and --per-token must not be negative")
     options = BenchOptions(
@@ -112,6 +121,7 @@ def benchmark(
         config_file=ctx.obj["config"],
         base_url=base_url,
         model=model,
+        mock_style=mock_style,
     )
     if input_pdf is not None:
         from ..render import probe_pdf
