@@ -650,7 +650,10 @@ def _measure(
     pages_per_s = len(converted) / wall if wall > 0 else 0.0
 
     if metrics and metrics.get("e2e_latency_mean_s"):
-        server_latency, source = float(metrics["e2e_latency_mean_s"]), "vllm /metrics e2e latency"
+        server_latency, source = (
+            float(metrics["e2e_latency_mean_s"]),
+            "server /metrics e2e latency (vLLM histogram)",
+        )
     elif simulated_latency is not None:
         server_latency, source = simulated_latency, "simulated server latency model"
     else:

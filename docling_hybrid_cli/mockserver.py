@@ -166,6 +166,8 @@ class _Metrics:
     generation_tokens: int = 0
     success_by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
     chat_requests: int = 0
+    e2e_seconds: float = 0.0
+    e2e_count: int = 0
 
 
 @dataclass(slots=True)
@@ -530,6 +532,7 @@ class MockServer:
             running = self._tally.in_flight
             m = self._metrics
             counters = (m.prompt_tokens, m.generation_tokens, dict(m.success_by_reason))
+            e2e = (m.e2e_seconds, m.e2e_count)
         prompt, generation, success = counters
         label = f'model_name="{self.config.model}"'
         lines = [
@@ -553,12 +556,22 @@ class MockServer:
                 f'vllm:request_success_total{{finished_reason="{reason}",{label}}} '
                 f"{float(success.get(reason, 0))}"
             )
+        # Like vLLM's histogram (sum and count only): time from the parsed request to the
+        # answer, parsing included, so the benchmark's Little's-law ideal uses what the
+        # server really spent rather than the configured latency.
+        lines += [
+            "# HELP vllm:e2e_request_latency_seconds Histogram of e2e request latency in seconds.",
+            "# TYPE vllm:e2e_request_latency_seconds histogram",
+            f"vllm:e2e_request_latency_seconds_sum{{{label}}} {e2e[0]}",
+            f"vllm:e2e_request_latency_seconds_count{{{label}}} {float(e2e[1])}",
+        ]
         body = ("\n".join(lines) + "\n").encode()
         return _Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
 
     async def _chat(self, request: _Request, exchange: _Exchange) -> _Response | None:
         if not self._authorized(request):
             return _json(401, {"error": "Unauthorized"})
+        started = time.perf_counter()
         with self._lock:
             self._metrics.chat_requests += 1
         call = _parse_chat(request.body, self.config)
@@ -569,7 +582,11 @@ class MockServer:
         fault = self._draw_fault()
         exchange.fault = fault
         if fault is None:
-            return await self._complete(call, _page_text(self.config.style, call.image), "stop")
+            answer = await self._complete(call, _page_text(self.config.style, call.image), "stop")
+            with self._lock:
+                self._metrics.e2e_seconds += time.perf_counter() - started
+                self._metrics.e2e_count += 1
+            return answer
         with self._lock:
             self._tally.faults_injected[fault] += 1
         return await self._apply_fault(fault, call)
