@@ -4,8 +4,8 @@ Usage (from the repo root):
     .venv/bin/python scripts/bench_dead_primary.py [--pages 200] [--latency 0.2] [--concurrency 16]
 
 Converts the same generated PDF twice through the real pipeline against the
-simulated server: once with the chain [nemotron-openrouter] alone, once with
-[deepseek-vllm → nemotron-openrouter] where deepseek-vllm points at a port
+simulated server: once with the chain [the fallback] alone, once with
+[deepseek-vllm → an openai-compatible fallback] where deepseek-vllm points at a port
 that refuses connections. The difference in wall time is what the dead
 primary cost. Target: < 1 s for the whole run.
 """
@@ -21,7 +21,9 @@ from pathlib import Path
 from docling_hybrid_cli.bench import convert_once, generate_pdf, start_mock_server
 from docling_hybrid_cli.settings import load_settings
 
-FALLBACK = "nemotron-openrouter"
+FALLBACK = "bench-fallback"
+"""An openai-compatible backend made for this run (OpenRouter's free-tier pacing would dominate)."""
+MODEL = "deepseek-ai/DeepSeek-OCR"
 
 
 def refused_url() -> str:
@@ -39,8 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pdf = generate_pdf(Path(tmp) / "doc.pdf", args.pages)
-        model = load_settings().settings.backend(FALLBACK).model
-        with start_mock_server(latency_s=args.latency, model=model, style="plain") as mock:
+        with start_mock_server(latency_s=args.latency, model=MODEL, style="plain") as mock:
             walls = {}
             for label, chain in (
                 ("fallback alone", [FALLBACK]),
@@ -50,6 +51,8 @@ def main() -> None:
                     "backends.fallback_chain": chain,
                     "backends.deepseek-vllm.base_url": refused_url(),
                     f"backends.{FALLBACK}.base_url": mock.api_root,
+                    f"backends.{FALLBACK}.kind": "openai-compatible",
+                    f"backends.{FALLBACK}.model": MODEL,
                     f"backends.{FALLBACK}.max_concurrency": args.concurrency,
                     "backends.deepseek-vllm.max_concurrency": args.concurrency,
                     "convert.concurrency": args.concurrency,
