@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -162,6 +163,9 @@ async def convert_document(
     return result
 
 
+_RENDERS_IN_FLIGHT = 2
+
+
 class _DocumentRun:
     """The moving parts of one document's conversion, shared by its tasks."""
 
@@ -212,24 +216,48 @@ class _DocumentRun:
     async def _produce(
         self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
     ) -> None:
-        for page_no in pages:
-            if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
-                self.finish(cached)
-                continue
-            self.observer.page_state(page_no, "rendering")
-            try:
-                image = await self.renderer.render(page_no)
-            except DoclingHybridError as exc:
-                error = AttemptError("render", str(exc), type(exc).__name__)
-                self.finish(PageResult(page=page_no, errors=[error]))
-                continue
-            self.result.render_ms += image.render_ms
-            self.result.encode_ms += image.encode_ms
-            self.result.image_bytes += len(image.data)
-            self.observer.page_state(page_no, "queued")
-            await queue.put(image)
+        """Render pages in order, two at a time, into the bounded queue.
+
+        Two renders overlap so that page N+1 is rasterised on the pdfium
+        thread while page N is JPEG-encoded on another thread (both release
+        the GIL): the renderer then keeps up with ~1/max(render, encode)
+        pages/s instead of 1/(render + encode).
+        """
+        window: deque[tuple[int, asyncio.Task[PageImage]]] = deque()
+        try:
+            for page_no in pages:
+                if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
+                    self.finish(cached)
+                    continue
+                self.observer.page_state(page_no, "rendering")
+                window.append((page_no, asyncio.create_task(self.renderer.render(page_no))))
+                if len(window) >= _RENDERS_IN_FLIGHT:
+                    await self._enqueue(*window.popleft(), queue)
+            while window:
+                await self._enqueue(*window.popleft(), queue)
+        finally:
+            for _, task in window:
+                task.cancel()
         for _ in range(workers):
             await queue.put(None)
+
+    async def _enqueue(
+        self,
+        page_no: int,
+        rendering: asyncio.Task[PageImage],
+        queue: asyncio.Queue[PageImage | None],
+    ) -> None:
+        try:
+            image = await rendering
+        except DoclingHybridError as exc:
+            error = AttemptError("render", str(exc), type(exc).__name__)
+            self.finish(PageResult(page=page_no, errors=[error]))
+            return
+        self.result.render_ms += image.render_ms
+        self.result.encode_ms += image.encode_ms
+        self.result.image_bytes += len(image.data)
+        self.observer.page_state(page_no, "queued")
+        await queue.put(image)
 
     async def _work(self, queue: asyncio.Queue[PageImage | None]) -> None:
         while (image := await queue.get()) is not None:
