@@ -124,9 +124,9 @@ class RichProgress:
         from rich.text import Text
 
         table = Table.grid(padding=(0, 2))
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True, overflow="ellipsis")
+        table.add_column(no_wrap=True, min_width=10)
+        table.add_column(no_wrap=True, min_width=12)
+        table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
         for page, (state, detail) in sorted(self._states.items())[:12]:
             style = _STATE_STYLE.get(state, "white")
             table.add_row(f"page {page}", Text(state, style=style), Text(detail[:90]))
