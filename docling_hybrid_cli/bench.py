@@ -484,11 +484,11 @@ class BenchOptions:
     """What to benchmark; the defaults are the short offline run CI does."""
 
     input: Path | None = None
-    pages: int = 64
+    pages: int = 160
     iterations: int = 1
     backends: list[str] = field(default_factory=list)
     concurrency: list[int] = field(default_factory=lambda: [8, 32])
-    latency_s: float = 0.5
+    latency_s: float = 1.0
     per_token_s: float = 0.0
     jitter: float = 0.1
     simulated: bool = True

@@ -55,7 +55,7 @@ def benchmark(
     ] = "8,32",
     pages: Annotated[
         int, typer.Option("--pages", help="Pages of the generated PDF (without --input).")
-    ] = 64,
+    ] = 160,
     simulated: Annotated[
         bool | None,
         typer.Option(
@@ -65,7 +65,7 @@ def benchmark(
     ] = None,
     latency: Annotated[
         float, typer.Option("--latency", help="Simulated server: fixed seconds per page.")
-    ] = 0.5,
+    ] = 1.0,
     per_token: Annotated[
         float, typer.Option("--per-token", help="Simulated server: extra seconds per output token.")
     ] = 0.0,
@@ -89,7 +89,7 @@ def benchmark(
     """Measure pages/min, latency percentiles, client CPU and efficiency.
 
     With no options it runs offline: it starts the simulated OpenAI-compatible
-    server on 127.0.0.1 (0.5 s per page, +/-10 %), converts a generated 64-page
+    server on 127.0.0.1 (1 s per page, +/-10 %), converts a generated 160-page
     PDF through the real pipeline at concurrency 8 and 32, and prints the
     figures. Name --backend (or --backends) to measure real servers from your
     config. Exit code 1 when any page failed.
