@@ -28,9 +28,9 @@ from .errors import DoclingHybridError
 from .memory import pin_mmap_threshold
 from .output import MarkdownWriter
 from .pages import AttemptError, Figure, PageImage, PageResult
-from .render import PdfRenderer, RenderOptions, parse_page_range
+from .render import PageSource, RenderOptions, parse_page_range
 from .settings import ConvertSettings
-from .sources import ImageRenderer, open_source
+from .sources import open_source
 
 __all__ = [
     "ConvertObserver",
@@ -171,7 +171,7 @@ class _DocumentRun:
 
     def __init__(
         self,
-        renderer: PdfRenderer | ImageRenderer,
+        renderer: PageSource,
         chain: FallbackChain,
         convert: ConvertSettings,
         observer: ConvertObserver,

@@ -19,6 +19,7 @@ already renders the next page.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import io
@@ -50,6 +51,7 @@ from .errors import (
 from .pages import PageImage
 
 __all__ = [
+    "PageSource",
     "PdfRenderer",
     "RenderOptions",
     "parse_page_range",
@@ -393,7 +395,40 @@ def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, flo
     return buf.getvalue(), (time.perf_counter() - started) * 1000
 
 
-class PdfRenderer:
+class PageSource(abc.ABC):
+    """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
+
+    @property
+    @abc.abstractmethod
+    def page_count(self) -> int:
+        """Number of pages; 0 until :meth:`open` has succeeded."""
+
+    @abc.abstractmethod
+    async def open(self) -> int:
+        """Validate and open; return the page count."""
+
+    @abc.abstractmethod
+    async def render(self, page_no: int) -> PageImage:
+        """The 1-based page ``page_no``, encoded and ready to send."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the document; safe to call more than once."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class PdfRenderer(PageSource):
     """Owns one PDF document; every pdfium call for it goes through the pdfium thread.
 
     Use as ``async with PdfRenderer(path, options) as r: await r.render(1)``.
@@ -468,18 +503,6 @@ class PdfRenderer:
         doc, self._doc = self._doc, None
         if doc is not None:
             await _arun_pdfium(doc.close)
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         # A renderer dropped without aclose() would let pypdfium2's finalizer close

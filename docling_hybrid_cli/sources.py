@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from .errors import CorruptPdf, InputError, InputNotFound, NotAPdf, PageRangeError
 from .pages import PageImage
-from .render import PdfRenderer, RenderOptions, encode_image, probe_pdf
+from .render import PageSource, PdfRenderer, RenderOptions, encode_image, probe_pdf
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -80,14 +78,14 @@ def _count_frames(path: Path) -> int:
 
 def open_source(
     path: Path, options: RenderOptions, *, password: str | None = None, figure_prefix: str = ""
-) -> PdfRenderer | ImageRenderer:
+) -> PageSource:
     """The renderer for ``path``, chosen by content."""
     if sniff(path) == "pdf":
         return PdfRenderer(path, options, password=password, figure_prefix=figure_prefix)
     return ImageRenderer(path, options, figure_prefix=figure_prefix)
 
 
-class ImageRenderer:
+class ImageRenderer(PageSource):
     """Pages from an image file: scaled to the same caps as PDF pages, re-encoded."""
 
     def __init__(self, path: Path, options: RenderOptions, *, figure_prefix: str = "") -> None:
@@ -143,15 +141,3 @@ class ImageRenderer:
 
     async def aclose(self) -> None:
         return None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
