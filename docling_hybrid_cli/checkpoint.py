@@ -32,6 +32,7 @@ from .settings import BackendConfig, ConvertSettings
 __all__ = ["PageCache", "default_cache_dir", "document_key", "file_sha256"]
 
 _FORMAT = 1
+# What in a backend's config changes the Markdown it produces (its URL or timeouts do not).
 _OUTPUT_AFFECTING_KEYS = {
     "kind",
     "name",
@@ -65,20 +66,7 @@ def document_key(
         "format": _FORMAT,
         "document": content_hash,
         "render": convert.model_dump(include={"dpi", "max_side", "image_format", "jpeg_quality"}),
-        "chain": [
-            cfg.model_dump(
-                include={
-                    "kind",
-                    "name",
-                    "model",
-                    "prompt",
-                    "temperature",
-                    "max_tokens",
-                    "extra_body",
-                }
-            )
-            for cfg in chain
-        ],
+        "chain": [cfg.model_dump(include=_OUTPUT_AFFECTING_KEYS) for cfg in chain],
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]
