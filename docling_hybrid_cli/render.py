@@ -51,6 +51,7 @@ from .errors import (
 from .pages import PageImage
 
 __all__ = [
+    "HEADING_MARK",
     "PageSource",
     "PdfRenderer",
     "RenderOptions",
@@ -279,6 +280,15 @@ def _fit_scale(width_pt: float, height_pt: float, options: RenderOptions) -> flo
 
 
 _PARAGRAPH_GAP = 1.3
+HEADING_MARK = "\x01"
+"""Prefixes a text-layer line set in a larger font, followed by its level (1 or 2) and a space.
+
+A control character no PDF text carries, so the text-layer backend can tell
+the renderer's heading guess apart from text that merely starts with ``#``.
+"""
+_HEADING_1_RATIO = 1.8
+_HEADING_2_RATIO = 1.3
+_HEADING_MAX_CHARS = 120
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
 
 
@@ -293,12 +303,12 @@ def _text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     that space (set sideways in the content itself) keep pdfium's order.
     Runs on the pdfium thread.
     """
-    boxes: list[tuple[float, float, float, float, str]] = []
+    boxes: list[tuple[float, float, float, float, str, float]] = []
     for index in range(textpage.count_rects()):
         left, bottom, right, top = textpage.get_rect(index)
         chunk = textpage.get_text_bounded(left, bottom, right, top).strip()
         if chunk:
-            boxes.append((left, bottom, right, top, chunk))
+            boxes.append((left, bottom, right, top, chunk, _font_size(textpage, left, bottom, top)))
     if not boxes:
         return ""
     sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
@@ -306,7 +316,7 @@ def _text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
         raw = textpage.get_text_range()
         return str(raw).replace("\r\n", "\n").replace("\r", "\n")
     boxes.sort(key=lambda b: (-b[3], b[0]))
-    lines: list[list[tuple[float, float, float, float, str]]] = []
+    lines: list[list[tuple[float, float, float, float, str, float]]] = []
     for box in boxes:
         if lines:
             last = lines[-1]
@@ -318,12 +328,35 @@ def _text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     tops = [max(b[3] for b in line) for line in lines]
     pitches = sorted(a - b for a, b in itertools.pairwise(tops) if a > b)
     usual = pitches[(len(pitches) - 1) // 2] if pitches else 0.0  # lower median: body text
+    # Font sizes, not rectangle heights: pdfium's rectangles hug the glyphs, so a
+    # heading without descenders can be shorter than a line of body text.
+    heights = [min(b[5] for b in line) for line in lines]  # every part of it large
+    body = sorted(heights)[(len(heights) - 1) // 2]
     out: list[str] = []
     for index, line in enumerate(lines):
-        if index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP:
+        text = " ".join(b[4] for b in sorted(line, key=lambda b: b[0]))
+        level = _heading_level(heights[index], body, text) if len(lines) > 2 else 0
+        gap = index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP
+        if gap or (index and (level or out[-1].startswith(HEADING_MARK))):
             out.append("")
-        out.append(" ".join(b[4] for b in sorted(line, key=lambda b: b[0])))
+        out.append(f"{HEADING_MARK}{level} {text}" if level else text)
     return "\n".join(out)
+
+
+def _font_size(textpage: pdfium.PdfTextPage, left: float, bottom: float, top: float) -> float:
+    """The font size of the text at the start of a rectangle (0 when pdfium finds none)."""
+    index = pdfium_c.FPDFText_GetCharIndexAtPos(textpage.raw, left + 0.5, (bottom + top) / 2, 2, 2)
+    return float(pdfium_c.FPDFText_GetFontSize(textpage.raw, index)) if index >= 0 else 0.0
+
+
+def _heading_level(height: float, body: float, text: str) -> int:
+    """1 or 2 for a short line set in a clearly larger font than the page's body text, else 0."""
+    if body <= 0 or len(text) > _HEADING_MAX_CHARS or not any(c.isalpha() for c in text):
+        return 0
+    ratio = height / body
+    if ratio >= _HEADING_1_RATIO:
+        return 1
+    return 2 if ratio >= _HEADING_2_RATIO else 0
 
 
 @dataclass(frozen=True, slots=True)

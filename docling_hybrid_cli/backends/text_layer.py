@@ -17,6 +17,7 @@ import re
 from ..breaker import CircuitBreaker
 from ..errors import BackendRejected
 from ..pages import PageImage, PageText
+from ..render import HEADING_MARK
 from ..settings import BackendConfig
 from .base import Notify
 
@@ -49,15 +50,23 @@ def _list_item(line: str) -> str | None:
 def text_to_markdown(text: str) -> str:
     """Plain page text → Markdown: paragraphs split at blank lines, list items kept apart.
 
+    Lines the renderer marked with :data:`~docling_hybrid_cli.render.HEADING_MARK`
+    (set in a clearly larger font) become ``#``/``##`` headings.
+
     Characters that would start Markdown syntax at the beginning of a
     paragraph (``#``, ``>``, ``|`` …) are escaped, so a line of source text
     never turns into a heading or a table by accident.
     """
-    blocks: list[list[str]] = []  # [kind, text], kind "p" (paragraph) or "li" (list item)
+    blocks: list[list[str]] = []  # [kind, text]: "p" paragraph, "li" list item, "h" heading
     current: list[str] | None = None
     for raw in text.splitlines():
         line = " ".join(raw.replace("\x00", "").split())
         if not line:
+            current = None
+            continue
+        if line.startswith(HEADING_MARK):
+            level, _, title = line[len(HEADING_MARK) :].partition(" ")
+            blocks.append(["h", "#" * int(level) + " " + title])
             current = None
             continue
         item = _list_item(line)

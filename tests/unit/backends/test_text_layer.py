@@ -12,7 +12,7 @@ from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.text_layer import TextLayerBackend, text_to_markdown
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.pages import PageImage, PageText
-from docling_hybrid_cli.render import PdfRenderer, RenderOptions
+from docling_hybrid_cli.render import HEADING_MARK, PdfRenderer, RenderOptions
 from docling_hybrid_cli.settings import BackendConfig
 
 
@@ -98,3 +98,49 @@ def test_wrapped_lines_are_joined_into_one_paragraph(tmp_path: Path) -> None:
     layer = asyncio.run(_layers(path, 1))[0]
     assert layer is not None and "\n" in layer.split("\n\n")[0]
     assert text_to_markdown(layer).split("\n\n")[0] == long.format(n=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{HEADING_MARK}1 Big title\nBody text.", "# Big title\n\nBody text."),
+        (f"Intro.\n\n{HEADING_MARK}2 Section\n\nBody.", "Intro.\n\n## Section\n\nBody."),
+        ("# literal hash\n\nBody.", "\\# literal hash\n\nBody."),
+    ],
+)
+def test_renderer_heading_marks_become_headings(text: str, expected: str) -> None:
+    """Only the renderer's mark makes a heading; a '#' in the PDF's own text stays text."""
+    assert text_to_markdown(text) == expected
+
+
+def _sized_pdf(path: Path, title_size: int) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=title_size)
+    pdf.multi_cell(0, title_size * 0.6, "Quarterly results", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=11)
+    for _ in range(3):
+        pdf.multi_cell(
+            0,
+            6,
+            "Body text of ordinary size, long enough to fill a line.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        pdf.ln(3)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.mark.parametrize(("title_size", "prefix"), [(24, "# "), (16, "## "), (11, "")])
+def test_larger_font_lines_become_headings(tmp_path: Path, title_size: int, prefix: str) -> None:
+    """A short line in a clearly larger font is a heading (level by size); body size is not."""
+    layer = asyncio.run(_layers(_sized_pdf(tmp_path / "t.pdf", title_size), 1))[0]
+    assert layer is not None
+    markdown = text_to_markdown(layer)
+    if prefix:
+        assert markdown.split("\n\n")[0] == f"{prefix}Quarterly results"
+    else:
+        assert markdown.startswith("Quarterly results") and "#" not in markdown
