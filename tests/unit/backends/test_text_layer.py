@@ -144,3 +144,30 @@ def test_larger_font_lines_become_headings(tmp_path: Path, title_size: int, pref
         assert markdown.split("\n\n")[0] == f"{prefix}Quarterly results"
     else:
         assert markdown.startswith("Quarterly results") and "#" not in markdown
+
+
+def _two_column_pdf(path: Path) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    pdf.multi_cell(0, 6, "A title across both columns", new_x="LMARGIN", new_y="NEXT")
+    top = pdf.get_y() + 4
+    for x, word in ((10, "left"), (110, "right")):
+        pdf.set_xy(x, top)
+        for n in range(1, 13):
+            pdf.set_x(x)
+            pdf.cell(85, 6, f"{word} column line {n}", new_x="LEFT", new_y="NEXT")
+    pdf.output(str(path))
+    return path
+
+
+def test_two_column_page_reads_column_by_column(tmp_path: Path) -> None:
+    """The left column comes whole before the right one, the full-width title first."""
+    layer = asyncio.run(_layers(_two_column_pdf(tmp_path / "cols.pdf"), 1))[0]
+    assert layer is not None
+    markdown = text_to_markdown(layer)
+    assert markdown.startswith("A title across both columns")
+    words = [w for w in markdown.split() if w in ("left", "right")]
+    assert words == ["left"] * 12 + ["right"] * 12
