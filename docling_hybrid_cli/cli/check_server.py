@@ -128,7 +128,6 @@ class _WaitDisplay:
     """While ``--wait`` polls: a spinner with elapsed time on a TTY, dots on stderr otherwise."""
 
     def __init__(self, *, tty: bool) -> None:
-        self._tty = tty
         self._tasks: dict[str, TaskID] = {}
         self._progress: Progress | None = None
         self._dotted: set[str] = set()
