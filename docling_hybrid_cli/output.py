@@ -104,6 +104,10 @@ class MarkdownWriter:
             self._next += 1
         self._handle.flush()
 
+    @property
+    def complete(self) -> bool:
+        return self._next == len(self._order)
+
     def commit(self) -> None:
         """Finish the file and move it to its final name."""
         assert self._handle is not None, "open() first"
