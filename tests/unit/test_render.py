@@ -364,6 +364,67 @@ def test_figure_prefix_is_passed_through(tmp_path: Path) -> None:
     assert images[0].figure_prefix == "doc_images/"
 
 
+@pytest.fixture
+def recycle_often(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Reopen after every 2 pages whatever the open cost; record every open."""
+    monkeypatch.setattr(render, "_RECYCLE_PAGES", 2)
+    monkeypatch.setattr(render, "_RECYCLE_COST_SHARE", 0)
+    opened: list[Path] = []
+    real_open = render._open_document
+
+    def counting_open(path: Path, password: str | None) -> pdfium.PdfDocument:
+        opened.append(path)
+        return real_open(path, password)
+
+    monkeypatch.setattr(render, "_open_document", counting_open)
+    return opened
+
+
+def test_document_is_reopened_during_long_runs(tmp_path: Path, recycle_often: list[Path]) -> None:
+    """pdfium's per-document cache is dropped by reopening; every page still renders right."""
+    path = make_pdf(tmp_path / "doc.pdf", 7, text="Heading {n}")
+    images = asyncio.run(_render_all(path, list(range(1, 8)), RenderOptions(extract_text=True)))
+    assert len(recycle_often) == 4  # the first open, then after pages 2, 4 and 6
+    for n, image in enumerate(images, start=1):
+        assert image.text_layer is not None
+        assert image.text_layer.startswith(f"Heading {n}\n")
+        assert (image.width, image.height) == (2 * page_width(n), 800)
+
+
+def test_reopen_is_skipped_when_it_would_cost_too_much(
+    tmp_path: Path, recycle_often: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow open (a damaged file pdfium must rebuild) is not repeated for a small saving."""
+    monkeypatch.setattr(render, "_RECYCLE_COST_SHARE", 10**9)
+    path = make_pdf(tmp_path / "doc.pdf", 5)
+    asyncio.run(_render_all(path, [1, 2, 3, 4, 5]))
+    assert len(recycle_often) == 1
+
+
+@pytest.mark.parametrize("change", ["deleted", "fewer pages"])
+def test_failed_reopen_keeps_the_open_document(
+    tmp_path: Path, recycle_often: list[Path], change: str
+) -> None:
+    """A file removed or replaced mid-run: rendering goes on from the document already open."""
+    path = make_pdf(tmp_path / "doc.pdf", 5, text="Heading {n}")
+
+    async def scenario() -> list[PageImage]:
+        async with PdfRenderer(path, RenderOptions(extract_text=True)) as renderer:
+            images = [await renderer.render(1), await renderer.render(2)]
+            if change == "deleted":
+                path.unlink()
+            else:  # replaced atomically, as editors save: the open inode stays readable
+                make_pdf(tmp_path / "new.pdf", 2).replace(path)
+            images += [await renderer.render(n) for n in (3, 4, 5)]
+            return images
+
+    images = asyncio.run(scenario())
+    assert [i.text_layer.split("\n")[0] for i in images if i.text_layer] == [
+        f"Heading {n}" for n in range(1, 6)
+    ]
+    assert len(recycle_often) == 2  # the first open and the one failed reopen, no more
+
+
 def test_render_page_out_of_range(tmp_path: Path) -> None:
     """Asking for a page the document lacks is a PageRangeError."""
     path = make_pdf(tmp_path / "doc.pdf", 2)
