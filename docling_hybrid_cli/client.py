@@ -195,6 +195,12 @@ class ChatClient:
             )
         except httpx.HTTPError as exc:
             raise self._map_transport_error(exc, url) from None
+        # httpx's Response and the stream wrapper it installs refer to each other,
+        # so every response -- and through ``response.request`` the request body,
+        # ~0.5 MB a page -- would wait for the cyclic garbage collector. With 8
+        # pages in flight that kept ~24 bodies (12 MiB) alive (docs/PERFORMANCE.md,
+        # target 3). The body is read already, so the wrapper has no use left.
+        response.stream = httpx.ByteStream(b"")
         if response.status_code >= 400:
             raise self._map_status(response)
         return response
