@@ -325,6 +325,47 @@ def test_colours_match_pdfium_reference() -> None:
     assert ImageChops.difference(image.convert("RGB"), expected).getbbox() is None
 
 
+def test_reused_buffers_carry_nothing_over(tmp_path: Path) -> None:
+    """Pages of different sizes render through two pooled buffers; each equals a fresh render."""
+    widths = [600.0, 300.0, 450.0, 600.0, 200.0]
+    path = make_pdf(tmp_path / "doc.pdf", 5, widths=widths, text="Page {n} of many")
+    options = RenderOptions(image_format="png")
+    images = asyncio.run(_render_all(path, [1, 2, 3, 4, 5], options))
+
+    def reference(n: int) -> Image.Image:
+        doc = pdfium.PdfDocument(str(path))
+        try:
+            page = doc[n - 1]
+            bitmap = page.render(scale=2, fill_color=(255, 255, 255, 255), may_draw_forms=True)
+            pil = bitmap.to_pil().convert("RGB")
+            bitmap.close()
+            page.close()
+            return pil
+        finally:
+            doc.close()
+
+    for n, image in enumerate(images, start=1):
+        expected = run_pdfium(reference, n)
+        got = decode(image).convert("RGB")
+        assert got.size == expected.size == (2 * widths[n - 1], 800)
+        assert ImageChops.difference(got, expected).getbbox() is None
+
+
+def test_bitmap_pool_reuses_the_smallest_fitting_buffer() -> None:
+    """take() prefers a freed buffer that fits; give() keeps only the largest few."""
+    pool = render._BitmapPool(keep=2)
+    small, large = pool.take(10), pool.take(100)
+    pool.give(small)
+    pool.give(large)
+    assert pool.take(5) is small
+    assert pool.take(50) is large
+    assert len(pool.take(50)) == 50  # none free: a new one
+    pool.give(small)
+    pool.give(large)
+    pool.give(pool.take(1_000))  # three free now: the smallest is let go
+    assert pool.take(10) is large
+
+
 def test_white_background(tmp_path: Path) -> None:
     """Blank page areas are opaque white, not black or transparent."""
     path = make_pdf(tmp_path / "doc.pdf", 1)
