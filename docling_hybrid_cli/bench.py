@@ -726,9 +726,11 @@ def _metrics_snapshot(base_url: str) -> dict[str, float] | None:
 
 
 async def _render_rate(source: Path, convert: ConvertSettings, max_pages: int) -> float:
+    from .memory import pin_mmap_threshold
     from .pipeline import render_options
     from .sources import open_source
 
+    pin_mmap_threshold()  # the allocator settings the pipeline runs with
     async with open_source(source, render_options(convert, extract_text=False)) as renderer:
         pages = range(1, min(renderer.page_count, max_pages) + 1)
         started = time.perf_counter()
