@@ -14,12 +14,19 @@ which would make the circuit breaker treat a live server as a dead one.
 
 Responses are read whole before they are returned: chat completions are a
 few KB, and a fully read response can never pin a pooled connection.
+
+``trust_env`` means what it means in httpx: proxies from ``HTTP(S)_PROXY``,
+``ALL_PROXY`` and ``NO_PROXY``, read once. aiohttp's own ``trust_env`` would
+also read ``~/.netrc`` on every request (a thread hop each) and send its
+credentials as Basic auth -- and raise ``ValueError`` when the request also
+carries an API key, so a netrc entry for the server's host broke every page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -46,7 +53,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._limits = limits or httpx.Limits()
         self._verify = verify
-        self._trust_env = trust_env
+        self._proxies = urllib.request.getproxies_environment() if trust_env else {}
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -67,7 +74,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                trust_env=self._trust_env,
+                trust_env=False,  # proxies are resolved by _proxy_for; never netrc
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
             )
@@ -88,6 +95,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 allow_redirects=False,
                 compress=None,
+                proxy=self._proxy_for(request.url),
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
@@ -112,10 +120,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             status, headers=raw_headers, content=content, request=request, extensions=extensions
         )
 
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        """The environment's proxy for ``url``, as httpx would pick it, or None."""
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy or _bypassed(url.host, self._proxies.get("no", "")):
+            return None
+        return proxy
+
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` exempts ``host``: ``*``, or hosts and domain suffixes.
+
+    Entries may carry a scheme (``http://127.0.0.1``), as httpx allows; a
+    leading dot is optional (``.example.com`` and ``example.com`` both cover
+    ``api.example.com``).
+    """
+    host = host.lower()
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower().split("://")[-1].lstrip(".")
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return True
+    return False
 
 
 def _map_exception(exc: Exception, request: httpx.Request) -> httpx.HTTPError | None:

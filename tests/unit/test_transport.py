@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from docling_hybrid_cli.client import ChatClient
 from docling_hybrid_cli.errors import BackendConnectError, BackendUnavailable
-from docling_hybrid_cli.mockserver import MockServer
-from docling_hybrid_cli.transport import AiohttpTransport
+from docling_hybrid_cli.mockserver import MockConfig, MockServer
+from docling_hybrid_cli.transport import AiohttpTransport, _bypassed
 
 
 def free_port() -> int:
@@ -118,3 +121,103 @@ def test_chat_client_uses_the_aiohttp_pool_by_default() -> None:
             http_transport="curl",
         )
     asyncio.run(client.aclose())
+
+
+# --------------------------------------------------------------------------- environment
+
+
+class HeadCapture:
+    """A one-shot HTTP server on 127.0.0.1 that records request heads and answers 200."""
+
+    def __init__(self) -> None:
+        self.heads: list[str] = []
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen()
+        self.port = int(self._sock.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.heads.append(data.split(b"\r\n\r\n")[0].decode("latin-1"))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.fixture
+def capture() -> Iterator[HeadCapture]:
+    server = HeadCapture()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def netrc_for_localhost(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin someone\npassword hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def run() -> httpx.Response:
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+            return await http.get(url, headers=headers)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.usefixtures("netrc_for_localhost")
+def test_netrc_never_meets_an_api_key() -> None:
+    """A netrc entry for the server's host must not break requests that carry a key."""
+    with MockServer(MockConfig(api_key="k")) as server:
+        assert get(f"{server.url}/v1/models", {"Authorization": "Bearer k"}).status_code == 200
+
+
+@pytest.mark.usefixtures("netrc_for_localhost")
+def test_netrc_credentials_are_not_sent(capture: HeadCapture) -> None:
+    """Like httpx, the transport sends no credentials it was not given."""
+    assert get(f"http://127.0.0.1:{capture.port}/health").status_code == 200
+    assert "authorization" not in capture.heads[0].lower()
+
+
+def test_proxy_from_the_environment(capture: HeadCapture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY routes requests through the proxy, in absolute form."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{capture.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert get("http://ocr.invalid/v1/models").text == "ok"
+    assert capture.heads[0].startswith("GET http://ocr.invalid/v1/models HTTP/1.1")
+
+
+def test_no_proxy_bypasses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host in NO_PROXY is reached directly even when the proxy is dead."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    with MockServer() as server:
+        assert get(f"{server.url}/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "no_proxy", "bypassed"),
+    [
+        ("api.example.com", "example.com", True),
+        ("api.example.com", ".example.com", True),
+        ("example.com", "example.com", True),
+        ("badexample.com", "example.com", False),
+        ("127.0.0.1", "localhost, 127.0.0.1", True),
+        ("127.0.0.1", "http://127.0.0.1", True),
+        ("anything", "*", True),
+        ("host", "", False),
+        ("HOST.Example.COM", "example.com", True),
+    ],
+)
+def test_no_proxy_matching(host: str, no_proxy: str, bypassed: bool) -> None:
+    assert _bypassed(host, no_proxy) is bypassed
