@@ -8,9 +8,14 @@ empty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["AttemptError", "Figure", "PageImage", "PageResult", "PageText"]
+__all__ = ["AttemptError", "CropFigure", "Figure", "PageImage", "PageResult", "PageText"]
+
+CropFigure = Callable[[tuple[int, int, int, int], int], bytes | None]
+"""``crop(box, jpeg_quality)``: a JPEG of the pixel box (left, top, right, bottom)
+of the page image, made from the source itself, or None when it cannot be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,11 @@ class PageImage:
     ``"report_images/"``) under which figures cropped from this page are linked
     from the Markdown; the pipeline sets it per document so backends need not
     know where the output goes.
+
+    ``crop_figure``, when the source can, renders a box of the page afresh
+    (for a PDF: pdfium draws just that region). It is sharper than cutting the
+    box from ``data`` -- no second JPEG generation -- and ~3x cheaper than
+    decoding the whole page image first (docs/PERFORMANCE.md, target 2).
     """
 
     page: int
@@ -32,6 +42,7 @@ class PageImage:
     figure_prefix: str = ""
     render_ms: float = 0.0
     encode_ms: float = 0.0
+    crop_figure: CropFigure | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import abc
 import asyncio
 import contextlib
 import ctypes
+import functools
 import io
 import itertools
 import math
@@ -481,32 +482,7 @@ def _render_page(
         width_pt, height_pt = page.get_size()  # already swapped for /Rotate 90/270
         if width_pt <= 0 or height_pt <= 0:
             raise CorruptPdf(f"{path}: page {page_no} has an empty page box")
-        # RGBx in Python-owned memory: Pillow stores RGB images 4 bytes a pixel, so
-        # only RGBX (or RGBA) can be mapped without a copy. A 3-byte RGB bitmap
-        # looks smaller but Pillow copies it into a 4-byte image (measured: the
-        # page then peaks at both buffers, 13.6 MB instead of 7.8 MB, and takes
-        # 1.5-5 ms longer). The buffer stays valid after the pdfium handle goes.
-        bitmap = page.render(
-            scale=_fit_scale(width_pt, height_pt, options),
-            may_draw_forms=True,
-            fill_color=(255, 255, 255, 255),
-            rev_byteorder=True,
-            force_bitmap_format=pdfium_c.FPDFBitmap_BGRx,
-            bitmap_maker=pool.bitmap,
-        )
-        buffer = bitmap.buffer
-        try:
-            image = Image.frombuffer(
-                "RGBX",
-                (bitmap.width, bitmap.height),
-                buffer,
-                "raw",
-                bitmap.mode,
-                bitmap.stride,
-                1,
-            )
-        finally:
-            bitmap.close()
+        image, buffer = _draw(page, _fit_scale(width_pt, height_pt, options), pool.bitmap)
         text = None
         if options.extract_text:
             textpage = page.get_textpage()
@@ -580,8 +556,71 @@ class _RecyclingDocument:
         self._render_ms += rendered.render_ms
         return rendered
 
+    def draw_region(
+        self, page_no: int, box: tuple[int, int, int, int], options: RenderOptions
+    ) -> Image.Image:
+        return _draw_region(self.doc, page_no, box, options)
+
     def close(self) -> None:
         self.doc.close()
+
+
+def _draw(
+    page: pdfium.PdfPage,
+    scale: float,
+    bitmap_maker: Callable[..., pdfium.PdfBitmap] = pdfium.PdfBitmap.new_native,
+    crop: tuple[float, float, float, float] = (0, 0, 0, 0),
+) -> tuple[Image.Image, _Buffer]:
+    """Draw ``page`` (less ``crop``, in points from each edge) into an RGBX image.
+
+    RGBx in Python-owned memory: Pillow stores RGB images 4 bytes a pixel, so
+    only RGBX (or RGBA) can be mapped without a copy. A 3-byte RGB bitmap looks
+    smaller but Pillow copies it into a 4-byte image (measured: the page then
+    peaks at both buffers, 13.6 MB instead of 7.8 MB, and takes 1.5-5 ms
+    longer). The buffer stays valid after the pdfium handle goes.
+    """
+    bitmap = page.render(
+        scale=scale,
+        crop=crop,
+        may_draw_forms=True,
+        fill_color=(255, 255, 255, 255),
+        rev_byteorder=True,
+        force_bitmap_format=pdfium_c.FPDFBitmap_BGRx,
+        bitmap_maker=bitmap_maker,
+    )
+    buffer = bitmap.buffer
+    try:
+        image = Image.frombuffer(
+            "RGBX", (bitmap.width, bitmap.height), buffer, "raw", bitmap.mode, bitmap.stride, 1
+        )
+    finally:
+        bitmap.close()
+    return image, buffer
+
+
+def _draw_region(
+    doc: pdfium.PdfDocument, page_no: int, box: tuple[int, int, int, int], options: RenderOptions
+) -> Image.Image:
+    """Draw the pixel ``box`` of a page exactly as :func:`_render_page` drew it there."""
+    page = doc[page_no - 1]
+    try:
+        width_pt, height_pt = page.get_size()
+        scale = _fit_scale(width_pt, height_pt, options)
+        full_w, full_h = math.ceil(width_pt * scale), math.ceil(height_pt * scale)
+        left, top, right, bottom = box
+        # pypdfium2 rounds each cut up to whole pixels: nudge whole pixels down so
+        # float error cannot shift the region by one.
+        eps = 1e-6
+        cut = (
+            (left - eps) / scale,
+            (full_h - bottom - eps) / scale,
+            (full_w - right - eps) / scale,
+            (top - eps) / scale,
+        )
+        image, _ = _draw(page, scale, crop=cut)
+    finally:
+        page.close()
+    return image
 
 
 def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, float]:
@@ -697,11 +736,31 @@ class PdfRenderer(PageSource):
             mime=self.options.mime,
             width=width,
             height=height,
+            crop_figure=functools.partial(self._crop_figure, page_no),
             text_layer=rendered.text,
             figure_prefix=self.figure_prefix,
             render_ms=rendered.render_ms,
             encode_ms=encode_ms,
         )
+
+    def _crop_figure(
+        self, page_no: int, box: tuple[int, int, int, int], jpeg_quality: int
+    ) -> bytes | None:
+        """A JPEG of ``box`` drawn afresh (``PageImage.crop_figure``); blocking.
+
+        None when the document is gone or pdfium fails: the caller then cuts
+        the box from the page image instead.
+        """
+        doc = self._doc
+        if doc is None:
+            return None
+        try:
+            image = run_pdfium(doc.draw_region, page_no, box, self.options)
+        except (pdfium.PdfiumError, ValueError, RuntimeError):
+            return None
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=jpeg_quality)
+        return buf.getvalue()
 
     async def aclose(self) -> None:
         """Close the document on the pdfium thread; safe to call more than once.

@@ -75,10 +75,13 @@ class DeepSeekPage:
 
 
 class _FigureCropper:
-    """Crops figure boxes from one page, decoding the page image at most once.
+    """Crops figure boxes from one page.
 
-    Decoding is deferred to the first image block because most pages have none
-    and decoding a 2000 px PNG costs more than the rest of the cleaning.
+    The source draws each box afresh when it can (``PageImage.crop_figure``:
+    sharper, and ~3x cheaper than decoding the page). Otherwise -- image
+    inputs, or the source failing -- the page image is decoded, at most once
+    and only at the first image block: most pages have none, and decoding a
+    2000 px page costs more than the rest of the cleaning.
     """
 
     def __init__(self, page: PageImage, jpeg_quality: int) -> None:
@@ -86,24 +89,36 @@ class _FigureCropper:
         self._quality = jpeg_quality
         self._image: Image.Image | None = None
         self._decode_failed = False
+        self._redraw = page.crop_figure
         self.figures: list[Figure] = []
 
     def links(self, boxes: list[_Box]) -> str:
         """Crop every usable box and return one Markdown image link per crop."""
-        image = self._decoded() if boxes else None
-        if image is None:
-            return ""
         out: list[str] = []
         for box in boxes:
-            pixels = self._pixel_box(box, image.width, image.height)
+            pixels = self._pixel_box(box, self._page.width, self._page.height)
             if pixels is None:
                 continue
+            data = self._crop(pixels)
+            if data is None:
+                break  # the page image cannot be decoded: no figure on this page can be cut
             name = f"page-{self._page.page:04d}-fig-{len(self.figures) + 1}.jpg"
-            buf = io.BytesIO()
-            image.crop(pixels).save(buf, format="JPEG", quality=self._quality)
-            self.figures.append(Figure(name=name, data=buf.getvalue()))
+            self.figures.append(Figure(name=name, data=data))
             out.append(f"![]({self._page.figure_prefix}{name})\n")
         return "".join(out)
+
+    def _crop(self, pixels: tuple[int, int, int, int]) -> bytes | None:
+        if self._redraw is not None:
+            data = self._redraw(pixels, self._quality)
+            if data is not None:
+                return data
+            self._redraw = None  # the source could not; cut from the page image from now on
+        image = self._decoded()
+        if image is None:
+            return None
+        buf = io.BytesIO()
+        image.crop(pixels).save(buf, format="JPEG", quality=self._quality)
+        return buf.getvalue()
 
     def _decoded(self) -> Image.Image | None:
         if self._image is None and not self._decode_failed:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 from pdfgen import make_empty_pdf, make_encrypted_pdf, make_pdf, page_width
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageStat
 
 from docling_hybrid_cli import render
 from docling_hybrid_cli.errors import (
@@ -349,6 +349,58 @@ def test_reused_buffers_carry_nothing_over(tmp_path: Path) -> None:
         got = decode(image).convert("RGB")
         assert got.size == expected.size == (2 * widths[n - 1], 800)
         assert ImageChops.difference(got, expected).getbbox() is None
+
+
+REGION = (13, 27, 301, 222)
+
+
+def _full_and_region(path: Path, page_no: int) -> tuple[Image.Image, Image.Image]:
+    """The page drawn whole and then cut, and the same box drawn on its own."""
+    options = RenderOptions()
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        page = doc[page_no - 1]
+        full, _ = render._draw(page, render._fit_scale(*page.get_size(), options))
+        page.close()
+        region = render._draw_region(doc, page_no, REGION, options)
+        return full.convert("RGB").crop(REGION), region.convert("RGB")
+    finally:
+        doc.close()
+
+
+@pytest.mark.parametrize("page_no", [1, 2, 3], ids=["upright", "rotate-90", "scanned"])
+def test_region_is_drawn_exactly_as_the_whole_page(tmp_path: Path, page_no: int) -> None:
+    """A figure drawn on its own has the very pixels the page image has in that box."""
+    path = make_pdf(tmp_path / "doc.pdf", 3, rotate={2: 90}, scanned={3}, text="Figure {n}")
+    expected, got = run_pdfium(_full_and_region, path, page_no)
+    assert got.size == expected.size == (REGION[2] - REGION[0], REGION[3] - REGION[1])
+    assert ImageChops.difference(got, expected).getbbox() is None
+
+
+@needs_corpus
+def test_region_of_a_real_figure_matches() -> None:
+    expected, got = run_pdfium(_full_and_region, CORPUS / "pdflatex-image.pdf", 1)
+    assert ImageChops.difference(got, expected).getbbox() is None
+
+
+def test_pages_carry_a_figure_drawer_while_the_document_is_open(tmp_path: Path) -> None:
+    """PageImage.crop_figure gives a JPEG of the box; after close it declines (None)."""
+    path = make_pdf(tmp_path / "doc.pdf", 2, text="Figure {n}")
+
+    async def run() -> tuple[PageImage, bytes | None]:
+        async with PdfRenderer(path, RenderOptions(image_format="png")) as renderer:
+            image = await renderer.render(2)
+            assert image.crop_figure is not None
+            return image, await asyncio.to_thread(image.crop_figure, REGION, 95)
+
+    image, jpeg = asyncio.run(run())
+    assert jpeg is not None and jpeg.startswith(b"\xff\xd8\xff")
+    figure = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    expected = decode(image).convert("RGB").crop(REGION)
+    assert figure.size == expected.size
+    assert max(ImageStat.Stat(ImageChops.difference(figure, expected)).mean) < 2  # JPEG noise
+    assert image.crop_figure is not None
+    assert image.crop_figure(REGION, 95) is None
 
 
 def test_bitmap_pool_reuses_the_smallest_fitting_buffer() -> None:

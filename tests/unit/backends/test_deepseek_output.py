@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -386,3 +387,37 @@ def test_invalid_jpeg_quality_rejected(quality: int, page: PageImage) -> None:
     """A JPEG quality outside 1-100 is a caller bug and raises ValueError."""
     with pytest.raises(ValueError, match="jpeg_quality"):
         clean_deepseek_output("text", page, jpeg_quality=quality)
+
+
+@pytest.mark.usefixtures("no_decode")
+def test_source_draws_figures_without_decoding_the_page(page: PageImage) -> None:
+    """With crop_figure the page image is never decoded; each box goes to the source."""
+    asked: list[tuple[tuple[int, int, int, int], int]] = []
+
+    def draw(box: tuple[int, int, int, int], quality: int) -> bytes:
+        asked.append((box, quality))
+        return f"jpeg of {box}".encode()
+
+    drawn = replace(page, crop_figure=draw)
+    raw = (
+        block("image", str([list(RED_BOX)])) + "\nCaption\n" + block("image", str([list(BLUE_BOX)]))
+    )
+    result = clean_deepseek_output(raw, drawn, jpeg_quality=80)
+    assert asked == [(to_pixels(RED_BOX), 80), (to_pixels(BLUE_BOX), 80)]
+    assert [f.data for f in result.figures] == [f"jpeg of {b}".encode() for b, _ in asked]
+    assert result.markdown.startswith("![](doc_images/page-0003-fig-1.jpg)")
+
+
+def test_source_that_cannot_draw_falls_back_to_the_page_image(page: PageImage) -> None:
+    """crop_figure answering None (document gone, pdfium error) still yields the figures."""
+    calls = 0
+
+    def cannot(box: tuple[int, int, int, int], quality: int) -> None:
+        nonlocal calls
+        calls += 1
+
+    raw = block("image", str([list(RED_BOX)])) + block("image", str([list(BLUE_BOX)]))
+    result = clean_deepseek_output(raw, replace(page, crop_figure=cannot))
+    assert calls == 1  # not asked again once it failed
+    assert_colour(decode(result.figures[0].data), RED)
+    assert_colour(decode(result.figures[1].data), BLUE)
