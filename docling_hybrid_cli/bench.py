@@ -585,8 +585,14 @@ def _server_root(base_url: str) -> str:
 async def convert_once(
     settings: Any, source: Path, output: Path, *, simulated: bool
 ) -> tuple[Any, float, float, dict[str, Any] | None]:
-    """One pipeline run; returns (DocumentResult, wall s, client CPU s, sampled gauges)."""
+    """One pipeline run; returns (DocumentResult, wall s, client CPU s, sampled gauges).
+
+    Pages are checkpointed as ``convert`` does when ``[cache] enabled`` (the
+    default), into a cache next to ``output``, so the run costs what a real
+    conversion costs and never reuses an earlier run's pages.
+    """
     from .chain import build_chain
+    from .checkpoint import PageCache
     from .pipeline import DocumentJob, convert_document
 
     environ = dict(os.environ)
@@ -600,7 +606,11 @@ async def convert_once(
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     try:
-        result = await convert_document(job, chain, settings.convert, _Quiet())
+        cache = None
+        if settings.cache.enabled:
+            root = output.with_name(f"{output.stem}-page-cache")
+            cache = await PageCache.for_document(root, source, settings.convert, settings.chain)
+        result = await convert_document(job, chain, settings.convert, _Quiet(), cache=cache)
     finally:
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0

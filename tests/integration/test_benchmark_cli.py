@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from docling_hybrid_cli.checkpoint import PageCache
 from docling_hybrid_cli.cli import app
 
 RUN_KEYS = {
@@ -109,3 +111,17 @@ def test_bad_concurrency_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["benchmark", "--concurrency", "8,zero"])
     assert result.exit_code == 2
     assert "--concurrency" in result.output
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_pages_are_checkpointed_as_convert_does(
+    enabled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark pays for checkpoints exactly when a real `convert` would."""
+    stored: list[int] = []
+    monkeypatch.setattr(PageCache, "store", lambda self, result: stored.append(result.page))
+    monkeypatch.setenv("DOCLING_HYBRID_CACHE__ENABLED", str(enabled).lower())
+    args = ["benchmark", "--pages", "4", "--latency", "0.01", "--concurrency", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(stored) == ([1, 2, 3, 4] if enabled else [])
