@@ -517,6 +517,7 @@ class _RecyclingDocument:
         self.path = path
         self._password = password
         self._recycle = True
+        self._closed = False
         self.doc, self._open_ms = self._open()
         self.page_count = len(self.doc)
         self._pages = 0
@@ -559,9 +560,12 @@ class _RecyclingDocument:
     def draw_region(
         self, page_no: int, box: tuple[int, int, int, int], options: RenderOptions
     ) -> Image.Image:
+        if self._closed:  # a figure asked for after the document finished
+            raise RuntimeError(f"{self.path} is closed")
         return _draw_region(self.doc, page_no, box, options)
 
     def close(self) -> None:
+        self._closed = True
         self.doc.close()
 
 

@@ -360,7 +360,8 @@ def _full_and_region(path: Path, page_no: int) -> tuple[Image.Image, Image.Image
     doc = pdfium.PdfDocument(str(path))
     try:
         page = doc[page_no - 1]
-        full, _ = render._draw(page, render._fit_scale(*page.get_size(), options))
+        width, height = page.get_size()
+        full, _ = render._draw(page, render._fit_scale(width, height, options))
         page.close()
         region = render._draw_region(doc, page_no, REGION, options)
         return full.convert("RGB").crop(REGION), region.convert("RGB")
@@ -401,6 +402,14 @@ def test_pages_carry_a_figure_drawer_while_the_document_is_open(tmp_path: Path) 
     assert max(ImageStat.Stat(ImageChops.difference(figure, expected)).mean) < 2  # JPEG noise
     assert image.crop_figure is not None
     assert image.crop_figure(REGION, 95) is None
+
+
+def test_region_of_a_closed_document_is_refused(tmp_path: Path) -> None:
+    """A figure asked for after the document closed is an error, never a pdfium crash."""
+    doc = run_pdfium(render._RecyclingDocument, make_pdf(tmp_path / "doc.pdf", 1), None)
+    run_pdfium(doc.close)
+    with pytest.raises(RuntimeError, match="is closed"):
+        run_pdfium(doc.draw_region, 1, REGION, RenderOptions())
 
 
 def test_bitmap_pool_reuses_the_smallest_fitting_buffer() -> None:
