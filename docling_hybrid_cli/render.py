@@ -469,6 +469,10 @@ class _BitmapPool:
         )
 
 
+_SHARED_POOL = _BitmapPool()
+"""One pool for the process: a batch of one-page PDFs reuses buffers across documents too."""
+
+
 def _render_page(
     doc: pdfium.PdfDocument, page_no: int, options: RenderOptions, path: Path, pool: _BitmapPool
 ) -> _Rendered:
@@ -697,7 +701,7 @@ class PdfRenderer(PageSource):
         self.figure_prefix = figure_prefix
         self._password = password
         self._doc: _RecyclingDocument | None = None
-        self._pool = _BitmapPool()
+        self._pool = _SHARED_POOL
         self._page_count = 0
         self._closed = False
 
