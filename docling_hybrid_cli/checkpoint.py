@@ -130,7 +130,7 @@ class PageCache:
             return
         text = result.text
         for figure in text.figures:
-            atomic_write_bytes(self.dir / "figures" / figure.name, figure.data)
+            atomic_write_bytes(self.dir / "figures" / figure.name, figure.data, private=True)
         record: dict[str, Any] = {
             "format": _FORMAT,
             "page": result.page,
@@ -143,7 +143,9 @@ class PageCache:
             "cost": text.cost,
             "figures": [f.name for f in text.figures],
         }
-        atomic_write_text(self._entry(result.page), json.dumps(record, ensure_ascii=False))
+        atomic_write_text(
+            self._entry(result.page), json.dumps(record, ensure_ascii=False), private=True
+        )
 
     def clear(self) -> None:
         """Forget this document's pages (after a complete run they are no longer needed)."""

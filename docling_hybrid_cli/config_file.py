@@ -110,7 +110,7 @@ def init_config(path: Path, *, force: bool = False) -> Path:
             f"config file already exists: {path}",
             hint="use --force to overwrite it, or `config set KEY VALUE` to edit it",
         )
-    atomic_write_text(path, user_config_template())
+    atomic_write_text(path, user_config_template(), private=True)
     return path
 
 
@@ -173,7 +173,7 @@ def set_value(path: Path, key: str, raw: str) -> Any:
     node[parts[-1]] = value
     text = document.as_string()
     _validate_text(text, path)
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, private=True)
     return value
 
 

@@ -9,9 +9,10 @@ partial file still holds every page written so far.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -29,24 +30,50 @@ __all__ = [
 ]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename."""
+def _new_temp_beside(path: Path, mode: int) -> tuple[int, Path]:
+    """Create a hidden temporary file next to ``path``; the umask applies to ``mode``.
+
+    Not ``tempfile.mkstemp``: its files are always 0600, so figures and reports
+    beside a 0644 Markdown file came out unreadable to everyone else.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        with contextlib.suppress(FileExistsError):
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename.
+
+    The file gets the mode any new file gets (0666 less the umask), or keeps the
+    mode of the file it replaces; ``private`` files (the page cache, config
+    files that may name credentials) are 0600.
+    """
+    if private:
+        mode = 0o600
+    else:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0o666
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _new_temp_beside(path, mode)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
+            if not private and path.exists():
+                os.fchmod(handle.fileno(), mode)  # the umask must not narrow a kept mode
             handle.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), private=private)
 
 
 def failed_page_placeholder(result: PageResult) -> str:

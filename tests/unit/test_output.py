@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+import os
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -256,6 +258,43 @@ def test_atomic_write_leaves_no_temp_on_failure(tmp_path: Path) -> None:
     with pytest.raises(OutputError):
         atomic_write_bytes(target, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir"]
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_new_files_get_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    """Figures and reports beside the Markdown are as readable as the Markdown (not 0600)."""
+    atomic_write_bytes(tmp_path / "fig.jpg", b"x")
+    assert stat.S_IMODE((tmp_path / "fig.jpg").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["fig.jpg"]
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("{}", encoding="utf-8")
+    target.chmod(0o664)  # wider than the umask allows for new files
+    atomic_write_bytes(target, b"[]")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o664
+    assert target.read_bytes() == b"[]"
+
+
+@pytest.mark.usefixtures("umask_022")
+@pytest.mark.parametrize("existing", [False, True])
+def test_private_files_are_owner_only(tmp_path: Path, existing: bool) -> None:
+    """The page cache and config files may hold private text or credentials."""
+    target = tmp_path / "config.toml"
+    if existing:
+        target.write_text("", encoding="utf-8")
+        target.chmod(0o644)
+    atomic_write_bytes(target, b"x = 1", private=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
 def test_write_json(tmp_path: Path) -> None:
