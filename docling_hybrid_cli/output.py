@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -53,7 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> Non
         mode = 0o600
     else:
         try:
-            mode = path.stat().st_mode & 0o777
+            mode = stat.S_IMODE(path.stat().st_mode)
         except OSError:
             mode = 0o666
     try:
@@ -141,6 +142,8 @@ class MarkdownWriter:
         try:
             self._handle.write("\n")
             self._handle.flush()
+            with contextlib.suppress(FileNotFoundError):  # a re-run keeps the output's mode
+                os.fchmod(self._handle.fileno(), stat.S_IMODE(self.path.stat().st_mode))
             os.fsync(self._handle.fileno())
             self._handle.close()
             os.replace(self.partial_path, self.path)

@@ -286,6 +286,18 @@ def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("umask_022")
+def test_rewritten_markdown_keeps_its_mode(make_writer: MakeWriter, out: Path) -> None:
+    out.parent.mkdir(parents=True)
+    out.write_text("old", encoding="utf-8")
+    out.chmod(0o600)
+    writer = make_writer([1])
+    writer.add(ok(1))
+    writer.commit()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert out.read_text(encoding="utf-8") != "old"
+
+
+@pytest.mark.usefixtures("umask_022")
 @pytest.mark.parametrize("existing", [False, True])
 def test_private_files_are_owner_only(tmp_path: Path, existing: bool) -> None:
     """The page cache and config files may hold private text or credentials."""
