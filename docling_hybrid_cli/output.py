@@ -50,13 +50,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> Non
     mode of the file it replaces; ``private`` files (the page cache, config
     files that may name credentials) are 0600.
     """
-    if private:
-        mode = 0o600
-    else:
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except OSError:
-            mode = 0o666
+    kept: int | None = None  # the mode of the file being replaced
+    if not private:
+        with contextlib.suppress(OSError):
+            kept = stat.S_IMODE(path.stat().st_mode)
+    mode = 0o600 if private else 0o666 if kept is None else kept
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _new_temp_beside(path, mode)
@@ -64,8 +62,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, private: bool = False) -> Non
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            if not private and path.exists():
-                os.fchmod(handle.fileno(), mode)  # the umask must not narrow a kept mode
+            if kept is not None:
+                os.fchmod(handle.fileno(), kept)  # the umask must not narrow a kept mode
             handle.write(data)
         os.replace(tmp, path)
     except OSError as exc:

@@ -158,8 +158,9 @@ class HttpBackend:
             on_outcome=breaker.record if breaker else None,
             should_stop=breaker.blocked if breaker else None,
         )
-        # Post-processing can be heavy (DeepSeek decodes the page to crop figures, ~20 ms);
-        # off the event loop it overlaps other pages' I/O and Pillow releases the GIL.
+        # Post-processing can be heavy (DeepSeek draws and encodes figure crops, 4-6 ms
+        # each); off the event loop it overlaps other pages' I/O, and pdfium and Pillow
+        # release the GIL.
         text = await asyncio.to_thread(self.finish, result, page)
         return replace(text, attempts=attempts)
 

@@ -96,7 +96,7 @@ class _FigureCropper:
         """Crop every usable box and return one Markdown image link per crop."""
         out: list[str] = []
         for box in boxes:
-            pixels = self._pixel_box(box, self._page.width, self._page.height)
+            pixels = self._pixel_box(box)
             if pixels is None:
                 continue
             data = self._crop(pixels)
@@ -136,10 +136,11 @@ class _FigureCropper:
                 _log.warning("page %d: cannot decode image for figures: %s", self._page.page, exc)
         return self._image
 
-    def _pixel_box(self, box: _Box, img_w: int, img_h: int) -> tuple[int, int, int, int] | None:
+    def _pixel_box(self, box: _Box) -> tuple[int, int, int, int] | None:
         """Scale a 0-999 box to pixels, order and clamp it; None if nothing is left."""
-        sx = self._page.width / _COORD_SCALE
-        sy = self._page.height / _COORD_SCALE
+        img_w, img_h = self._page.width, self._page.height
+        sx = img_w / _COORD_SCALE
+        sy = img_h / _COORD_SCALE
         x1, y1, x2, y2 = box
         left, right = sorted((round(x1 * sx), round(x2 * sx)))
         top, bottom = sorted((round(y1 * sy), round(y2 * sy)))
