@@ -53,6 +53,14 @@ def check_server(
     all_backends: Annotated[
         bool, typer.Option("--all", help="Check every backend of the fallback chain.")
     ] = False,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API root to check instead of the configured one."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model name to expect instead of the configured one."),
+    ] = None,
     wait: Annotated[
         float,
         typer.Option(
@@ -88,6 +96,8 @@ def check_server(
 
     if backend is not None and all_backends:
         raise UsageError("--backend and --all cannot be combined")
+    if all_backends and (base_url is not None or model is not None):
+        raise UsageError("--base-url and --model apply to one backend; drop --all")
     settings = load_settings(config_file=ctx.obj["config"]).settings
     if all_backends:
         names = list(dict.fromkeys(settings.backends.fallback_chain))
@@ -95,6 +105,15 @@ def check_server(
         names = [backend or settings.backends.default]
     for name in names:
         settings.backend(name)
+    if base_url is not None or model is not None:
+        # Same flags, same meaning as `convert --base-url/--model`: the layers are
+        # resolved again with the flags on top, so the URL is validated and normalised.
+        overrides = {
+            f"backends.{names[0]}.{key}": value
+            for key, value in (("base_url", base_url), ("model", model))
+            if value is not None
+        }
+        settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
 
     probe_page = None
     if probe or probe_pdf is not None:

@@ -191,3 +191,23 @@ def test_planted_key_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "(key: set, redacted)" in outputs[4]
     for text in outputs:
         assert SECRET not in text
+
+
+def test_base_url_and_model_flags_check_another_server(tmp_path: Path, server: MockServer) -> None:
+    """As with `convert`, --base-url/--model override the config for the one backend checked."""
+    config = write_config(tmp_path / "c.toml", f"http://127.0.0.1:{free_port()}")
+
+    code, out, _ = run(config, "--base-url", f"{server.url}/v1/chat/completions", "--model", MODEL)
+    assert code == 0
+    assert f"healthy at {server.url}" in out
+
+    code, out, _ = run(config, "--base-url", f"{server.url}/v1", "--model", "other/model")
+    assert code == 1
+    assert "other/model" in out
+
+
+def test_base_url_with_all_is_a_usage_error(tmp_path: Path, server: MockServer) -> None:
+    config = write_config(tmp_path / "c.toml", server.url)
+    code, _, err = run(config, "--all", "--base-url", f"{server.url}/v1")
+    assert code == 2
+    assert "drop --all" in err
