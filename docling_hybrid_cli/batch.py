@@ -29,7 +29,7 @@ from .errors import (
     UsageError,
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
-from .settings import Settings
+from .settings import HttpBackendConfig, Settings
 
 __all__ = ["BatchResult", "FileFailure", "check_key_transport", "convert_batch"]
 
@@ -80,6 +80,8 @@ def check_key_transport(settings: Settings, environ: Mapping[str, str] | None = 
     """
     environ = os.environ if environ is None else environ
     for cfg in settings.chain:
+        if not isinstance(cfg, HttpBackendConfig):
+            continue
         if not cfg.api_key_env or not environ.get(cfg.api_key_env):
             continue
         url = httpx.URL(cfg.base_url)
@@ -106,7 +108,7 @@ async def convert_batch(
     started = time.perf_counter()
     result = BatchResult()
     chain = build_chain(settings)
-    extract_text = any(cfg.kind == "text-layer" for cfg in settings.chain)
+    extract_text = any(backend.needs_text_layer for backend in chain.backends)
     root = cache_root(settings)
     try:
         for job in jobs:

@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .output import atomic_write_text
 from .settings import (
     CONFIG_ENV,
+    HttpBackendConfig,
     ResolvedSettings,
     Settings,
     default_config_text,
@@ -226,7 +227,11 @@ def key_status(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     """For each ``api_key_env`` in use: is the variable set? Never its value."""
     environ = os.environ if environ is None else environ
     names = sorted(
-        {cfg.api_key_env for cfg in settings.backends.configs.values() if cfg.api_key_env}
+        {
+            cfg.api_key_env
+            for cfg in settings.backends.configs.values()
+            if isinstance(cfg, HttpBackendConfig) and cfg.api_key_env
+        }
     )
     return {name: bool(environ.get(name)) for name in names}
 

@@ -1,7 +1,8 @@
 """A token bucket that spaces requests to stay under a requests-per-minute cap.
 
 Hosted endpoints count requests, not concurrency: OpenRouter's free tier
-allows 20 requests a minute account-wide (backends.md §3), so a long PDF sent
+allows 20 requests a minute account-wide
+(https://openrouter.ai/docs/api-reference/limits), so a long PDF sent
 as fast as the server answers would run straight into 429s and then spend
 its retry budget waiting them out. Taking a token before every attempt (the
 retries included) keeps the run under the cap instead of bouncing off it.

@@ -46,19 +46,21 @@ def document_report(results: Sequence[DocumentResult], settings: Settings) -> di
     return {
         "tool": "docling-hybrid-ocr",
         "version": __version__,
-        "chain": [
-            {
-                "name": cfg.name,
-                "kind": cfg.kind,
-                "model": cfg.model,
-                "base_url": cfg.base_url,
-                "api_key_env": cfg.api_key_env,
-            }
-            for cfg in settings.chain
-        ],
+        "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
         "documents": [
             {**document_summary(r), "page_results": [page_record(p) for p in r.pages]}
             for r in results
         ],
+    }
+
+
+def _chain_entry(config: dict[str, Any]) -> dict[str, Any]:
+    """A backend as the report lists it; local backends have no model, URL or key."""
+    return {
+        "name": config["name"],
+        "kind": config["kind"],
+        "model": config.get("model", ""),
+        "base_url": config.get("base_url", ""),
+        "api_key_env": config.get("api_key_env"),
     }

@@ -22,17 +22,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .backend_configs import (
+    BACKEND_KINDS,
+    BackendConfig,
+    BackendConfigBase,
+    HttpBackendConfig,
+    infer_kind,
+)
 from .errors import ConfigError
 
 __all__ = [
     "APP_NAME",
     "BACKEND_KINDS",
     "BackendConfig",
+    "BackendConfigBase",
+    "HttpBackendConfig",
     "CacheSettings",
     "ConvertSettings",
     "ENV_PREFIX",
@@ -49,92 +58,6 @@ __all__ = [
 APP_NAME = "docling-hybrid-ocr"
 ENV_PREFIX = "DOCLING_HYBRID_"
 CONFIG_ENV = "DOCLING_HYBRID_CONFIG"
-
-BackendKind = Literal[
-    "deepseek-vllm", "deepseek-mlx", "openrouter", "openai-compatible", "text-layer", "tesseract"
-]
-BACKEND_KINDS: tuple[str, ...] = get_args(BackendKind)
-
-
-class BackendConfig(BaseModel):
-    """One backend: which server, which model, how to talk to it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    kind: BackendKind = "openai-compatible"
-    model: str = ""
-    base_url: str = ""
-    api_key_env: str | None = Field(
-        default=None, description="Name of the environment variable holding the API key."
-    )
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
-    timeout_s: float = Field(default=180.0, gt=0)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    max_concurrency: int = Field(default=16, ge=1, le=1024)
-    prompt: str | None = None
-    extra_body: dict[str, Any] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    allow_insecure_http: bool = Field(
-        default=False,
-        description="Allow sending the API key over plain HTTP to a non-loopback host.",
-    )
-    requests_per_minute: float | None = Field(
-        default=None,
-        gt=0,
-        le=1_000_000,
-        description="Client-side request rate cap (a token bucket); None for no cap.",
-    )
-    referer: str | None = Field(
-        default=None, description="OpenRouter attribution: sent as the HTTP-Referer header."
-    )
-    title: str | None = Field(
-        default=None, description="OpenRouter attribution: sent as the X-Title header."
-    )
-    lang: str = Field(
-        default="eng",
-        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
-        description="tesseract language(s), e.g. 'eng' or 'eng+deu'.",
-    )
-    psm: int | None = Field(
-        default=None, ge=0, le=13, description="tesseract page segmentation mode."
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _infer_kind(cls, data: Any) -> Any:
-        """Seed configs have no ``kind``: a backend named after a kind is of that kind."""
-        if isinstance(data, dict) and "kind" not in data:
-            name = str(data.get("name", ""))
-            if name in BACKEND_KINDS:
-                data = {**data, "kind": name}
-            elif "openrouter.ai" in str(data.get("base_url", "")):
-                data = {**data, "kind": "openrouter"}
-        return data
-
-    @model_validator(mode="after")
-    def _openrouter_key_env(self) -> BackendConfig:
-        """OpenRouter always needs a key: without a variable named, read the usual one."""
-        if self.kind == "openrouter" and not self.api_key_env:
-            self.api_key_env = "OPENROUTER_API_KEY"
-        return self
-
-    @field_validator("base_url")
-    @classmethod
-    def _api_root(cls, value: str) -> str:
-        """Accept both the API root and the seed's full ``.../chat/completions`` URL."""
-        value = value.strip().rstrip("/")
-        for suffix in ("/chat/completions", "/completions"):
-            if value.endswith(suffix):
-                value = value[: -len(suffix)].rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-    @property
-    def needs_server(self) -> bool:
-        return self.kind not in ("text-layer", "tesseract")
 
 
 class ConvertSettings(BaseModel):
@@ -210,11 +133,11 @@ class BackendsSection(BaseModel):
             return data
         scalars = {k: v for k, v in data.items() if k in ("default", "fallback_chain", "configs")}
         tables = {k: v for k, v in data.items() if k not in scalars}
-        configs = dict(scalars.pop("configs", {}) or {})
+        configs = {k: infer_kind(v) for k, v in (scalars.pop("configs", {}) or {}).items()}
         for name, table in tables.items():
             if not isinstance(table, dict):
                 raise ValueError(f"unknown key {name!r} (a backend must be a table)")
-            configs[name] = {"name": name, **table}
+            configs[name] = infer_kind({"name": name, **table})
         return {**scalars, "configs": configs}
 
     @model_validator(mode="after")
@@ -228,7 +151,7 @@ class BackendsSection(BaseModel):
         for key, cfg in self.configs.items():
             if cfg.name != key:
                 raise ValueError(f"backend table {key!r} has name {cfg.name!r}; they must match")
-            if cfg.needs_server and not cfg.base_url:
+            if isinstance(cfg, HttpBackendConfig) and not cfg.base_url:
                 raise ValueError(f"backend {key!r} needs a base_url")
         return self
 
@@ -420,7 +343,10 @@ def load_settings(
 def _describe(exc: ValidationError, origins: dict[str, str]) -> str:
     """The first validation error as one line: key, problem, and which layer set it."""
     err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if p != "configs"]
+    loc = _setting_path([str(p) for p in err["loc"]])
+    if err["type"] == "union_tag_invalid":
+        loc.append("kind")
+        err["msg"] = "must be one of " + ", ".join(BACKEND_KINDS)
     dotted = ".".join(loc)
     origin = origins.get(dotted)
     if origin is None:
@@ -430,8 +356,33 @@ def _describe(exc: ValidationError, origins: dict[str, str]) -> str:
         origin = below.pop() if len(below) == 1 else None
     if err["type"] == "extra_forbidden":
         problem = "unknown key"
+        tag = _family_tag([str(p) for p in err["loc"]])
+        if tag is not None:
+            problem += f" for a {tag} backend"
     else:
         problem = str(err["msg"]).removeprefix("Value error, ")
     where = f" (from {origin})" if origin else ""
     label = dotted or "config"
     return f"invalid setting {label}: {problem}{where}"
+
+
+def _setting_path(loc: list[str]) -> list[str]:
+    """A validation error's location as the user's key path.
+
+    Inside ``backends`` pydantic adds ``configs`` (our internal table) and,
+    for the union of backend families, the family's ``kind`` tag after the
+    backend's name; neither is a key the user wrote.
+    """
+    if len(loc) >= 4 and loc[:2] == ["backends", "configs"]:
+        name, rest = loc[2], loc[3:]
+        if rest and rest[0] in BACKEND_KINDS:
+            rest = rest[1:]
+        return ["backends", name, *rest]
+    return [p for p in loc if p != "configs"]
+
+
+def _family_tag(loc: list[str]) -> str | None:
+    """The backend family whose model rejected a key, from the error's location."""
+    if len(loc) >= 5 and loc[:2] == ["backends", "configs"] and loc[3] in BACKEND_KINDS:
+        return loc[3]
+    return None

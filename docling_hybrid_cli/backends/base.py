@@ -1,9 +1,12 @@
-"""The Backend protocol and the shared machinery of HTTP backends.
+"""The Backend protocol and the shared machinery of HTTP and local backends.
 
 A backend turns one :class:`PageImage` into one :class:`PageText` or raises a
-:class:`BackendError`. HTTP backends differ only in how they build the request
-and read the answer; concurrency bounds, retries and progress notices live
-here once.
+:class:`BackendError`. It also knows its own family: whether it needs a
+server, a key or the PDF's text layer, what to call it, and how to check that
+it is ready (``check_health``), so nothing outside ``backends/`` branches on
+a config's ``kind``. HTTP backends differ only in how they build the request,
+read the answer and check their server; concurrency bounds, retries and
+progress notices live here once.
 """
 
 from __future__ import annotations
@@ -12,30 +15,78 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
+from ..backend_configs import BackendConfigBase, HttpBackendConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
 from ..errors import BackendError, BackendRejected
+from ..health_report import HealthReport, KeyInfo
 from ..pages import PageImage, PageText
 from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
-from ..settings import BackendConfig
+from .server_checks import check_openai_server
 
-__all__ = ["Backend", "HttpBackend", "Notify"]
+__all__ = ["Backend", "BackendTraits", "HttpBackend", "LocalBackend", "Notify", "server_root"]
 
 Notify = Callable[[str, str], None]
 """Progress callback: ``notify(state, detail)``, e.g. ``("retrying", "HTTP 503, in 1.2 s")``."""
 
 
+def server_root(base_url: str) -> str:
+    """vLLM serves ``/health`` and ``/metrics`` beside ``/v1``, not under it."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that can convert a page."""
+    """Anything that can convert a page and say whether it is ready to."""
 
     name: str
-    config: BackendConfig
+
+    @property
+    def config(self) -> BackendConfigBase: ...
+
+    @property
+    def title(self) -> str:
+        """What people call this kind of backend ("DeepSeek vLLM server")."""
+        ...
+
+    @property
+    def needs_server(self) -> bool: ...
+
+    @property
+    def needs_key(self) -> bool: ...
+
+    @property
+    def needs_text_layer(self) -> bool:
+        """True when pages must carry the PDF's own text (the renderer extracts it)."""
+        ...
+
+    @property
+    def health_url(self) -> str:
+        """Where check-server says it looked; empty for a backend without a server."""
+        ...
+
+    @property
+    def startup_url(self) -> str | None:
+        """A URL that answers once the server is up (``--wait`` polls it); None: don't wait."""
+        ...
+
+    @property
+    def ready_phrase(self) -> str:
+        """The verb of a ready verdict: "is healthy", "accepts the key"."""
+        ...
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """Fill ``report`` with this backend's readiness; fail it with a reason and a hint.
+
+        ``page_size`` is the rendered page (pixels) any context check assumes.
+        Never raises for a server's failure: the report says what happened.
+        """
+        ...
 
     async def ocr_page(
         self,
@@ -48,7 +99,55 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
-class HttpBackend:
+class BackendTraits:
+    """The capabilities a backend reads off its family's config model."""
+
+    config: BackendConfigBase
+    name: str
+
+    @property
+    def title(self) -> str:
+        return self.config.family_title
+
+    @property
+    def needs_server(self) -> bool:
+        return self.config.needs_server
+
+    @property
+    def needs_key(self) -> bool:
+        return self.config.needs_key
+
+    @property
+    def needs_text_layer(self) -> bool:
+        return self.config.needs_text_layer
+
+
+class LocalBackend(BackendTraits):
+    """A backend that runs on this machine: no server, no key, nothing to wait for."""
+
+    health_url: ClassVar[str] = ""
+    startup_url: ClassVar[str | None] = None
+    ready_phrase: ClassVar[str] = "is ready (no server needed)"
+
+    def __init__(
+        self,
+        config: BackendConfigBase,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        report.notes.append("no server needed")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class HttpBackend(BackendTraits):
     """A backend behind an OpenAI-compatible chat-completions endpoint.
 
     Subclasses implement :meth:`build_body` and may override :meth:`finish`
@@ -56,9 +155,14 @@ class HttpBackend:
     with different parameters).
     """
 
+    config: HttpBackendConfig
+    ready_phrase: ClassVar[str] = "is healthy"
+    key_help: ClassVar[str] = ""
+    """Appended to the fix line when the key variable is not set (where to get a key)."""
+
     def __init__(
         self,
-        config: BackendConfig,
+        config: HttpBackendConfig,
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -82,6 +186,47 @@ class HttpBackend:
         self.limiter = (
             TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         )
+
+    @property
+    def health_url(self) -> str:
+        return server_root(self.config.base_url)
+
+    @property
+    def startup_url(self) -> str | None:
+        return f"{server_root(self.config.base_url)}/health"
+
+    @property
+    def start_hint(self) -> str:
+        """First words of the fix line when nothing answers at the server's address."""
+        return "start the server"
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """Key present, then ``/health`` and ``/models``, then the family's own checks."""
+        report.model = self.config.model
+        if not self.check_key(report):
+            return
+        await check_openai_server(self.config, self.client, report, self.start_hint)
+        if report.ready:
+            self.check_context(report, page_size)
+
+    def check_key(self, report: HealthReport) -> bool:
+        """Record the key's presence (never its value); False after failing a missing one."""
+        env_var = self.config.api_key_env
+        if not env_var:
+            return True
+        report.key = KeyInfo(env_var=env_var, present=self.api_key is not None)
+        if self.api_key is None:
+            report.fail(
+                "misconfigured",
+                f"{env_var} is not set",
+                f"set {env_var}: export {env_var}=<your key>{self.key_help}",
+            )
+            return False
+        return True
+
+    def check_context(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """A family whose context can overflow checks it here; most have nothing to add."""
+        return None
 
     def default_headers(self) -> dict[str, str]:
         """Headers a backend family always sends; the config's ``headers`` win over them."""

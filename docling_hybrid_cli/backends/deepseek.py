@@ -1,7 +1,8 @@
 """DeepSeek-OCR over an OpenAI-compatible server (vLLM; mlx-vlm on macOS).
 
-The request follows DeepSeek's own recipe (backends.md §1.2–1.4, §6 rules
-1–4): one user message with the page image and the grounding prompt, no
+The request follows DeepSeek's own recipe for vLLM
+(https://docs.vllm.ai/projects/recipes/en/latest/DeepSeek/DeepSeek-OCR.html):
+one user message with the page image and the grounding prompt, no
 ``<image>`` placeholder in the text (the server adds it), temperature 0,
 special tokens kept so the grounding tags survive, and on vLLM the n-gram
 repetition guard via ``vllm_xargs``. ``max_tokens`` is fitted to the
@@ -15,9 +16,11 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+from ..backend_configs import DeepSeekConfig, DeepSeekMlxConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
 from ..errors import BackendError, BadModelOutput
+from ..health_report import MIN_ANSWER_TOKENS, HealthReport
 from ..pages import PageImage, PageText
 from .base import HttpBackend, Notify
 from .deepseek_output import clean_deepseek_output
@@ -32,7 +35,7 @@ _SAFETY_TOKENS = 64
 
 
 def image_tokens(width: int, height: int) -> int:
-    """Vision tokens vLLM spends on one image (its fixed "Gundam" tiling, §1.5).
+    """Vision tokens vLLM spends on one image (DeepSeek-OCR's fixed "Gundam" tiling).
 
     A global 1024² view costs 273 tokens; larger images add a grid of 640²
     tiles (2–6 of them, aspect ratio closest to the image's).
@@ -48,12 +51,51 @@ def image_tokens(width: int, height: int) -> int:
 class DeepSeekBackend(HttpBackend):
     """DeepSeek-OCR; ``kind = "deepseek-mlx"`` swaps the n-gram guard for a repetition penalty."""
 
+    config: DeepSeekConfig | DeepSeekMlxConfig
     _model_len: int | None = None
     _model_len_lock: asyncio.Lock | None = None
 
     @property
     def on_vllm(self) -> bool:
         return self.config.kind == "deepseek-vllm"
+
+    @property
+    def start_hint(self) -> str:
+        return (
+            "start it with scripts/start_vllm_deepseek.sh" if self.on_vllm else "start the server"
+        )
+
+    def check_context(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """On vLLM the page's image tokens plus the answer must fit ``max_model_len``.
+
+        The backend fits ``max_tokens`` per page itself; the check says when that
+        fitting will shrink the answer, and fails when too little room is left.
+        """
+        if not self.on_vllm:
+            return
+        model_len = report.max_model_len
+        if model_len is None:
+            model_len = DEFAULT_MODEL_LEN
+            report.notes.append(f"server does not report max_model_len; assuming {model_len}")
+        width, height = page_size
+        page = PageImage(page=1, data=b"", mime="image/jpeg", width=width, height=height)
+        report.image_tokens = image_tokens(width, height)
+        report.max_tokens = self.config.max_tokens
+        report.fitted_max_tokens = self.fitted_max_tokens(page, model_len)
+        room = self.answer_room(page, model_len)
+        if room < min(MIN_ANSWER_TOKENS, self.config.max_tokens):
+            report.fail(
+                "misconfigured",
+                f"max_model_len {model_len} leaves {room} tokens for the answer "
+                f"after {report.image_tokens} image tokens",
+                "restart vLLM with a larger --max-model-len (8192 suits DeepSeek-OCR)",
+            )
+        elif report.fitted_max_tokens < self.config.max_tokens:
+            report.warnings.append(
+                f"max_tokens {self.config.max_tokens} + {report.image_tokens} image tokens "
+                f"exceed max_model_len {model_len}: each page may use at most "
+                f"{report.fitted_max_tokens} answer tokens"
+            )
 
     async def model_len(self) -> int:
         """The served ``max_model_len``, asked once from ``/models``; 8192 if not reported."""

@@ -1,7 +1,8 @@
 """Nemotron Nano 12B v2 VL (or any vision model) through OpenRouter.
 
-What differs from a plain OpenAI-compatible server (backends.md §3, §6 rules
-3, 8, 10–12):
+What differs from a plain OpenAI-compatible server
+(https://openrouter.ai/docs/api-reference/overview,
+https://openrouter.ai/nvidia/nemotron-nano-12b-v2-vl):
 
 * the model is a general chat VLM with no OCR prompt of its own, so it gets an
   explicit instruction to transcribe the page into Markdown and nothing else;
@@ -23,17 +24,21 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from PIL import Image
 
+from ..backend_configs import OpenRouterConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
-from ..errors import BackendRateLimited, BackendRejected
+from ..errors import BackendError, BackendRateLimited, BackendRejected
+from ..health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo
 from ..pages import PageImage, PageText
 from .base import Notify
 from .openai_compat import OpenAICompatBackend
+from .server_checks import strip_name
 
 __all__ = ["MAX_TILES", "NEMOTRON_PROMPT", "TILE", "OpenRouterBackend", "fit_to_tiles"]
 
@@ -91,6 +96,101 @@ async def fit_page(page: PageImage) -> PageImage:
 class OpenRouterBackend(OpenAICompatBackend):
     """OpenRouter chat completions with Nemotron's prompt, limits and quirks."""
 
+    config: OpenRouterConfig
+    ready_phrase: ClassVar[str] = "accepts the key"
+    key_help: ClassVar[str] = " (create one at https://openrouter.ai/keys)"
+
+    @property
+    def health_url(self) -> str:
+        return self.config.base_url
+
+    @property
+    def startup_url(self) -> str | None:
+        """A remote service: there is nothing to wait for."""
+        return None
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """The key is accepted, and its credit or free-tier quota is not used up.
+
+        OpenRouter's ``GET /key`` answers for the key itself
+        (https://openrouter.ai/docs/api-reference/limits).
+        """
+        report.model = self.config.model
+        if not self.check_key(report):
+            return
+        started = time.perf_counter()
+        try:
+            response = await self.client.get(
+                f"{self.config.base_url}/key", timeout_s=CHECK_TIMEOUT_S
+            )
+        except BackendError as exc:
+            self._key_failed(report, exc)
+            return
+        report.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        key = report.key
+        if key is None:  # OpenRouterConfig always names a key variable
+            return
+        key.accepted = True
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            report.warnings.append("the key endpoint answered without key details")
+            return
+        self._read_key_details(key, data)
+        self._check_quota(report, key)
+
+    def _key_failed(self, report: HealthReport, exc: BackendError) -> None:
+        if exc.status in (401, 403) and report.key is not None:
+            report.key.accepted = False
+            report.fail(
+                "misconfigured",
+                f"OpenRouter rejected the key in {report.key.env_var} (HTTP {exc.status})",
+                f"check {report.key.env_var}; keys are at https://openrouter.ai/keys",
+            )
+        elif exc.status is None:
+            report.fail(
+                "unreachable",
+                f"cannot reach {self.config.base_url}: {strip_name(self.config, exc)}",
+                f"check the network, proxy settings and backends.{self.name}.base_url",
+            )
+        else:
+            report.fail("unhealthy", strip_name(self.config, exc), "try again later")
+
+    def _read_key_details(self, key: KeyInfo, data: dict[str, Any]) -> None:
+        label = data.get("label")
+        if isinstance(label, str):
+            secret = self.api_key or ""
+            key.label = "(redacted)" if secret and secret in label else label
+        key.limit = _number(data.get("limit"))
+        key.usage = _number(data.get("usage"))
+        key.limit_remaining = _number(data.get("limit_remaining"))
+        daily = data.get("free_model_daily_requests")
+        if isinstance(daily, dict):
+            key.free_model_daily_requests = {
+                k: int(v)
+                for k, v in daily.items()
+                if isinstance(v, int | float) and math.isfinite(v) and abs(v) < 2**53
+            }
+
+    def _check_quota(self, report: HealthReport, key: KeyInfo) -> None:
+        free = self.config.model.endswith(":free")
+        quota = key.free_model_daily_requests or {}
+        if free and quota.get("remaining") == 0:
+            report.fail(
+                "misconfigured",
+                f"free-model daily quota used up ({quota.get('used')}/{quota.get('limit')} today)",
+                "wait for the reset at 00:00 UTC, or buy credits (10+ raises the cap to 1000/day)",
+            )
+        elif not free and key.limit_remaining is not None and key.limit_remaining <= 0:
+            report.fail(
+                "misconfigured",
+                "the key's credit limit is used up",
+                "raise the key's limit or add credits at https://openrouter.ai/settings/credits",
+            )
+
     def default_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.config.referer:
@@ -133,3 +233,9 @@ class OpenRouterBackend(OpenAICompatBackend):
                     hint="wait for 00:00 UTC, buy credits, or use the paid model variant",
                 ) from exc
             raise
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

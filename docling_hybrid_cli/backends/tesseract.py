@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import os
 import shutil
+from typing import Any
 
+from ..backend_configs import TesseractConfig
 from ..breaker import CircuitBreaker
 from ..errors import BackendRejected
+from ..health_report import HealthReport
 from ..pages import PageImage, PageText
-from ..settings import BackendConfig
-from .base import Notify
+from .base import LocalBackend, Notify
 from .text_layer import text_to_markdown
 
 __all__ = ["NOT_INSTALLED", "TesseractBackend"]
@@ -31,13 +33,26 @@ __all__ = ["NOT_INSTALLED", "TesseractBackend"]
 NOT_INSTALLED = "tesseract is not installed (apt-get install tesseract-ocr)"
 
 
-class TesseractBackend:
+class TesseractBackend(LocalBackend):
     """Runs ``tesseract stdin stdout -l LANG [--psm N]`` per page."""
 
-    def __init__(self, config: BackendConfig) -> None:
-        self.config = config
-        self.name = config.name
+    config: TesseractConfig
+
+    def __init__(self, config: TesseractConfig, **options: Any) -> None:
+        super().__init__(config, **options)
         self._slots = asyncio.Semaphore(config.max_concurrency)
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """Ready unless the ``tesseract`` command is missing."""
+        path = shutil.which("tesseract")
+        if path is None:
+            report.fail(
+                "misconfigured",
+                "tesseract is not installed (not on PATH)",
+                "install it: apt-get install tesseract-ocr (macOS: brew install tesseract)",
+            )
+            return
+        report.notes.append(f"tesseract at {path}")
 
     def command(self, binary: str) -> list[str]:
         args = [binary, "stdin", "stdout", "-l", self.config.lang]
@@ -75,9 +90,6 @@ class TesseractBackend:
                 f"{self.name}: tesseract found no text on page {page.page}", backend=self.name
             )
         return PageText(markdown=markdown, backend=self.name, model=f"tesseract {self.config.lang}")
-
-    async def aclose(self) -> None:
-        return None
 
     async def _run(self, args: list[str], data: bytes) -> tuple[bytes, bytes, int]:
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 
+from ..backend_configs import TextLayerConfig
 from ..breaker import CircuitBreaker
 from ..errors import BackendRejected
 from ..pages import PageImage, PageText
 from ..render import HEADING_MARK
-from ..settings import BackendConfig
-from .base import Notify
+from .base import LocalBackend, Notify
 
 __all__ = ["TextLayerBackend", "text_to_markdown"]
 
@@ -87,12 +87,10 @@ def text_to_markdown(text: str) -> str:
     return "".join(parts).strip()
 
 
-class TextLayerBackend:
+class TextLayerBackend(LocalBackend):
     """Markdown from the PDF's embedded text; needs the renderer's ``extract_text``."""
 
-    def __init__(self, config: BackendConfig) -> None:
-        self.config = config
-        self.name = config.name
+    config: TextLayerConfig
 
     async def ocr_page(
         self,
@@ -113,6 +111,3 @@ class TextLayerBackend:
                 hint="install tesseract-ocr or point the chain at an OCR server (--base-url)",
             )
         return PageText(markdown=markdown, backend=self.name, model="pdf text layer")
-
-    async def aclose(self) -> None:
-        return None

@@ -25,15 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-TITLES = {
-    "deepseek-vllm": "DeepSeek vLLM server",
-    "deepseek-mlx": "DeepSeek MLX server",
-    "openai-compatible": "OpenAI-compatible server",
-    "openrouter": "OpenRouter",
-    "text-layer": "PDF text layer",
-    "tesseract": "Tesseract",
-}
-
 
 def register(app: typer.Typer) -> None:
     app.command("check-server")(check_server)
@@ -206,14 +197,10 @@ def _line(console: Console, text: str, style: str = "") -> None:
 
 
 def _headline(report: HealthReport) -> str:
-    title = TITLES.get(report.kind, report.kind)
-    if report.ready:
-        if not report.url:
-            return f"✓ {title} is ready (no server needed)"
-        if report.kind == "openrouter":
-            return f"✓ {title} accepts the key at {report.url}"
-        return f"✓ {title} is healthy at {report.url}"
+    title = report.title or report.kind
     where = f" at {report.url}" if report.url else ""
+    if report.ready:
+        return f"✓ {title} {report.ready_phrase}{where}"
     return f"✗ {title} is not ready{where}"
 
 

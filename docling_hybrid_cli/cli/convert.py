@@ -166,9 +166,6 @@ def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
     return settings.backend(primary).name
 
 
-_LOCAL_KINDS = ("text-layer", "tesseract")
-
-
 def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:
     """One line per document on stderr (and JSON on stdout with --json)."""
     from ..redact import redact
@@ -209,8 +206,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
         name
         for doc in batch.documents
         for name in doc.by_backend
-        if name in settings.backends.configs
-        and settings.backends.configs[name].kind in _LOCAL_KINDS
+        if name in settings.backends.configs and not settings.backends.configs[name].needs_server
     }
     if local:
         sys.stderr.write(

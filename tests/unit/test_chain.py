@@ -21,11 +21,12 @@ import pytest
 import respx
 from PIL import Image
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.chain import FallbackChain, build_chain
 from docling_hybrid_cli.pages import PageImage, PageResult
 from docling_hybrid_cli.retry import RetryPolicy
-from docling_hybrid_cli.settings import BackendConfig, load_settings
+from docling_hybrid_cli.settings import load_settings
 
 KEY = {"OPENROUTER_API_KEY": "sk-or-test"}
 MODEL = "test-model"
@@ -103,7 +104,7 @@ async def _no_sleep(_: float) -> None:
 def make_chain(kinds: tuple[str, ...], router: respx.MockRouter) -> FallbackChain:
     backends = []
     for index, kind in enumerate(kinds):
-        config = BackendConfig(
+        config = backend_config(
             name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"http://b{index}.test/v1"
         )  # type: ignore[arg-type]
         backends.append(

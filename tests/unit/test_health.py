@@ -10,6 +10,7 @@ import httpx
 import pytest
 import respx
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends.deepseek import image_tokens
 from docling_hybrid_cli.health import (
     HealthReport,
@@ -29,11 +30,11 @@ PAGE = (1224, 1584)
 
 
 def deepseek(**extra: Any) -> BackendConfig:
-    return BackendConfig(**{"name": "deepseek-vllm", "model": MODEL, "base_url": BASE, **extra})
+    return backend_config(**{"name": "deepseek-vllm", "model": MODEL, "base_url": BASE, **extra})
 
 
 def openrouter() -> BackendConfig:
-    return BackendConfig(
+    return backend_config(
         name="nemotron-openrouter",
         kind="openrouter",
         model="nvidia/nemotron-nano-12b-v2-vl:free",
@@ -233,12 +234,12 @@ def test_openrouter_free_quota_used_up_is_not_ready(respx_mock: respx.MockRouter
 
 
 def test_text_layer_is_always_ready() -> None:
-    report = check(BackendConfig(name="text-layer", kind="text-layer"))
+    report = check(backend_config(name="text-layer", kind="text-layer"))
     assert report.ready and report.state == "ready"
 
 
 def test_tesseract_ready_only_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = BackendConfig(name="tesseract", kind="tesseract")
+    config = backend_config(name="tesseract", kind="tesseract")
     monkeypatch.setattr("shutil.which", lambda name: None)
     missing = check(config)
     assert missing.state == "misconfigured"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.errors import ConfigError
 from docling_hybrid_cli.settings import (
-    BackendConfig,
     env_var_name,
     load_settings,
 )
@@ -186,7 +186,7 @@ def test_kind_inferred_for_new_backend_without_kind(
 
 def test_backend_config_infers_kind_directly() -> None:
     """BackendConfig itself infers a missing kind from a name that is a kind."""
-    assert BackendConfig(name="deepseek-vllm", base_url="http://x/v1").kind == "deepseek-vllm"
+    assert backend_config(name="deepseek-vllm", base_url="http://x/v1").kind == "deepseek-vllm"
 
 
 @pytest.mark.parametrize(
@@ -346,3 +346,65 @@ def test_table_level_error_does_not_blame_the_defaults() -> None:
         load_settings(environ={}, overrides={"backends.fallback_chain": ["nope"]})
     assert "'nope'" in str(info.value)
     assert "from default" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("backend", "key", "value", "family"),
+    [
+        ("deepseek-vllm", "psm", "3", "deepseek-vllm"),
+        ("tesseract", "referer", "'https://example.org'", "tesseract"),
+        ("text-layer", "temperature", "0.5", "text-layer"),
+        ("nemotron-openrouter", "lang", "'deu'", "openrouter"),
+    ],
+)
+def test_key_of_another_family_is_an_error_naming_it(
+    write_config: WriteConfig, backend: str, key: str, value: str, family: str
+) -> None:
+    """Each family accepts only its own keys: the error names the key, the family and the file."""
+    path = write_config(f"[backends.{backend}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_file=path, environ={})
+    message = str(info.value)
+    assert (
+        f"invalid setting backends.{backend}.{key}: unknown key for a {family} backend" in message
+    )
+    assert str(path) in message
+
+
+def test_unknown_kind_lists_the_kinds(write_config: WriteConfig) -> None:
+    path = write_config("[backends.tesseract]\nkind = 'paddle'\n")
+    with pytest.raises(ConfigError, match=r"backends\.tesseract\.kind: must be one of .*tesseract"):
+        load_settings(config_file=path, environ={})
+
+
+def test_changing_a_backends_kind_keeps_its_shared_keys(write_config: WriteConfig) -> None:
+    """deepseek-vllm served by a generic OpenAI-compatible server: same keys, new family."""
+    path = write_config("[backends.deepseek-vllm]\nkind = 'openai-compatible'\n")
+    config = load_settings(config_file=path, environ={}).settings.backend("deepseek-vllm")
+    assert config.kind == "openai-compatible"
+    assert config.family_title == "OpenAI-compatible server"
+
+
+@pytest.mark.parametrize(
+    ("kind", "needs_server", "needs_text_layer", "answer_style"),
+    [
+        ("deepseek-vllm", True, False, "deepseek"),
+        ("deepseek-mlx", True, False, "deepseek"),
+        ("openrouter", True, False, "plain"),
+        ("openai-compatible", True, False, "plain"),
+        ("text-layer", False, True, "plain"),
+        ("tesseract", False, False, "plain"),
+    ],
+)
+def test_each_family_states_its_capabilities(
+    kind: str, needs_server: bool, needs_text_layer: bool, answer_style: str
+) -> None:
+    config = backend_config(
+        name="b", kind=kind, **({"base_url": "http://x/v1"} if needs_server else {})
+    )
+    assert config.kind == kind
+    assert config.needs_server is needs_server
+    assert config.needs_text_layer is needs_text_layer
+    assert config.answer_style == answer_style
+    assert config.family_title
+    assert config.needs_key is (kind == "openrouter")

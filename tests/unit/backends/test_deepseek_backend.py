@@ -13,12 +13,12 @@ import pytest
 import respx
 from PIL import Image
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.deepseek import DEEPSEEK_PROMPT, DeepSeekBackend, image_tokens
 from docling_hybrid_cli.errors import BadModelOutput
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.retry import RetryPolicy
-from docling_hybrid_cli.settings import BackendConfig
 
 BASE = "http://gpu.test:8000/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -93,7 +93,7 @@ def make_backend(respx_mock: respx.MockRouter) -> MakeBackend:
     """Build a DeepSeek backend (vLLM by default) on the respx router; retries do not sleep."""
 
     def make(kind: str = "deepseek-vllm", **fields: Any) -> DeepSeekBackend:
-        config = BackendConfig(name=kind, kind=kind, model=MODEL, base_url=BASE, **fields)
+        config = backend_config(name=kind, kind=kind, model=MODEL, base_url=BASE, **fields)
         backend = build_backend(
             config,
             retry=RetryPolicy(sleep=_no_sleep),

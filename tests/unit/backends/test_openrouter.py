@@ -17,6 +17,7 @@ import pytest
 import respx
 from PIL import Image
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.openrouter import (
     NEMOTRON_PROMPT,
@@ -27,7 +28,6 @@ from docling_hybrid_cli.errors import BackendRateLimited, BackendRejected, BadMo
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.ratelimit import TokenBucket
 from docling_hybrid_cli.retry import RetryPolicy
-from docling_hybrid_cli.settings import BackendConfig
 
 BASE = "https://openrouter.test/api/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -69,7 +69,7 @@ def _fresh_router() -> None:
 
 
 def make_backend(environ: dict[str, str] | None = None, **fields: Any) -> OpenRouterBackend:
-    config = BackendConfig(
+    config = backend_config(
         name="nemotron-openrouter", kind="openrouter", model=MODEL, base_url=BASE, **fields
     )
     backend = build_backend(

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.tesseract import NOT_INSTALLED, TesseractBackend
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.pages import PageImage, PageText
-from docling_hybrid_cli.settings import BackendConfig
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="the tesseract command is not installed"
@@ -36,7 +36,7 @@ def scan(lines: list[str], fmt: str = "PNG") -> PageImage:
 
 
 def backend(**fields: object) -> TesseractBackend:
-    made = build_backend(BackendConfig(name="tesseract", **fields))  # type: ignore[arg-type]
+    made = build_backend(backend_config(name="tesseract", **fields))  # type: ignore[arg-type]
     assert isinstance(made, TesseractBackend)
     return made
 

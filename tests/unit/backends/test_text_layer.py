@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from pdfgen import make_pdf
 
+from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.text_layer import TextLayerBackend, text_to_markdown
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.render import HEADING_MARK, PdfRenderer, RenderOptions
-from docling_hybrid_cli.settings import BackendConfig
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def page(text: str | None, n: int = 1) -> PageImage:
 
 
 def convert(text: str | None) -> PageText:
-    backend = build_backend(BackendConfig(name="text-layer"))
+    backend = build_backend(backend_config(name="text-layer"))
     assert isinstance(backend, TextLayerBackend)
     return asyncio.run(backend.ocr_page(page(text)))
 

@@ -1,0 +1,221 @@
+"""One config model per backend family, as a union discriminated on ``kind``.
+
+Each family accepts only the keys it uses (``extra="forbid"``), so ``psm`` on
+a vLLM backend or ``referer`` on tesseract is an error that names the key
+instead of a setting silently ignored. A model also states what callers need
+to know about its family without branching on ``kind``: whether it needs a
+server, what kind of answer its server gives, and which class implements it.
+
+Adding a family is one backend module in ``backends/`` plus one model here,
+added to :data:`BackendConfig` (docs/BACKENDS.md, "Adding a backend").
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+__all__ = [
+    "BACKEND_KINDS",
+    "AnswerStyle",
+    "BackendConfig",
+    "BackendConfigBase",
+    "DeepSeekConfig",
+    "DeepSeekMlxConfig",
+    "HttpBackendConfig",
+    "OpenAICompatConfig",
+    "OpenRouterConfig",
+    "TesseractConfig",
+    "TextLayerConfig",
+    "backend_config",
+    "infer_kind",
+]
+
+AnswerStyle = Literal["deepseek", "plain"]
+"""What a family's server answers with: DeepSeek's grounding tags, or plain Markdown."""
+
+
+class BackendConfigBase(BaseModel):
+    """What every backend has: a name, a kind, and bounds on its work."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: str
+    timeout_s: float = Field(default=180.0, gt=0)
+    max_concurrency: int = Field(default=16, ge=1, le=1024)
+
+    backend_class: ClassVar[str]
+    """``module:Class`` of the implementation, imported only when the backend is built."""
+    family_title: ClassVar[str]
+    """How people call this kind of backend, for check-server's verdicts."""
+    needs_server: ClassVar[bool] = True
+    needs_text_layer: ClassVar[bool] = False
+    answer_style: ClassVar[AnswerStyle] = "plain"
+
+    @property
+    def needs_key(self) -> bool:
+        return False
+
+
+class HttpBackendConfig(BackendConfigBase):
+    """A backend behind an OpenAI-compatible chat-completions endpoint."""
+
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str | None = Field(
+        default=None, description="Name of the environment variable holding the API key."
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    prompt: str | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow sending the API key over plain HTTP to a non-loopback host.",
+    )
+    requests_per_minute: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Client-side request rate cap (a token bucket); None for no cap.",
+    )
+
+    @property
+    def needs_key(self) -> bool:
+        return bool(self.api_key_env)
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        """Accept both the API root and the seed's full ``.../chat/completions`` URL."""
+        value = value.strip().rstrip("/")
+        for suffix in ("/chat/completions", "/completions"):
+            if value.endswith(suffix):
+                value = value[: -len(suffix)].rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class DeepSeekConfig(HttpBackendConfig):
+    """DeepSeek-OCR served by vLLM."""
+
+    kind: Literal["deepseek-vllm"] = "deepseek-vllm"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
+    family_title: ClassVar[str] = "DeepSeek vLLM server"
+    answer_style: ClassVar[AnswerStyle] = "deepseek"
+
+
+class DeepSeekMlxConfig(HttpBackendConfig):
+    """DeepSeek-OCR served by mlx-vlm on Apple silicon."""
+
+    kind: Literal["deepseek-mlx"] = "deepseek-mlx"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
+    family_title: ClassVar[str] = "DeepSeek MLX server"
+    answer_style: ClassVar[AnswerStyle] = "deepseek"
+
+
+class OpenAICompatConfig(HttpBackendConfig):
+    """Any OpenAI-compatible vision server (SGLang, LM Studio, Ollama, OpenAI)."""
+
+    kind: Literal["openai-compatible"] = "openai-compatible"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.openai_compat:OpenAICompatBackend"
+    family_title: ClassVar[str] = "OpenAI-compatible server"
+
+
+class OpenRouterConfig(HttpBackendConfig):
+    """A vision model through OpenRouter; always keyed, with optional attribution headers."""
+
+    kind: Literal["openrouter"] = "openrouter"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.openrouter:OpenRouterBackend"
+    family_title: ClassVar[str] = "OpenRouter"
+    referer: str | None = Field(
+        default=None, description="OpenRouter attribution: sent as the HTTP-Referer header."
+    )
+    title: str | None = Field(
+        default=None, description="OpenRouter attribution: sent as the X-Title header."
+    )
+
+    @model_validator(mode="after")
+    def _key_env(self) -> OpenRouterConfig:
+        """OpenRouter always needs a key: without a variable named, read the usual one."""
+        if not self.api_key_env:
+            self.api_key_env = "OPENROUTER_API_KEY"
+        return self
+
+
+class TextLayerConfig(BackendConfigBase):
+    """The PDF's own text: no server, no model."""
+
+    kind: Literal["text-layer"] = "text-layer"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.text_layer:TextLayerBackend"
+    family_title: ClassVar[str] = "PDF text layer"
+    needs_server: ClassVar[bool] = False
+    needs_text_layer: ClassVar[bool] = True
+
+
+class TesseractConfig(BackendConfigBase):
+    """CPU OCR with the local ``tesseract`` command."""
+
+    kind: Literal["tesseract"] = "tesseract"
+    backend_class: ClassVar[str] = "docling_hybrid_cli.backends.tesseract:TesseractBackend"
+    family_title: ClassVar[str] = "Tesseract"
+    needs_server: ClassVar[bool] = False
+    lang: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="tesseract language(s), e.g. 'eng' or 'eng+deu'.",
+    )
+    psm: int | None = Field(
+        default=None, ge=0, le=13, description="tesseract page segmentation mode."
+    )
+
+
+_FAMILIES: tuple[type[BackendConfigBase], ...] = (
+    DeepSeekConfig,
+    DeepSeekMlxConfig,
+    OpenRouterConfig,
+    OpenAICompatConfig,
+    TextLayerConfig,
+    TesseractConfig,
+)
+BACKEND_KINDS: tuple[str, ...] = tuple(family.model_fields["kind"].default for family in _FAMILIES)
+
+
+def infer_kind(data: Any) -> Any:
+    """Seed configs have no ``kind``: a backend named after a kind is of that kind.
+
+    A table without ``kind`` whose name is not a kind is an OpenRouter backend
+    when its URL says so, else a generic OpenAI-compatible one.
+    """
+    if not isinstance(data, dict) or "kind" in data:
+        return data
+    name = str(data.get("name", ""))
+    if name in BACKEND_KINDS:
+        return {**data, "kind": name}
+    if "openrouter.ai" in str(data.get("base_url", "")):
+        return {**data, "kind": "openrouter"}
+    return {**data, "kind": "openai-compatible"}
+
+
+BackendConfig = Annotated[
+    DeepSeekConfig
+    | DeepSeekMlxConfig
+    | OpenRouterConfig
+    | OpenAICompatConfig
+    | TextLayerConfig
+    | TesseractConfig,
+    Field(discriminator="kind"),
+]
+"""Any backend's config; pydantic picks the family's model by ``kind``."""
+
+_ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
+
+
+def backend_config(**data: Any) -> BackendConfig:
+    """Validate one backend table (``kind`` inferred as in config files)."""
+    return _ADAPTER.validate_python(infer_kind(data))
