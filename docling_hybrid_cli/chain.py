@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from .backends import build_backend
-from .backends.base import Backend, Notify
+from .backends.base import Backend
 from .breaker import CircuitBreaker
 from .errors import BackendError
-from .pages import AttemptError, PageImage, PageResult
+from .pages import AttemptError, Notify, PageImage, PageResult
 from .retry import RetryPolicy
 from .settings import Settings
 

@@ -10,8 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
-__all__ = ["AttemptError", "CropFigure", "Figure", "PageImage", "PageResult", "PageText"]
+__all__ = [
+    "AttemptError",
+    "CropFigure",
+    "Figure",
+    "Notify",
+    "PageImage",
+    "PageResult",
+    "PageState",
+    "PageText",
+]
+
+PageState = Literal["rendering", "queued", "sent", "retrying", "falling back", "done", "failed"]
+"""Where a page is on its way: the pipeline, the backends and the progress display share these."""
+
+Notify = Callable[[PageState, str], None]
+"""Progress callback: ``notify(state, detail)``, e.g. ``("retrying", "HTTP 503, in 1.2 s")``."""
 
 CropFigure = Callable[[tuple[int, int, int, int], int], bytes | None]
 """``crop(box, jpeg_quality)``: a JPEG of the pixel box (left, top, right, bottom)

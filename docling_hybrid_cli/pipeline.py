@@ -27,7 +27,7 @@ from .checkpoint import PageCache
 from .errors import DoclingHybridError
 from .memory import pin_mmap_threshold
 from .output import MarkdownWriter
-from .pages import AttemptError, Figure, PageImage, PageResult
+from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions, parse_page_range
 from .settings import ConvertSettings
 from .sources import open_source
@@ -47,7 +47,7 @@ class ConvertObserver(Protocol):
 
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None: ...
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None: ...
+    def page_state(self, page: int, state: PageState, detail: str = "") -> None: ...
 
     def page_finished(self, result: PageResult) -> None: ...
 
@@ -263,7 +263,7 @@ class _DocumentRun:
         while (image := await queue.get()) is not None:
             page_no = image.page
 
-            def notify(state: str, detail: str = "", _page: int = page_no) -> None:
+            def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
                 self.observer.page_state(_page, state, detail)
 
             page_result = await self.chain.convert(image, notify)

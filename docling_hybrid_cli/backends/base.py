@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -24,15 +23,12 @@ from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
 from ..errors import BackendError, BackendRejected
 from ..health_report import HealthReport, KeyInfo
-from ..pages import PageImage, PageText
+from ..pages import Notify, PageImage, PageText
 from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
 from .server_checks import check_openai_server
 
 __all__ = ["Backend", "BackendTraits", "HttpBackend", "LocalBackend", "Notify", "server_root"]
-
-Notify = Callable[[str, str], None]
-"""Progress callback: ``notify(state, detail)``, e.g. ``("retrying", "HTTP 503, in 1.2 s")``."""
 
 
 def server_root(base_url: str) -> str:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..pages import PageResult
+    from ..pages import PageResult, PageState
     from ..pipeline import DocumentJob, DocumentResult
 
 __all__ = ["PlainProgress", "RichProgress", "make_progress"]
 
-_STATE_STYLE = {
+_STATE_STYLE: dict[PageState, str] = {
     "rendering": "cyan",
     "queued": "dim",
     "sent": "blue",
@@ -48,7 +48,7 @@ class PlainProgress:
         self._started = time.perf_counter()
         self._line(f"converting {job.source} ({len(pages)} pages) -> {job.output}")
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None:
+    def page_state(self, page: int, state: PageState, detail: str = "") -> None:
         if state == "retrying" or self.verbose:
             self._line(f"page {page}: {state}" + (f": {detail}" if detail else ""))
 
@@ -80,7 +80,7 @@ class RichProgress:
         self._live: Any = None
         self._progress: Any = None
         self._task: Any = None
-        self._states: dict[int, tuple[str, str]] = {}
+        self._states: dict[int, tuple[PageState, str]] = {}
         self._failed = 0
         self._done = 0
         self._started = time.perf_counter()
@@ -128,7 +128,7 @@ class RichProgress:
         table.add_column(no_wrap=True, min_width=12)
         table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
         for page, (state, detail) in sorted(self._states.items())[:12]:
-            style = _STATE_STYLE.get(state, "white")
+            style = _STATE_STYLE[state]
             table.add_row(f"page {page}", Text(state, style=style), Text(detail[:90]))
         hidden = len(self._states) - 12
         if hidden > 0:
@@ -139,7 +139,7 @@ class RichProgress:
         if self._live is not None:
             self._live.update(self._render())
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None:
+    def page_state(self, page: int, state: PageState, detail: str = "") -> None:
         if state == "sent":
             detail = f"→ {detail}"
         self._states[page] = (state, detail)
