@@ -31,7 +31,7 @@ from .errors import (
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from .settings import HttpBackendConfig, Settings
 
-__all__ = ["BatchResult", "FileFailure", "check_key_transport", "convert_batch"]
+__all__ = ["BatchResult", "FileFailure", "refuse_keys_over_plain_http", "convert_batch"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,9 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_key_transport(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+def refuse_keys_over_plain_http(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> None:
     """Refuse to send an API key in clear text to another machine unless allowed.
 
     Plain HTTP to a loopback address is fine (a local vLLM); to anything else
@@ -104,7 +106,7 @@ async def convert_batch(
     With a single job its input error is raised instead, so the one-file case
     reads like any other command failing.
     """
-    check_key_transport(settings)
+    refuse_keys_over_plain_http(settings)
     started = time.perf_counter()
     result = BatchResult()
     chain = build_chain(settings)

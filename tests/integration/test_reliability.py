@@ -32,7 +32,7 @@ from pdfgen import make_empty_pdf, make_pdf
 from PIL import Image
 from typer.testing import CliRunner
 
-from docling_hybrid_cli.batch import check_key_transport, convert_batch
+from docling_hybrid_cli.batch import refuse_keys_over_plain_http, convert_batch
 from docling_hybrid_cli.checkpoint import PageCache
 from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.errors import ConfigError
@@ -682,7 +682,7 @@ def _settings(url: str, *, allow: bool = False) -> Settings:
 )
 def test_key_transport_allowed(url: str) -> None:
     """Keys may go over https anywhere and over plain http to loopback."""
-    check_key_transport(_settings(url), {"OPENROUTER_API_KEY": KEY})
+    refuse_keys_over_plain_http(_settings(url), {"OPENROUTER_API_KEY": KEY})
 
 
 @pytest.mark.parametrize(
@@ -692,12 +692,12 @@ def test_key_transport_allowed(url: str) -> None:
 def test_key_transport_refused_unless_allowed(url: str) -> None:
     """Plain HTTP off the machine is refused, unless allow_insecure_http, or with no key."""
     with pytest.raises(ConfigError, match="plain HTTP") as info:
-        check_key_transport(_settings(url), {"OPENROUTER_API_KEY": KEY})
+        refuse_keys_over_plain_http(_settings(url), {"OPENROUTER_API_KEY": KEY})
     assert info.value.hint is not None and "allow_insecure_http" in info.value.hint
     assert KEY not in str(info.value) + info.value.hint
-    check_key_transport(_settings(url, allow=True), {"OPENROUTER_API_KEY": KEY})
-    check_key_transport(_settings(url), {})
-    check_key_transport(_settings(url), {"OPENROUTER_API_KEY": ""})
+    refuse_keys_over_plain_http(_settings(url, allow=True), {"OPENROUTER_API_KEY": KEY})
+    refuse_keys_over_plain_http(_settings(url), {})
+    refuse_keys_over_plain_http(_settings(url), {"OPENROUTER_API_KEY": ""})
 
 
 # --------------------------------------------------------------------------- cache commands
