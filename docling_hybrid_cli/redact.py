@@ -8,7 +8,7 @@ in an error body (some do) therefore cannot make us print it.
 
 from __future__ import annotations
 
-__all__ = ["REDACTED", "redact", "register_secret"]
+__all__ = ["REDACTED", "forget_secrets", "redact", "register_secret"]
 
 REDACTED = "[redacted]"
 _MIN_SECRET_LEN = 6
@@ -19,6 +19,15 @@ def register_secret(value: str | None) -> None:
     """Remember ``value`` as a secret; short values are ignored to avoid mangling text."""
     if value and len(value) >= _MIN_SECRET_LEN:
         _secrets.add(value)
+
+
+def forget_secrets() -> None:
+    """Drop every registered secret.
+
+    The registry lives as long as the process, like the keys it protects; a
+    process that runs many commands (the test suite) resets it between them.
+    """
+    _secrets.clear()
 
 
 def redact(text: str) -> str:

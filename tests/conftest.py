@@ -14,12 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from docling_hybrid_cli.redact import forget_secrets
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 _SCRUB_PREFIXES = ("DOCLING_HYBRID_", "OPENROUTER_", "OPENAI_", "VLLM_")
 _SCRUB_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Keys one test registered for redaction do not redact another test's output."""
+    yield
+    forget_secrets()
 
 
 @pytest.fixture(autouse=True)

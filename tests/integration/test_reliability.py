@@ -32,7 +32,7 @@ from pdfgen import make_empty_pdf, make_pdf
 from PIL import Image
 from typer.testing import CliRunner
 
-from docling_hybrid_cli.batch import refuse_keys_over_plain_http, convert_batch
+from docling_hybrid_cli.batch import convert_batch, refuse_keys_over_plain_http
 from docling_hybrid_cli.checkpoint import PageCache
 from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.errors import ConfigError

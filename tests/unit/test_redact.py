@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from docling_hybrid_cli import redact as redact_module
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.output import failed_page_placeholder, page_record
 from docling_hybrid_cli.pages import AttemptError, PageResult
-from docling_hybrid_cli.redact import REDACTED, redact, register_secret
+from docling_hybrid_cli.redact import REDACTED, forget_secrets, redact, register_secret
 
 KEY = "sk-or-v1-PLANTED-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no registered secrets and leaves none behind."""
-    monkeypatch.setattr(redact_module, "_secrets", set())
+def test_forget_secrets_empties_the_registry() -> None:
+    """The suite's autouse fixture relies on this between tests."""
+    register_secret(KEY)
+    forget_secrets()
+    assert redact(KEY) == KEY
 
 
 def test_nothing_registered_changes_nothing() -> None:
