@@ -12,7 +12,7 @@ added to :data:`BackendConfig` (docs/BACKENDS.md, "Adding a backend").
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -175,14 +175,18 @@ class TesseractConfig(BackendConfigBase):
     )
 
 
-_FAMILIES: tuple[type[BackendConfigBase], ...] = (
-    DeepSeekConfig,
-    DeepSeekMlxConfig,
-    OpenRouterConfig,
-    OpenAICompatConfig,
-    TextLayerConfig,
-    TesseractConfig,
-)
+BackendConfig = Annotated[
+    DeepSeekConfig
+    | DeepSeekMlxConfig
+    | OpenRouterConfig
+    | OpenAICompatConfig
+    | TextLayerConfig
+    | TesseractConfig,
+    Field(discriminator="kind"),
+]
+"""Any backend's config; pydantic picks the family's model by ``kind``."""
+
+_FAMILIES: tuple[type[BackendConfigBase], ...] = get_args(get_args(BackendConfig)[0])
 BACKEND_KINDS: tuple[str, ...] = tuple(family.model_fields["kind"].default for family in _FAMILIES)
 
 
@@ -201,17 +205,6 @@ def infer_kind(data: Any) -> Any:
         return {**data, "kind": "openrouter"}
     return {**data, "kind": "openai-compatible"}
 
-
-BackendConfig = Annotated[
-    DeepSeekConfig
-    | DeepSeekMlxConfig
-    | OpenRouterConfig
-    | OpenAICompatConfig
-    | TextLayerConfig
-    | TesseractConfig,
-    Field(discriminator="kind"),
-]
-"""Any backend's config; pydantic picks the family's model by ``kind``."""
 
 _ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
 
