@@ -22,7 +22,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from docling_hybrid_cli.mockserver import MockConfig, MockServer, main
+from docling_hybrid_cli.sim import MockConfig, MockServer, main
 
 MODEL = "deepseek-ai/DeepSeek-OCR"
 CHAT = "/v1/chat/completions"
@@ -517,7 +517,7 @@ def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_prints_listening_line_and_stops_on_sigterm() -> None:
     """`python -m ...mockserver` announces its URL, serves, and exits 0 on SIGTERM."""
-    command = [sys.executable, "-m", "docling_hybrid_cli.mockserver", "--port", "0"]
+    command = [sys.executable, "-m", "docling_hybrid_cli.sim", "--port", "0"]
     command += ["--style", "plain", "--latency", "0", "--seed", "1"]
     with subprocess.Popen(
         command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
