@@ -69,7 +69,7 @@ class MockServer:
         sock = self._bind()
         self._port = sock.getsockname()[1]
         self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(sock),), name=f"mockserver:{self._port}"
+            target=asyncio.run, args=(self._serve(sock),), name=f"sim-server:{self._port}"
         )
         self._thread.daemon = True
         self._thread.start()
