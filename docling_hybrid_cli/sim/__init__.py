@@ -1,7 +1,7 @@
 """A simulated OpenAI-compatible vision server that behaves like vLLM serving DeepSeek-OCR.
 
-Integration tests, ``make demo`` and the ``benchmark`` command need a server that answers, fails
-and stalls the way the real ones do, without a GPU:
+Integration tests and the ``benchmark`` command need a server that answers, fails and stalls the
+way the real ones do, without a GPU:
 
 * vLLM's response and error bodies (400 validation errors, 404 for a wrong model, 401
   ``{"error":"Unauthorized"}`` when an API key is set), its empty-bodied ``/health``, its

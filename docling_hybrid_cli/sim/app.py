@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from docling_hybrid_cli.sim.answers import unauthorized
 from docling_hybrid_cli.sim.chat import ChatRoute
-from docling_hybrid_cli.sim.config import MockConfig, MockStats
+from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.counters import Counters, Exchange
 from docling_hybrid_cli.sim.faults import FaultSource
 from docling_hybrid_cli.sim.http import Request, Response, bearer_token_matches, json_response
@@ -119,7 +119,7 @@ class MockApp:
 
     async def _stats_json(self, request: Request, exchange: Exchange) -> Response:
         """The stats for a server in another process (the benchmark), minus the records."""
-        snapshot: MockStats = self.counters.snapshot()
+        snapshot = self.counters.snapshot()
         return json_response(
             200,
             {
