@@ -4,7 +4,7 @@ Usage (from the repo root):
     .venv/bin/python scripts/bench_http.py [--latency 1.0] [--levels 1,8,32,64]
         [--rounds 8] [--clients httpx-default,httpx,aiohttp-transport,aiohttp]
 
-The simulated server (``docling_hybrid_cli.mockserver``) runs in its own
+The simulated server (``docling_hybrid_cli.sim``) runs in its own
 process with a fixed latency. Each of ``c`` workers sends ``rounds`` prebuilt
 chat-completions bodies of a real rendered page (≈ 400 KB) back to back.
 Efficiency = achieved req/s ÷ (c / latency). "TCP conns" is how many

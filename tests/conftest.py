@@ -54,7 +54,7 @@ def corpus() -> Path:
 @pytest.fixture
 def mock_server() -> Iterator[object]:
     """A fresh loopback OpenAI-compatible server (the project's own mock)."""
-    from docling_hybrid_cli.mockserver import MockServer
+    from docling_hybrid_cli.sim import MockServer
 
     with MockServer() as server:
         yield server

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from docling_hybrid_cli.cli import app
-from docling_hybrid_cli.mockserver import MockConfig, MockServer
+from docling_hybrid_cli.sim import MockConfig, MockServer
 
 SECRET = "sk-or-PLANTED-SECRET"
 MODEL = "deepseek-ai/DeepSeek-OCR"

@@ -17,7 +17,7 @@ from pdfgen import make_pdf
 from typer.testing import CliRunner, Result
 
 from docling_hybrid_cli.cli import app
-from docling_hybrid_cli.mockserver import MockConfig, MockServer
+from docling_hybrid_cli.sim import MockConfig, MockServer
 
 CORPUS_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 ENCRYPTED = "libreoffice-writer-password.pdf"

@@ -22,7 +22,7 @@ from pdfgen import PAGE_HEIGHT, make_pdf, page_width
 from typer.testing import CliRunner
 
 from docling_hybrid_cli.cli import app
-from docling_hybrid_cli.mockserver import MockConfig, MockServer
+from docling_hybrid_cli.sim import MockConfig, MockServer
 
 NEMOTRON = "nvidia/nemotron-nano-12b-v2-vl:free"
 FAST_RETRIES = {

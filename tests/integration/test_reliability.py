@@ -37,9 +37,9 @@ from docling_hybrid_cli.checkpoint import PageCache
 from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.errors import ConfigError
 from docling_hybrid_cli.jobs import plan_jobs
-from docling_hybrid_cli.mockserver import MockConfig, MockServer, MockStats
 from docling_hybrid_cli.pages import PageResult, PageText
 from docling_hybrid_cli.settings import Settings, load_settings
+from docling_hybrid_cli.sim import MockConfig, MockServer, MockStats
 
 PAGES = 200
 CONCURRENCY = 4

@@ -17,7 +17,7 @@ import pytest
 
 from docling_hybrid_cli.client import ChatClient
 from docling_hybrid_cli.errors import BackendConnectError, BackendUnavailable
-from docling_hybrid_cli.mockserver import MockConfig, MockServer
+from docling_hybrid_cli.sim import MockConfig, MockServer
 from docling_hybrid_cli.transport import AiohttpTransport, _bypassed
 
 

@@ -1,0 +1,142 @@
+"""What the simulated model says, and the bodies vLLM wraps answers and errors in.
+
+Answers are deterministic so downstream code can check them: every transcription names the
+decoded image's pixel size as ``{W}x{H}`` and the start of the payload's SHA-1, and in
+``deepseek`` style wraps its blocks in DeepSeek-OCR's grounding tags (``<|ref|>``/``<|det|>``).
+Prompt tokens follow vLLM's image-token model for DeepSeek-OCR, so ``usage`` and ``/metrics``
+grow the way the real server's do.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from docling_hybrid_cli.sim.http import Headers, Response, json_response
+
+__all__ = [
+    "GLOBAL_VIEW_TOKENS",
+    "ImageFacts",
+    "completion_body",
+    "image_tokens",
+    "model_not_found",
+    "page_text",
+    "unauthorized",
+    "validation_error",
+    "vllm_error",
+]
+
+ImageFacts = tuple[str, int, int]
+"""(SHA-1 hex of the base64 text, width, height) of a request's image."""
+
+GLOBAL_VIEW_TOKENS = 273
+"""Image tokens of DeepSeek-OCR's 1024 px global view (16 * 17 + 1), as vLLM counts them."""
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Image tokens as vLLM counts them for DeepSeek-OCR (global view plus 640 px tiles).
+
+    Images up to 640 px get the global view only; larger ones are also cut into the 2..6-tile
+    grid closest to their aspect ratio, each tile 10 x 10 tokens with one newline token ending
+    every row of tokens, as in
+    https://github.com/vllm-project/vllm/blob/main/vllm/model_executor/models/deepseek_ocr.py
+    """
+    if width <= 640 and height <= 640:
+        return GLOBAL_VIEW_TOKENS
+    aspect = width / height
+    grids = [(w, h) for w in range(1, 7) for h in range(1, 7) if 2 <= w * h <= 6]
+    cols, rows = min(grids, key=lambda g: (abs(aspect - g[0] / g[1]), g[0] * g[1]))
+    return GLOBAL_VIEW_TOKENS + (10 * rows) * (10 * cols + 1)
+
+
+def page_text(style: str, image: ImageFacts | None) -> str:
+    """The deterministic "transcription": it names the image's size as ``{W}x{H}``."""
+    if image is None:
+        return "This request carried no image to transcribe."
+    sha1, width, height = image
+    size = f"{width}x{height}"
+    if style == "plain":
+        return f"# Page {size}\n\nimage {size} sha1 {sha1[:12]}"
+    return (
+        "<|ref|>title<|/ref|><|det|>[[100, 50, 900, 90]]<|/det|>\n"
+        f"# Page {size}\n\n"
+        "<|ref|>text<|/ref|><|det|>[[100, 120, 900, 300]]<|/det|>\n"
+        f"image {size} sha1 {sha1[:12]}\n\n"
+        "<|ref|>image<|/ref|><|det|>[[100, 400, 500, 700]]<|/det|>\n\n"
+        "<|ref|>table<|/ref|><|det|>[[100, 720, 900, 900]]<|/det|>\n"
+        "<table><tr><td>a</td><td>b</td></tr></table>"
+    )
+
+
+def completion_body(
+    model: str, content: str, finish_reason: str, prompt_tokens: int, completion_tokens: int
+) -> dict[str, Any]:
+    """A ``chat.completion`` object with every field vLLM sends, in vLLM's order."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": content,
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": [],
+        "reasoning": None,
+    }
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": finish_reason,
+        "stop_reason": None,
+    }
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "completion_tokens": completion_tokens,
+        "prompt_tokens_details": None,
+    }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "service_tier": None,
+        "system_fingerprint": None,
+        "usage": usage,
+        "prompt_logprobs": None,
+        "kv_transfer_params": None,
+    }
+
+
+def vllm_error(
+    status: int,
+    message: str,
+    error_type: str,
+    param: str | None = None,
+    headers: Headers = (),
+) -> Response:
+    """vLLM's OpenAI-style error body: message, type, param and the status as ``code``."""
+    error = {"message": message, "type": error_type, "param": param, "code": status}
+    return json_response(status, {"error": error}, headers)
+
+
+def validation_error(kind: str, loc: str, msg: str, input_repr: str) -> Response:
+    """vLLM's request-validation 400: pydantic's error text, with type "Bad Request"."""
+    detail = {"type": kind, "loc": loc, "msg": msg, "input": input_repr}
+    message = f"1 validation error:\n  {detail!r}"
+    return json_response(
+        400, {"error": {"message": message, "type": "Bad Request", "param": loc, "code": 400}}
+    )
+
+
+def model_not_found(requested: str, served: str) -> Response:
+    """vLLM's 404 for a ``model`` it does not serve, naming the one it does."""
+    message = f"The model `{requested}` does not exist. Valid aliases: {served}."
+    return vllm_error(404, message, "NotFoundError", param="model")
+
+
+def unauthorized() -> Response:
+    """vLLM's 401 when ``--api-key`` is set and the bearer token is missing or wrong."""
+    return json_response(401, {"error": "Unauthorized"})

@@ -1,0 +1,126 @@
+"""The chat-completions route: validate, draw a fault, wait out the latency model, answer.
+
+Faults are drawn only for requests that pass validation, so a client's own bad request is never
+mistaken for a simulated failure. Each fault answers the way the server it imitates does:
+vLLM's error bodies for 5xx and 404, OpenRouter's 429 and its 200 that carries only an
+``error``, a TCP reset, a late answer, an empty one, and a decoder that loops until
+``max_tokens`` is spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from docling_hybrid_cli.sim.answers import (
+    completion_body,
+    model_not_found,
+    page_text,
+    unauthorized,
+    vllm_error,
+)
+from docling_hybrid_cli.sim.config import MockConfig
+from docling_hybrid_cli.sim.counters import Counters, Exchange
+from docling_hybrid_cli.sim.faults import FaultSource
+from docling_hybrid_cli.sim.http import (
+    Headers,
+    Request,
+    Response,
+    bearer_token_matches,
+    json_response,
+)
+from docling_hybrid_cli.sim.validation import ChatCall, parse_chat
+
+__all__ = ["ChatRoute"]
+
+
+class ChatRoute:
+    """``POST /v1/chat/completions`` (and ``/chat/completions``); None means reset the socket."""
+
+    def __init__(self, config: MockConfig, counters: Counters, faults: FaultSource) -> None:
+        self._config = config
+        self._counters = counters
+        self._faults = faults
+        self._jitter_rng = random.Random(f"{config.seed}:jitter")
+
+    async def __call__(self, request: Request, exchange: Exchange) -> Response | None:
+        if not bearer_token_matches(request, self._config.api_key):
+            return unauthorized()
+        started = time.perf_counter()
+        self._counters.chat_admitted()
+        call = parse_chat(request.body, self._config)
+        if isinstance(call, Response):
+            return call
+        if call.image is not None:
+            exchange.image_sha1, exchange.width, exchange.height = call.image
+        fault = self._faults.draw()
+        exchange.fault = fault
+        if fault is None:
+            page = page_text(self._config.style, call.image)
+            answer = await self._complete(call, page, "stop")
+            self._counters.page_served(time.perf_counter() - started)
+            return answer
+        self._counters.fault_injected(fault)
+        return await self._fault_answer(fault, call)
+
+    async def _fault_answer(self, fault: str, call: ChatCall) -> Response | None:
+        cfg = self._config
+        retry_after = _retry_after_headers(cfg.retry_after_s)
+        page = page_text(cfg.style, call.image)
+        if fault == "429":
+            return json_response(
+                429, {"error": {"message": "Rate limit exceeded", "code": 429}}, retry_after
+            )
+        if fault == "500":
+            message = "EngineCore encountered an issue. See stack trace (above) for the root cause."
+            return vllm_error(500, message, "InternalServerError")
+        if fault == "502":
+            return vllm_error(502, "Bad gateway: the engine did not answer.", "BadGatewayError")
+        if fault == "503":
+            message = "The server is overloaded; try again later."
+            return vllm_error(503, message, "ServiceUnavailableError", headers=retry_after)
+        if fault == "401":
+            return unauthorized()
+        if fault == "404":
+            return model_not_found(call.model, cfg.model)
+        if fault == "error200":
+            error = {"code": 502, "message": "Provider returned error"}
+            return json_response(200, {"error": {**error, "metadata": {"provider_name": "mock"}}})
+        if fault == "reset":
+            return None
+        if fault == "timeout":
+            await asyncio.sleep(cfg.timeout_fault_s)
+            return await self._complete(call, page, "stop")
+        if fault == "empty":
+            return await self._complete(call, "", "stop")
+        # "length": the page starts well, then the decoder loops until the token budget is spent.
+        budget = call.max_tokens or max(1, cfg.max_model_len - call.prompt_tokens)
+        loop_text = "\n\n" + "<td></td> the same words again" * (budget * 4 // 30 + 1)
+        return await self._complete(call, (page + loop_text)[: budget * 4], "length")
+
+    async def _complete(self, call: ChatCall, content: str, finish_reason: str) -> Response:
+        """Wait out the latency model, count the answer, and shape it like vLLM's.
+
+        The delay is ``latency_s + per_token_s * output tokens``, scaled by a seeded random
+        factor within ``1 +/- jitter``; output tokens are estimated as four characters each.
+        """
+        cfg = self._config
+        completion_tokens = len(content) // 4
+        delay = cfg.latency_s + cfg.per_token_s * completion_tokens
+        if cfg.jitter:
+            delay *= 1 + self._jitter_rng.uniform(-cfg.jitter, cfg.jitter)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        page = bool(content) and finish_reason == "stop"
+        self._counters.answered(call.prompt_tokens, completion_tokens, finish_reason, page=page)
+        body = completion_body(
+            call.model, content, finish_reason, call.prompt_tokens, completion_tokens
+        )
+        return json_response(200, body)
+
+
+def _retry_after_headers(seconds: float | None) -> Headers:
+    if seconds is None:
+        return ()
+    return (("retry-after", f"{seconds:g}"),)

@@ -1,0 +1,87 @@
+"""``python -m docling_hybrid_cli.sim``: the simulated server as a process of its own.
+
+The benchmark runs the server this way so that server and client never share a GIL. It prints
+one line, ``mock server listening on URL``, once the port accepts connections (after
+``--start-delay``), and exits 0 on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from docling_hybrid_cli.sim.config import MockConfig
+from docling_hybrid_cli.sim.server import MockServer
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = MockConfig()
+    parser = argparse.ArgumentParser(
+        prog="python -m docling_hybrid_cli.sim",
+        description="Simulated OpenAI-compatible vision server (vLLM / DeepSeek-OCR shaped).",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8000, help="0 picks a free port")
+    add("--model", default=defaults.model)
+    add("--max-model-len", type=int, default=defaults.max_model_len)
+    add("--style", choices=("deepseek", "plain"), default=defaults.style)
+    add("--latency", type=float, default=0.0, help="seconds per chat answer")
+    add("--per-token", type=float, default=0.0, help="extra seconds per output token")
+    add("--jitter", type=float, default=0.0, help="relative +/- jitter on the latency")
+    add("--fail-rate", type=float, default=0.0, help="fraction of chat requests given a fault")
+    add("--faults", default=",".join(defaults.faults), help="comma-separated fault kinds")
+    add("--seed", type=int, default=0)
+    add("--api-key", default=None)
+    add("--start-delay", type=float, default=0.0, help="seconds before the port listens")
+    add("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
+    add("--timeout-fault", type=float, default=defaults.timeout_fault_s)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, after printing ``mock server listening on URL``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        config = MockConfig(
+            model=args.model,
+            max_model_len=args.max_model_len,
+            style=args.style,
+            latency_s=args.latency,
+            per_token_s=args.per_token,
+            jitter=args.jitter,
+            fail_rate=args.fail_rate,
+            faults=tuple(kind for kind in args.faults.split(",") if kind),
+            seed=args.seed,
+            api_key=args.api_key,
+            start_delay_s=args.start_delay,
+            retry_after_s=args.retry_after,
+            timeout_fault_s=args.timeout_fault,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    stop_requested = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        server = MockServer(config, host=args.host, port=args.port).start()
+    except OSError as exc:
+        parser.exit(1, f"mock server: cannot listen on {args.host}:{args.port}: {exc}\n")
+    try:
+        while not server.wait_listening(timeout=0.1):
+            if stop_requested.is_set():
+                return
+        print(f"mock server listening on {server.url}", flush=True)
+        stop_requested.wait()
+    finally:
+        server.stop()

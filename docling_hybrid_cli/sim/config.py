@@ -1,0 +1,79 @@
+"""What the simulated server is told (:class:`MockConfig`) and what it reports (the stats types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from docling_hybrid_cli.sim.faults import DEFAULT_FAULTS, check_fault_kinds
+
+__all__ = ["MockConfig", "MockStats", "RequestRecord"]
+
+
+@dataclass
+class MockConfig:
+    """How the simulated server answers; every field has the behaviour of a healthy vLLM."""
+
+    model: str = "deepseek-ai/DeepSeek-OCR"
+    max_model_len: int = 8192
+    style: Literal["deepseek", "plain"] = "deepseek"
+    latency_s: float = 0.0
+    per_token_s: float = 0.0
+    jitter: float = 0.0
+    fail_rate: float = 0.0
+    faults: tuple[str, ...] = DEFAULT_FAULTS
+    seed: int = 0
+    api_key: str | None = None
+    start_delay_s: float = 0.0
+    retry_after_s: float | None = None
+    timeout_fault_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        """Reject settings that would make the server silently do something else."""
+        if self.style not in ("deepseek", "plain"):
+            raise ValueError(f"style must be 'deepseek' or 'plain', not {self.style!r}")
+        check_fault_kinds(self.faults)
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ValueError(f"fail_rate must be within [0, 1], not {self.fail_rate}")
+        if self.fail_rate > 0 and not self.faults:
+            raise ValueError("fail_rate > 0 needs at least one fault kind")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError(f"jitter must be within [0, 1], not {self.jitter}")
+        delays = (self.latency_s, self.per_token_s, self.start_delay_s, self.timeout_fault_s)
+        if min(delays) < 0 or (self.retry_after_s is not None and self.retry_after_s < 0):
+            raise ValueError("latencies, delays and retry_after_s must not be negative")
+        if self.max_model_len <= 0:
+            raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP request as the server saw it.
+
+    ``status`` is None when no response was sent (the ``reset`` fault). ``image_sha1`` is the
+    full SHA-1 hex digest of the base64 text; the page content quotes its first 12 characters.
+    """
+
+    path: str
+    status: int | None
+    image_sha1: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MockStats:
+    """A snapshot of what the server has done since start (or ``MockServer.reset_stats``).
+
+    ``chat_ok`` counts normal page transcriptions sent (including late ones after a
+    ``timeout`` fault); fault answers such as ``empty`` or ``length`` are only in
+    ``faults_injected``. ``max_in_flight`` is the most chat requests held at once.
+    """
+
+    chat_requests: int = 0
+    chat_ok: int = 0
+    faults_injected: dict[str, int] = field(default_factory=dict)
+    connections_opened: int = 0
+    max_in_flight: int = 0
+    requests: list[RequestRecord] = field(default_factory=list)
