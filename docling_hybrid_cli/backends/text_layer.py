@@ -17,8 +17,8 @@ import re
 from ..breaker import CircuitBreaker
 from ..errors import BackendRejected
 from ..pages import PageImage, PageText
-from ..render import HEADING_MARK
 from ..settings import BackendConfig
+from ..textlayer import HEADING_MARK
 from .base import Notify
 
 __all__ = ["TextLayerBackend", "text_to_markdown"]
