@@ -25,10 +25,11 @@ from typing import Protocol
 from .chain import FallbackChain
 from .checkpoint import PageCache
 from .errors import DoclingHybridError
-from .memory import pin_mmap_threshold
+from .memory import tune_glibc_malloc
 from .output import MarkdownWriter
+from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
-from .render import PageSource, RenderOptions, parse_page_range
+from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
 from .sources import open_source
 
@@ -70,7 +71,8 @@ class DocumentResult:
 
     job: DocumentJob
     # repr=False: asyncio.run formats the main task's result when it restores the
-    # SIGINT handler; a full repr of 1,000 pages was a 500 MB transient string.
+    # SIGINT handler, and a full repr of a long document's pages is a transient
+    # string far larger than the pages themselves (docs/PERFORMANCE.md, target 3).
     pages: list[PageResult] = field(default_factory=list, repr=False)
     page_count: int = 0
     seconds: float = 0.0
@@ -132,7 +134,7 @@ async def convert_document(
     ``.partial`` file beside the output keeps the pages written so far.
     """
     started = time.perf_counter()
-    pin_mmap_threshold()  # flat RSS on long documents (memory.py)
+    tune_glibc_malloc()  # flat RSS on long documents (memory.py)
     figures_dir = figures_dir_for(job.output)
     renderer = open_source(
         job.source,

@@ -2,8 +2,9 @@
 
 A PNG or JPEG is a one-page document and a (multi-frame) TIFF has one page
 per frame, so scans saved as images go through the same pipeline as PDFs.
-What a file is comes from its first bytes, not its name: a ``.pdf`` that is
-really HTML is refused with a clear message.
+What a file is comes from its first bytes, not its name (``inputfile.py``
+checks and sniffs it, once): a ``.pdf`` that is really HTML is refused with a
+clear message.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .errors import CorruptPdf, InputError, InputNotFound, NotAPdf, PageRangeError
+from .errors import CorruptPdf, PageRangeError
+from .inputfile import sniff
 from .pages import PageImage
 from .render import PageSource, PdfRenderer, RenderOptions, encode_image, probe_pdf
 
@@ -24,45 +26,16 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "open_source",
     "probe_source",
-    "sniff",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SUPPORTED_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
 
-_MAGIC = {
-    b"\x89PNG\r\n\x1a\n": "png",
-    b"\xff\xd8\xff": "jpeg",
-    b"II*\x00": "tiff",
-    b"MM\x00*": "tiff",
-}
-
-
-def sniff(path: Path) -> str:
-    """``"pdf"``, ``"png"``, ``"jpeg"`` or ``"tiff"``; input errors otherwise."""
-    if not path.exists():
-        raise InputNotFound(f"{path} does not exist")
-    if not path.is_file():
-        raise InputNotFound(f"{path} is not a file")
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(1024)
-    except OSError as exc:
-        raise InputError(f"{path} cannot be read: {exc.strerror or exc}") from None
-    if not head:
-        raise NotAPdf(f"{path} is empty")
-    if b"%PDF-" in head:
-        return "pdf"
-    for magic, kind in _MAGIC.items():
-        if head.startswith(magic):
-            return kind
-    raise NotAPdf(f"{path} is neither a PDF nor a PNG, JPEG or TIFF image")
-
 
 def probe_source(path: Path, password: str | None = None) -> int:
     """Validate a document before anything is sent anywhere; return its page count."""
     if sniff(path) == "pdf":
-        return probe_pdf(path, password)
+        return probe_pdf(path, password, check_file=False)
     return _count_frames(path)
 
 
@@ -81,7 +54,9 @@ def open_source(
 ) -> PageSource:
     """The renderer for ``path``, chosen by content."""
     if sniff(path) == "pdf":
-        return PdfRenderer(path, options, password=password, figure_prefix=figure_prefix)
+        return PdfRenderer(
+            path, options, password=password, figure_prefix=figure_prefix, check_file=False
+        )
     return ImageRenderer(path, options, figure_prefix=figure_prefix)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from docling_hybrid_cli.bench import generate_pdf
 from docling_hybrid_cli.client import build_chat_body
-from docling_hybrid_cli.memory import pin_mmap_threshold
+from docling_hybrid_cli.memory import tune_glibc_malloc
 from docling_hybrid_cli.pipeline import render_options
 from docling_hybrid_cli.render import PdfRenderer
 from docling_hybrid_cli.settings import load_settings
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ahead", type=int, default=4, help="renders in flight (render_ahead)")
     args = parser.parse_args()
-    pin_mmap_threshold()  # the allocator settings the pipeline runs with
+    tune_glibc_malloc()  # the allocator settings the pipeline runs with
     with tempfile.TemporaryDirectory() as tmp:
         generated = generate_pdf(Path(tmp) / "text.pdf", args.pages)
         for path in [generated, *args.pdfs]:

@@ -4,7 +4,7 @@ A born-digital PDF already carries its text. When no OCR server answers (a
 fresh machine, no vLLM, no key), that text is still far better than nothing,
 so ``text-layer`` is the last server-free link of the shipped chain. The
 renderer extracts the text in reading order with blank lines at paragraph
-gaps (``render.py``); this module turns it into Markdown paragraphs: wrapped
+gaps (``textlayer.py``); this module turns it into Markdown paragraphs: wrapped
 lines joined, words hyphenated at a line end mended, bullet lines made list
 items. A page with no text at all (a scan) fails with that reason rather
 than passing as an empty page.
@@ -18,7 +18,7 @@ from ..backend_configs import TextLayerConfig
 from ..breaker import CircuitBreaker
 from ..errors import BackendRejected
 from ..pages import PageImage, PageText
-from ..render import HEADING_MARK
+from ..textlayer import HEADING_MARK
 from .base import LocalBackend, Notify
 
 __all__ = ["TextLayerBackend", "text_to_markdown"]
@@ -50,7 +50,7 @@ def _list_item(line: str) -> str | None:
 def text_to_markdown(text: str) -> str:
     """Plain page text → Markdown: paragraphs split at blank lines, list items kept apart.
 
-    Lines the renderer marked with :data:`~docling_hybrid_cli.render.HEADING_MARK`
+    Lines the renderer marked with :data:`~docling_hybrid_cli.textlayer.HEADING_MARK`
     (set in a clearly larger font) become ``#``/``##`` headings.
 
     Characters that would start Markdown syntax at the beginning of a

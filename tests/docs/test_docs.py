@@ -138,7 +138,7 @@ def test_repository_paths_and_make_targets_in_commands_exist() -> None:
 # ---- TROUBLESHOOTING.md covers the tool's messages
 
 MESSAGES = [
-    # input (render.py, sources.py, jobs.py)
+    # input (inputfile.py, pdfdoc.py, pageranges.py, jobs.py)
     "does not exist",
     "is a directory, not a PDF file",
     "is not a regular file",

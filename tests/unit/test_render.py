@@ -1,4 +1,4 @@
-"""Tests for docling_hybrid_cli.render: page ranges, input validation, rendering, threading."""
+"""Tests for docling_hybrid_cli.render: input validation, rendering, figures, threading."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
@@ -24,14 +25,9 @@ from docling_hybrid_cli.errors import (
     PageRangeError,
 )
 from docling_hybrid_cli.pages import PageImage
-from docling_hybrid_cli.render import (
-    PdfRenderer,
-    RenderOptions,
-    parse_page_range,
-    pdfium_executor,
-    probe_pdf,
-    run_pdfium,
-)
+from docling_hybrid_cli.pdfdoc import Recycling
+from docling_hybrid_cli.pdfium_thread import pdfium_executor, run_pdfium
+from docling_hybrid_cli.render import PdfRenderer, RenderOptions, probe_pdf
 
 CORPUS = Path("/work/shared/corpus")
 ENCRYPTED = CORPUS / "libreoffice-writer-password.pdf"
@@ -40,7 +36,7 @@ needs_corpus = pytest.mark.skipif(not ENCRYPTED.exists(), reason="shared corpus 
 
 
 async def _render_all(
-    path: Path, pages: list[int], options: RenderOptions | None = None, **kwargs: str
+    path: Path, pages: list[int], options: RenderOptions | None = None, **kwargs: Any
 ) -> list[PageImage]:
     async with PdfRenderer(path, options or RenderOptions(), **kwargs) as renderer:
         return [await renderer.render(n) for n in pages]
@@ -52,63 +48,6 @@ def render_one(path: Path, page: int = 1, options: RenderOptions | None = None) 
 
 def decode(image: PageImage) -> Image.Image:
     return Image.open(io.BytesIO(image.data))
-
-
-# --- page ranges -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("spec", "count", "expected"),
-    [
-        (None, 3, [1, 2, 3]),
-        ("", 3, [1, 2, 3]),
-        ("all", 2, [1, 2]),
-        (" ALL ", 2, [1, 2]),
-        ("2", 5, [2]),
-        ("1-3,7", 10, [1, 2, 3, 7]),
-        (" 1 - 3 , 7 ", 10, [1, 2, 3, 7]),
-        ("5-", 7, [5, 6, 7]),
-        ("-3", 7, [1, 2, 3]),
-        ("3,1,2-3,1", 5, [1, 2, 3]),
-        ("4-4", 4, [4]),
-    ],
-)
-def test_parse_page_range_valid(spec: str | None, count: int, expected: list[int]) -> None:
-    """Valid --pages expressions give sorted, de-duplicated 1-based pages."""
-    assert parse_page_range(spec, count) == expected
-
-
-@pytest.mark.parametrize(
-    ("spec", "bad_part"),
-    [
-        ("a", "a"),
-        ("3-1", "3-1"),
-        ("0", "0"),
-        ("1-2-3", "1-2-3"),
-        (",,", ""),
-        ("1,", ""),
-        ("-", "-"),
-        ("1 0", "1 0"),
-        ("11", "11"),
-        ("11-", "11-"),
-        ("-11", "-11"),
-        ("2-12", "2-12"),
-    ],
-)
-def test_parse_page_range_invalid(spec: str, bad_part: str) -> None:
-    """Malformed or out-of-range parts raise one line naming the part and the page count."""
-    with pytest.raises(PageRangeError) as info:
-        parse_page_range(spec, 10)
-    message = str(info.value)
-    assert repr(bad_part) in message
-    assert "10 pages" in message
-    assert "\n" not in message
-
-
-def test_parse_page_range_empty_document() -> None:
-    """A document with no pages gives an error, not an empty work list."""
-    with pytest.raises(PageRangeError):
-        parse_page_range(None, 0)
 
 
 # --- input validation ------------------------------------------------------------------
@@ -404,29 +343,6 @@ def test_pages_carry_a_figure_drawer_while_the_document_is_open(tmp_path: Path) 
     assert image.crop_figure(REGION, 95) is None
 
 
-def test_region_of_a_closed_document_is_refused(tmp_path: Path) -> None:
-    """A figure asked for after the document closed is an error, never a pdfium crash."""
-    doc = run_pdfium(render._RecyclingDocument, make_pdf(tmp_path / "doc.pdf", 1), None)
-    run_pdfium(doc.close)
-    with pytest.raises(RuntimeError, match="is closed"):
-        run_pdfium(doc.draw_region, 1, REGION, RenderOptions())
-
-
-def test_bitmap_pool_reuses_the_smallest_fitting_buffer() -> None:
-    """take() prefers a freed buffer that fits; give() keeps only the largest few."""
-    pool = render._BitmapPool(keep=2)
-    small, large = pool.take(10), pool.take(100)
-    pool.give(small)
-    pool.give(large)
-    assert pool.take(5) is small
-    assert pool.take(50) is large
-    assert len(pool.take(50)) == 50  # none free: a new one
-    pool.give(small)
-    pool.give(large)
-    pool.give(pool.take(1_000))  # three free now: the smallest is let go
-    assert pool.take(10) is large
-
-
 def test_white_background(tmp_path: Path) -> None:
     """Blank page areas are opaque white, not black or transparent."""
     path = make_pdf(tmp_path / "doc.pdf", 1)
@@ -466,65 +382,17 @@ def test_figure_prefix_is_passed_through(tmp_path: Path) -> None:
     assert images[0].figure_prefix == "doc_images/"
 
 
-@pytest.fixture
-def recycle_often(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Reopen after every 2 pages whatever the open cost; record every open."""
-    monkeypatch.setattr(render, "_RECYCLE_PAGES", 2)
-    monkeypatch.setattr(render, "_RECYCLE_COST_SHARE", 0)
-    opened: list[Path] = []
-    real_open = render._open_document
-
-    def counting_open(path: Path, password: str | None) -> pdfium.PdfDocument:
-        opened.append(path)
-        return real_open(path, password)
-
-    monkeypatch.setattr(render, "_open_document", counting_open)
-    return opened
-
-
-def test_document_is_reopened_during_long_runs(tmp_path: Path, recycle_often: list[Path]) -> None:
+def test_document_is_reopened_during_long_runs(tmp_path: Path) -> None:
     """pdfium's per-document cache is dropped by reopening; every page still renders right."""
     path = make_pdf(tmp_path / "doc.pdf", 7, text="Heading {n}")
-    images = asyncio.run(_render_all(path, list(range(1, 8)), RenderOptions(extract_text=True)))
-    assert len(recycle_often) == 4  # the first open, then after pages 2, 4 and 6
+    options = RenderOptions(extract_text=True)
+    images = asyncio.run(
+        _render_all(path, list(range(1, 8)), options, recycling=Recycling(pages=2, cost_share=0))
+    )
     for n, image in enumerate(images, start=1):
         assert image.text_layer is not None
         assert image.text_layer.startswith(f"Heading {n}\n")
         assert (image.width, image.height) == (2 * page_width(n), 800)
-
-
-def test_reopen_is_skipped_when_it_would_cost_too_much(
-    tmp_path: Path, recycle_often: list[Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A slow open (a damaged file pdfium must rebuild) is not repeated for a small saving."""
-    monkeypatch.setattr(render, "_RECYCLE_COST_SHARE", 10**9)
-    path = make_pdf(tmp_path / "doc.pdf", 5)
-    asyncio.run(_render_all(path, [1, 2, 3, 4, 5]))
-    assert len(recycle_often) == 1
-
-
-@pytest.mark.parametrize("change", ["deleted", "fewer pages"])
-def test_failed_reopen_keeps_the_open_document(
-    tmp_path: Path, recycle_often: list[Path], change: str
-) -> None:
-    """A file removed or replaced mid-run: rendering goes on from the document already open."""
-    path = make_pdf(tmp_path / "doc.pdf", 5, text="Heading {n}")
-
-    async def scenario() -> list[PageImage]:
-        async with PdfRenderer(path, RenderOptions(extract_text=True)) as renderer:
-            images = [await renderer.render(1), await renderer.render(2)]
-            if change == "deleted":
-                path.unlink()
-            else:  # replaced atomically, as editors save: the open inode stays readable
-                make_pdf(tmp_path / "new.pdf", 2).replace(path)
-            images += [await renderer.render(n) for n in (3, 4, 5)]
-            return images
-
-    images = asyncio.run(scenario())
-    assert [i.text_layer.split("\n")[0] for i in images if i.text_layer] == [
-        f"Heading {n}" for n in range(1, 6)
-    ]
-    assert len(recycle_often) == 2  # the first open and the one failed reopen, no more
 
 
 def test_render_page_out_of_range(tmp_path: Path) -> None:
@@ -535,21 +403,21 @@ def test_render_page_out_of_range(tmp_path: Path) -> None:
 
 
 def test_lifecycle(tmp_path: Path) -> None:
-    """page_count after open; render before open or after close fails; aclose is idempotent."""
+    """page_count after open; render before open or after close is misuse; aclose is idempotent."""
     path = make_pdf(tmp_path / "doc.pdf", 2)
 
     async def go() -> None:
         renderer = PdfRenderer(path, RenderOptions())
         assert renderer.page_count == 0
-        with pytest.raises(RuntimeError, match="not open"):
+        with pytest.raises(ValueError, match="not open"):
             await renderer.render(1)
         assert await renderer.open() == 2
         assert renderer.page_count == 2
         await renderer.aclose()
         await renderer.aclose()
-        with pytest.raises(RuntimeError, match="not open"):
+        with pytest.raises(ValueError, match="not open"):
             await renderer.render(1)
-        with pytest.raises(RuntimeError, match="closed"):
+        with pytest.raises(ValueError, match="closed"):
             await renderer.open()
 
     asyncio.run(go())
@@ -589,16 +457,20 @@ def test_concurrent_documents_use_only_the_pdfium_thread(
     pdfium_threads: set[str] = set()
     encode_threads: set[str] = set()
 
-    def record(fn: Callable[..., object], where: set[str]) -> Callable[..., object]:
-        def wrapper(*args: object) -> object:
+    def record(cls: type, name: str, where: set[str]) -> None:
+        """Note the thread of every call to pypdfium2's or Pillow's ``cls.name``."""
+        real = getattr(cls, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
             where.add(threading.current_thread().name)
-            return fn(*args)
+            return real(*args, **kwargs)
 
-        return wrapper
+        monkeypatch.setattr(cls, name, wrapper)
 
-    monkeypatch.setattr(render, "_open_document", record(render._open_document, pdfium_threads))
-    monkeypatch.setattr(render, "_render_page", record(render._render_page, pdfium_threads))
-    monkeypatch.setattr(render, "encode_image", record(render.encode_image, encode_threads))
+    record(pdfium.PdfDocument, "__init__", pdfium_threads)
+    record(pdfium.PdfDocument, "__getitem__", pdfium_threads)
+    record(pdfium.PdfPage, "render", pdfium_threads)
+    record(Image.Image, "save", encode_threads)
 
     doc_a = make_pdf(tmp_path / "a.pdf", 4)
     doc_b = make_pdf(tmp_path / "b.pdf", 3, widths=[500, 510, 520])

@@ -12,9 +12,10 @@ from pdfgen import make_pdf
 from PIL import Image
 
 from docling_hybrid_cli.errors import CorruptPdf, InputNotFound, NotAPdf, PageRangeError
+from docling_hybrid_cli.inputfile import sniff
 from docling_hybrid_cli.pages import PageImage
 from docling_hybrid_cli.render import PdfRenderer, RenderOptions
-from docling_hybrid_cli.sources import ImageRenderer, open_source, probe_source, sniff
+from docling_hybrid_cli.sources import ImageRenderer, open_source, probe_source
 
 Sizes = list[tuple[int, int]]
 
@@ -110,6 +111,22 @@ def test_missing_or_directory(tmp_path: Path, make: str) -> None:
     with pytest.raises(InputNotFound) as info:
         sniff(path)
     assert info.value.exit_code == 2
+
+
+def test_pdf_removed_after_its_renderer_was_chosen(tmp_path: Path) -> None:
+    """The file checks run once, when the renderer is chosen; a file gone by open says so."""
+    path = make_pdf(tmp_path / "doc.pdf", 1)
+    renderer = open_source(path, RenderOptions())
+    path.unlink()
+
+    async def go() -> None:
+        try:
+            await renderer.open()
+        finally:
+            await renderer.aclose()
+
+    with pytest.raises(InputNotFound, match="does not exist"):
+        asyncio.run(go())
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("PNG", "png"), ("JPEG", "jpg"), ("TIFF", "tif")])

@@ -13,7 +13,8 @@ from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.text_layer import TextLayerBackend, text_to_markdown
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.pages import PageImage, PageText
-from docling_hybrid_cli.render import HEADING_MARK, PdfRenderer, RenderOptions
+from docling_hybrid_cli.render import PdfRenderer, RenderOptions
+from docling_hybrid_cli.textlayer import HEADING_MARK
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,152 @@
+"""The PDF's own text: reading order, paragraphs, headings.
+
+A born-digital page carries its text, but pdfium hands it out in content-stream
+order, without paragraph breaks and without any notion of a heading. This
+module rebuilds what a reader sees from pdfium's text rectangles: lines top to
+bottom, a two-column page column by column, a blank line at each paragraph gap,
+and lines set in a clearly larger font marked as headings (:data:`HEADING_MARK`).
+The renderer calls it while the page is open; the text-layer backend turns the
+result into Markdown.
+
+Everything here takes a live ``PdfTextPage``, so it runs on the pdfium thread
+(see :mod:`docling_hybrid_cli.pdfium_thread`) like every other pdfium call.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+__all__ = ["HEADING_MARK", "text_in_reading_order"]
+
+_PARAGRAPH_GAP = 1.3
+"""A gap between lines this many times the usual line pitch starts a new paragraph."""
+HEADING_MARK = "\x01"
+"""Prefixes a text-layer line set in a larger font, followed by its level (1 or 2) and a space.
+
+A control character no PDF text carries, so the text-layer backend can tell
+this module's heading guess apart from text that merely starts with ``#``.
+"""
+_HEADING_1_RATIO = 1.8
+_HEADING_2_RATIO = 1.3
+"""A line's font size over the body text's that makes it a level-1 or level-2 heading."""
+_HEADING_MAX_CHARS = 120
+"""Longer lines are body text set large (a pull quote), not headings."""
+_COLUMN_MIN_BOXES = 8
+"""Fewer text rectangles than this are read as one column: too few to find a gutter."""
+_COLUMN_SHARE = 0.2
+"""Each column of a two-column page holds at least this share of the page's text rectangles."""
+_SPANNING_SHARE = 0.3
+"""At most this share may cross the gutter (titles, abstracts) on a two-column page."""
+
+_Box = tuple[float, float, float, float, str, float]
+"""left, bottom, right, top (page space, y up), text, font size."""
+
+
+def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
+    """The page's text in reading order, blank lines at paragraph gaps, headings marked.
+
+    pdfium's own text order follows the content stream, which for pages with
+    a ``/Rotate`` comes out bottom-to-top, and has no paragraph breaks. Its
+    text rectangles (in unrotated page space, y up) give both: lines are
+    ordered by their top edge, and a vertical gap well above the typical
+    line pitch marks a new paragraph. A two-column page is read column by
+    column (full-width text above and below them in place). Pages whose text
+    runs vertically in that space (set sideways in the content itself) keep
+    pdfium's order. Runs on the pdfium thread.
+    """
+    boxes: list[_Box] = []
+    for index in range(textpage.count_rects()):
+        left, bottom, right, top = textpage.get_rect(index)
+        chunk = textpage.get_text_bounded(left, bottom, right, top).strip()
+        if chunk:
+            boxes.append((left, bottom, right, top, chunk, _font_size(textpage, left, bottom, top)))
+    if not boxes:
+        return ""
+    sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
+    if sideways * 2 > len(boxes):
+        raw = textpage.get_text_range()
+        return str(raw).replace("\r\n", "\n").replace("\r", "\n")
+    sizes = sorted(b[5] for b in boxes)
+    body = sizes[(len(sizes) - 1) // 2]  # lower median: the body text's size
+    blocks = [_block_text(group, body) for group in _columns(boxes) if group]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _columns(boxes: list[_Box]) -> list[list[_Box]]:
+    """Split a two-column page at its gutter; any other page is one group.
+
+    The gutter is the x in the middle of the text area that the fewest
+    rectangles cross. Returned in reading order: full-width text above the
+    columns, the left column, the right column, full-width text below.
+    """
+    left_edge = min(b[0] for b in boxes)
+    width = max(b[2] for b in boxes) - left_edge
+    if width <= 0 or len(boxes) < _COLUMN_MIN_BOXES:
+        return [boxes]
+    bins = 100
+    cover = [0] * bins
+    for b in boxes:
+        first = int((b[0] - left_edge) / width * bins)
+        last = min(bins - 1, int((b[2] - left_edge) / width * bins))
+        for i in range(first, last + 1):
+            cover[i] += 1
+    gutter_bin = min(range(30, 71), key=lambda i: (cover[i], abs(i - 50)))
+    gutter = left_edge + (gutter_bin + 0.5) / bins * width
+    left = [b for b in boxes if b[2] <= gutter]
+    right = [b for b in boxes if b[0] >= gutter]
+    spanning = [b for b in boxes if b[0] < gutter < b[2]]
+    n = len(boxes)
+    if min(len(left), len(right)) < _COLUMN_SHARE * n or len(spanning) > _SPANNING_SHARE * n:
+        return [boxes]
+    columns_top = max(b[3] for b in left + right)
+    above = [b for b in spanning if (b[1] + b[3]) / 2 > columns_top]
+    below = [b for b in spanning if (b[1] + b[3]) / 2 <= columns_top]
+    return [above, left, right, below]
+
+
+def _block_text(boxes: list[_Box], body: float) -> str:
+    """One column (or a whole page): lines top to bottom, paragraphs and headings marked."""
+    boxes = sorted(boxes, key=lambda b: (-b[3], b[0]))
+    lines: list[list[_Box]] = []
+    for box in boxes:
+        if lines:
+            last = lines[-1]
+            middle = (box[1] + box[3]) / 2
+            if min(b[1] for b in last) <= middle <= max(b[3] for b in last):
+                last.append(box)
+                continue
+        lines.append([box])
+    tops = [max(b[3] for b in line) for line in lines]
+    pitches = sorted(a - b for a, b in itertools.pairwise(tops) if a > b)
+    usual = pitches[(len(pitches) - 1) // 2] if pitches else 0.0  # lower median: body text
+    # Font sizes, not rectangle heights: pdfium's rectangles hug the glyphs, so a
+    # heading without descenders can be shorter than a line of body text.
+    sizes = [min(b[5] for b in line) for line in lines]  # every part of the line large
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        text = " ".join(b[4] for b in sorted(line, key=lambda b: b[0]))
+        level = _heading_level(sizes[index], body, text)
+        gap = index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP
+        if gap or (index and (level or out[-1].startswith(HEADING_MARK))):
+            out.append("")
+        out.append(f"{HEADING_MARK}{level} {text}" if level else text)
+    return "\n".join(out)
+
+
+def _font_size(textpage: pdfium.PdfTextPage, left: float, bottom: float, top: float) -> float:
+    """The font size of the text at the start of a rectangle (0 when pdfium finds none)."""
+    index = pdfium_c.FPDFText_GetCharIndexAtPos(textpage.raw, left + 0.5, (bottom + top) / 2, 2, 2)
+    return float(pdfium_c.FPDFText_GetFontSize(textpage.raw, index)) if index >= 0 else 0.0
+
+
+def _heading_level(height: float, body: float, text: str) -> int:
+    """1 or 2 for a short line set in a clearly larger font than the page's body text, else 0."""
+    if body <= 0 or len(text) > _HEADING_MAX_CHARS or not any(c.isalpha() for c in text):
+        return 0
+    ratio = height / body
+    if ratio >= _HEADING_1_RATIO:
+        return 1
+    return 2 if ratio >= _HEADING_2_RATIO else 0
