@@ -24,7 +24,6 @@ carries an API key, so a netrc entry for the server's host broke every page.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
 import urllib.request
@@ -163,9 +162,9 @@ def aiohttp_errors() -> dict[type[BaseException], type[httpx.TransportError]]:
     import aiohttp
 
     return {
-        # aiohttp's root, and the bare asyncio timeout its timers can raise.
+        # aiohttp's root, and the bare timeout its timers raise (asyncio.TimeoutError).
         aiohttp.ClientError: httpx.TransportError,
-        asyncio.TimeoutError: httpx.PoolTimeout,
+        TimeoutError: httpx.PoolTimeout,
         aiohttp.ServerTimeoutError: httpx.PoolTimeout,
         aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,
         aiohttp.SocketTimeoutError: httpx.ReadTimeout,
