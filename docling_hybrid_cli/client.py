@@ -45,22 +45,18 @@ __all__ = [
 
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
+_FAILED = "{backend}: request to {where} failed ({name})"
+
 HTTPX_ERRORS: dict[type[BaseException], tuple[type[BackendError], str]] = {
-    # httpx's roots: every exception it exports lies below one of these four.
-    httpx.HTTPError: (BackendRejected, "{backend}: request to {where} failed ({name})"),
-    httpx.InvalidURL: (BackendRejected, "{backend}: invalid URL ({detail})"),
-    httpx.CookieConflict: (BackendRejected, "{backend}: request to {where} failed ({name})"),
-    httpx.StreamError: (BackendRejected, "{backend}: request to {where} failed ({name})"),
+    # httpx's roots: everything it exports lies below one of these. Not retried.
+    httpx.HTTPError: (BackendRejected, _FAILED),
+    httpx.InvalidURL: (BackendRejected, _FAILED),
+    httpx.CookieConflict: (BackendRejected, _FAILED),
+    httpx.StreamError: (BackendRejected, _FAILED),
     # The network failed: worth retrying.
-    httpx.TransportError: (
-        BackendUnavailable,
-        "{backend}: connection to {where} dropped ({name})",
-    ),
-    httpx.TimeoutException: (
-        BackendTimeout,
-        "{backend}: no answer from {where} in time ({name})",
-    ),
-    # The server is not there at all: these feed the circuit breaker.
+    httpx.TransportError: (BackendUnavailable, "{backend}: connection to {where} dropped ({name})"),
+    httpx.TimeoutException: (BackendTimeout, "{backend}: no answer from {where} in time ({name})"),
+    # Nothing answered at all: these feed the circuit breaker.
     httpx.ConnectError: (
         BackendConnectError,
         "{backend}: cannot connect to {where} (is the server running?)",
@@ -70,7 +66,8 @@ HTTPX_ERRORS: dict[type[BaseException], tuple[type[BackendError], str]] = {
 """httpx exception class → (our class, message template), read along the exception's MRO.
 
 Templates may use ``{backend}``, ``{where}`` (the URL without credentials or
-query), ``{name}`` (the exception's class name) and ``{detail}`` (its message).
+query) and ``{name}`` (the exception's class name). The exception's own
+message is left out: it can quote the URL with its credentials.
 """
 
 _HTTPX_EXCEPTIONS = tuple(HTTPX_ERRORS)
@@ -389,9 +386,7 @@ def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> Back
     if entry is None:
         raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
     error_class, template = entry
-    message = template.format(
-        backend=backend, where=_safe_url(url), name=type(exc).__name__, detail=exc
-    )
+    message = template.format(backend=backend, where=_safe_url(url), name=type(exc).__name__)
     return error_class(message, backend=backend)
 
 

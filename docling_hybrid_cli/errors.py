@@ -24,8 +24,10 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── NotAPdf
     │   │   ├── CorruptPdf
     │   │   └── EncryptedPdf
+    │   │       └── PasswordRequired   no password given, or a wrong one
     │   ├── PageRangeError         --pages does not parse or is out of range
     │   ├── ConfigError            a config file, env var or flag is invalid
+    │   │   └── ConfigFileExists   ``config init`` would overwrite a file
     │   └── OutputError            the output location cannot be written
     ├── BackendError               one attempt against one backend failed
     │   ├── BackendUnavailable     transient: retry with backoff, then next backend
@@ -36,6 +38,10 @@ The tree is split by what the *caller* can do about the failure::
     │   ├── BackendRejected        permanent for this backend: no retry on it
     │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
     └── Interrupted                exit 130: Ctrl-C; finished pages are kept
+
+Library code states what went wrong; where a command-line flag is the fix
+("pass --password"), the CLI adds that hint (``cli/console.py``), so the
+library does not need to know its flags.
 
 Pages that failed on every backend are not an exception: the document is
 still written (each failed page marked in it) and the run exits 1.
@@ -56,6 +62,7 @@ __all__ = [
     "BackendUnavailable",
     "BadModelOutput",
     "ConfigError",
+    "ConfigFileExists",
     "CorruptPdf",
     "DoclingHybridError",
     "EncryptedPdf",
@@ -65,6 +72,7 @@ __all__ = [
     "NotAPdf",
     "OutputError",
     "PageRangeError",
+    "PasswordRequired",
     "UsageError",
     "EXIT_OK",
     "EXIT_PAGES_FAILED",
@@ -120,7 +128,11 @@ class CorruptPdf(InputError):
 
 
 class EncryptedPdf(InputError):
-    """The PDF needs a password that was not given or was wrong."""
+    """The PDF is encrypted and cannot be opened as given."""
+
+
+class PasswordRequired(EncryptedPdf):
+    """The PDF needs a password that was not given, or the one given is wrong."""
 
 
 class PageRangeError(UsageError):
@@ -129,6 +141,10 @@ class PageRangeError(UsageError):
 
 class ConfigError(UsageError):
     """A configuration file, environment variable or flag value is invalid."""
+
+
+class ConfigFileExists(ConfigError):
+    """``config init`` was asked to write over an existing config file."""
 
 
 class OutputError(UsageError):

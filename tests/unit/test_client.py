@@ -321,7 +321,7 @@ def test_every_httpx_exception_maps_into_the_tree(cls: type[BaseException]) -> N
         ),
         (httpx.DecodingError, BackendRejected, f"ds: request to {CHAT} failed (DecodingError)"),
         (httpx.StreamClosed, BackendRejected, f"ds: request to {CHAT} failed (StreamClosed)"),
-        (httpx.InvalidURL, BackendRejected, "ds: invalid URL (boom)"),
+        (httpx.InvalidURL, BackendRejected, f"ds: request to {CHAT} failed (InvalidURL)"),
     ],
 )
 def test_httpx_exception_class_and_message(
@@ -359,7 +359,7 @@ def test_an_unparseable_url_is_a_rejection_not_a_crash(respx_mock: respx.MockRou
 
     with pytest.raises(BackendRejected) as info:
         asyncio.run(go())
-    assert str(info.value) == "ds: invalid URL (Invalid port: ':1')"
+    assert str(info.value) == "ds: request to an invalid URL failed (InvalidURL)"
 
 
 def test_url_credentials_and_query_never_in_messages(
