@@ -162,15 +162,17 @@ def aiohttp_errors() -> dict[type[BaseException], type[httpx.TransportError]]:
     import aiohttp
 
     return {
-        # aiohttp's root, and the bare timeout its timers raise (asyncio.TimeoutError).
+        # aiohttp's root: whatever else it raises, in this release or a later one.
         aiohttp.ClientError: httpx.TransportError,
-        TimeoutError: httpx.PoolTimeout,
-        aiohttp.ServerTimeoutError: httpx.PoolTimeout,
-        aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,
-        aiohttp.SocketTimeoutError: httpx.ReadTimeout,
+        # Nothing answered: refused, unresolvable, TLS failed, or the connect timed out.
         aiohttp.ClientConnectorError: httpx.ConnectError,
+        aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,
         aiohttp.ClientProxyConnectionError: httpx.ProxyError,
         aiohttp.ClientHttpProxyError: httpx.ProxyError,
+        # Other timeouts and dropped connections: retried, never counted by the breaker.
+        aiohttp.SocketTimeoutError: httpx.ReadTimeout,
+        aiohttp.ServerTimeoutError: httpx.PoolTimeout,
+        TimeoutError: httpx.PoolTimeout,  # bare, from aiohttp's timers (asyncio.TimeoutError)
         aiohttp.ClientConnectionError: httpx.ReadError,
         aiohttp.ServerDisconnectedError: httpx.RemoteProtocolError,
         aiohttp.ClientPayloadError: httpx.RemoteProtocolError,
