@@ -6,8 +6,9 @@ is caught in :class:`_ErrorFunnel`, printed as one line (plus a hint) on
 stderr by :func:`~docling_hybrid_cli.cli.console.print_error` and turned into
 its exit code; nothing else maps an exception to an exit code. (``convert``
 also lists, in its summary, the inputs of a multi-file run it could not read:
-those are results, recorded per file, not exceptions.) Heavy
-imports (httpx, pypdfium2, pydantic) happen inside the commands so that
+those are results, recorded per file, not exceptions.)
+
+Heavy imports (httpx, pypdfium2, pydantic) happen inside the commands so that
 ``--help`` starts fast.
 """
 
