@@ -4,7 +4,7 @@ Every httpx exception and every HTTP status is translated here into the
 tool's error tree (:mod:`docling_hybrid_cli.errors`), so nothing above this
 module knows httpx exists. Request bodies arrive as prebuilt bytes: the page
 image is already base64 inside them, which keeps JSON encoding of a 300 KB
-string off the event loop (perf.md measured ~3 ms per request for ``json=``).
+string off the event loop (docs/PERFORMANCE.md has the cost of ``json=``).
 """
 
 from __future__ import annotations
@@ -28,14 +28,49 @@ from .errors import (
     BackendTimeout,
     BackendUnavailable,
     BadModelOutput,
+    lookup_by_mro,
 )
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
 
-__all__ = ["ChatClient", "ChatResult", "build_chat_body", "image_data_url"]
+__all__ = [
+    "HTTPX_ERRORS",
+    "ChatClient",
+    "ChatResult",
+    "build_chat_body",
+    "image_data_url",
+    "translate_httpx_error",
+]
 
 _IMAGE_SLOT = "\x00IMAGE\x00"
+
+_FAILED = "{backend}: request to {where} failed ({name})"
+
+HTTPX_ERRORS: dict[type[BaseException], tuple[type[BackendError], str]] = {
+    # httpx's roots: everything it exports lies below one of these. Not retried.
+    httpx.HTTPError: (BackendRejected, _FAILED),
+    httpx.InvalidURL: (BackendRejected, _FAILED),
+    httpx.CookieConflict: (BackendRejected, _FAILED),
+    httpx.StreamError: (BackendRejected, _FAILED),
+    # The network failed: worth retrying.
+    httpx.TransportError: (BackendUnavailable, "{backend}: connection to {where} dropped ({name})"),
+    httpx.TimeoutException: (BackendTimeout, "{backend}: no answer from {where} in time ({name})"),
+    # Nothing answered at all: these feed the circuit breaker.
+    httpx.ConnectError: (
+        BackendConnectError,
+        "{backend}: cannot connect to {where} (is the server running?)",
+    ),
+    httpx.ConnectTimeout: (BackendConnectError, "{backend}: connection to {where} timed out"),
+}
+"""httpx exception class → (our class, message template), read along the exception's MRO.
+
+Templates may use ``{backend}``, ``{where}`` (the URL without credentials or
+query) and ``{name}`` (the exception's class name). The exception's own
+message is left out: it can quote the URL with its credentials.
+"""
+
+_HTTPX_EXCEPTIONS = tuple(HTTPX_ERRORS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,43 +228,17 @@ class ChatClient:
             response = await self._http.request(
                 method, url, content=content, headers=self._headers, **kwargs
             )
-        except httpx.HTTPError as exc:
-            raise self._map_transport_error(exc, url) from None
+        except _HTTPX_EXCEPTIONS as exc:
+            raise translate_httpx_error(exc, backend=self.backend, url=url) from None
         # httpx's Response and the stream wrapper it installs refer to each other,
         # so every response -- and through ``response.request`` the request body,
-        # ~0.5 MB a page -- would wait for the cyclic garbage collector. With 8
-        # pages in flight that kept ~24 bodies (12 MiB) alive (docs/PERFORMANCE.md,
-        # target 3). The body is read already, so the wrapper has no use left.
+        # ~0.5 MB a page -- would wait for the cyclic garbage collector, which kept
+        # dozens of bodies alive (docs/PERFORMANCE.md, target 3). The body is read
+        # already, so the wrapper has no use left.
         response.stream = httpx.ByteStream(b"")
         if response.status_code >= 400:
             raise self._map_status(response)
         return response
-
-    def _map_transport_error(self, exc: httpx.HTTPError, url: str) -> BackendError:
-        where = _safe_url(url)
-        if isinstance(exc, httpx.ConnectTimeout):
-            return BackendConnectError(
-                f"{self.backend}: connection to {where} timed out", backend=self.backend
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return BackendConnectError(
-                f"{self.backend}: cannot connect to {where} (is the server running?)",
-                backend=self.backend,
-            )
-        if isinstance(exc, httpx.TimeoutException):
-            return BackendTimeout(
-                f"{self.backend}: no answer from {where} in time ({type(exc).__name__})",
-                backend=self.backend,
-            )
-        if isinstance(exc, httpx.TransportError):
-            return BackendUnavailable(
-                f"{self.backend}: connection to {where} dropped ({type(exc).__name__})",
-                backend=self.backend,
-            )
-        return BackendRejected(
-            f"{self.backend}: request to {where} failed ({type(exc).__name__})",
-            backend=self.backend,
-        )
 
     def _map_status(self, response: httpx.Response) -> BackendError:
         status = response.status_code
@@ -323,7 +332,13 @@ def _content_text(content: Any) -> str:
 
 
 def _error_text(body: Any) -> str:
-    """vLLM, OpenRouter and older servers each shape errors differently (backends.md §6.12)."""
+    """The message of an error body, in any of the shapes servers use.
+
+    vLLM and OpenAI nest it (``{"error": {"message": ..., "code": ...}}``) and
+    OpenRouter adds ``error.metadata.provider_name``; older vLLM releases put
+    ``message`` at the top level, some servers send ``{"error": "..."}``, and
+    FastAPI's default is ``{"detail": ...}``.
+    """
     if not isinstance(body, dict):
         return str(body)[:200]
     err = body.get("error")
@@ -365,9 +380,22 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> BackendError:
+    """The tool's error for an httpx exception raised while requesting ``url``."""
+    entry = lookup_by_mro(HTTPX_ERRORS, type(exc))
+    if entry is None:
+        raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
+    error_class, template = entry
+    message = template.format(backend=backend, where=_safe_url(url), name=type(exc).__name__)
+    return error_class(message, backend=backend)
+
+
 def _safe_url(url: str) -> str:
     """The URL without credentials or query string, fit for a message."""
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "an invalid URL"
     port = f":{parsed.port}" if parsed.port else ""
     return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 

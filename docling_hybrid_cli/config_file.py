@@ -21,7 +21,7 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigFileExists
 from .output import atomic_write_text
 from .settings import (
     CONFIG_ENV,
@@ -107,10 +107,7 @@ def user_config_template() -> str:
 def init_config(path: Path, *, force: bool = False) -> Path:
     """Write the commented template to ``path``; an existing file is kept unless ``force``."""
     if path.exists() and not force:
-        raise ConfigError(
-            f"config file already exists: {path}",
-            hint="use --force to overwrite it, or `config set KEY VALUE` to edit it",
-        )
+        raise ConfigFileExists(f"config file already exists: {path}")
     atomic_write_text(path, user_config_template(), private=True)
     return path
 

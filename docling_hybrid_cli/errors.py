@@ -2,8 +2,18 @@
 
 Every failure the tool knows about is one of these, so the CLI can turn any of
 them into a one-line message and an exit code in a single place
-(``cli/__init__.py``). Third-party exceptions (httpx, pypdfium2, pydantic,
-tomlkit) are translated where they are raised, never left to leak upwards.
+(``cli/__init__.py``). Third-party exceptions (httpx, aiohttp, pypdfium2,
+pydantic, tomlkit) are translated where they are raised, never left to leak
+upwards.
+
+Transport exceptions are translated by one table per third-party library, each
+kept at the boundary where that library ends: ``transport.py`` maps aiohttp's
+exceptions to httpx's (so that everything above it, and every test that
+injects its own httpx transport, sees one library), and ``client.py`` maps
+httpx's exceptions into this tree. Both tables are dicts from exception class
+to the class it becomes, as httpx keeps one for httpcore's exceptions, and are
+read with :func:`lookup_by_mro`: the most specific entry wins, and a subclass
+that a later release of the library adds still finds its parent's entry.
 
 The tree is split by what the *caller* can do about the failure::
 
@@ -14,8 +24,10 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── NotAPdf
     │   │   ├── CorruptPdf
     │   │   └── EncryptedPdf
+    │   │       └── PasswordRequired   no password given, or a wrong one
     │   ├── PageRangeError         --pages does not parse or is out of range
     │   ├── ConfigError            a config file, env var or flag is invalid
+    │   │   └── ConfigFileExists   ``config init`` would overwrite a file
     │   └── OutputError            the output location cannot be written
     ├── BackendError               one attempt against one backend failed
     │   ├── BackendUnavailable     transient: retry with backoff, then next backend
@@ -25,11 +37,20 @@ The tree is split by what the *caller* can do about the failure::
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
     │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
-    ├── Interrupted                exit 130: Ctrl-C; finished pages are kept
-    └── ConversionFailed           pages failed on every backend (exit 1)
+    └── Interrupted                exit 130: Ctrl-C; finished pages are kept
+
+Library code states what went wrong; where a command-line flag is the fix
+("pass --password"), the CLI adds that hint (``cli/console.py``), so the
+library does not need to know its flags.
+
+Pages that failed on every backend are not an exception: the document is
+still written (each failed page marked in it) and the run exits 1.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
 
 __all__ = [
     "BackendConnectError",
@@ -41,7 +62,7 @@ __all__ = [
     "BackendUnavailable",
     "BadModelOutput",
     "ConfigError",
-    "ConversionFailed",
+    "ConfigFileExists",
     "CorruptPdf",
     "DoclingHybridError",
     "EncryptedPdf",
@@ -51,11 +72,13 @@ __all__ = [
     "NotAPdf",
     "OutputError",
     "PageRangeError",
+    "PasswordRequired",
     "UsageError",
     "EXIT_OK",
     "EXIT_PAGES_FAILED",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "lookup_by_mro",
 ]
 
 EXIT_OK = 0
@@ -105,7 +128,11 @@ class CorruptPdf(InputError):
 
 
 class EncryptedPdf(InputError):
-    """The PDF needs a password that was not given or was wrong."""
+    """The PDF is encrypted and cannot be opened as given."""
+
+
+class PasswordRequired(EncryptedPdf):
+    """The PDF needs a password that was not given, or the one given is wrong."""
 
 
 class PageRangeError(UsageError):
@@ -114,6 +141,10 @@ class PageRangeError(UsageError):
 
 class ConfigError(UsageError):
     """A configuration file, environment variable or flag value is invalid."""
+
+
+class ConfigFileExists(ConfigError):
+    """``config init`` was asked to write over an existing config file."""
 
 
 class OutputError(UsageError):
@@ -213,5 +244,21 @@ class Interrupted(DoclingHybridError):
     exit_code = EXIT_INTERRUPTED
 
 
-class ConversionFailed(DoclingHybridError):
-    """Some pages failed on every backend; the rest of the output was written."""
+_T = TypeVar("_T")
+
+
+def lookup_by_mro(
+    table: Mapping[type[BaseException], _T], exc_type: type[BaseException]
+) -> _T | None:
+    """The entry of ``exc_type``'s nearest class in ``table``, or None if no class has one.
+
+    httpx keeps such a table for httpcore's exceptions (``HTTPCORE_EXC_MAP``,
+    https://github.com/encode/httpx/blob/master/httpx/_transports/default.py)
+    and scans it for the most specific match. Walking the method resolution
+    order finds that match directly, and makes the table's order irrelevant,
+    where an ``isinstance`` ladder breaks when a general case is listed first.
+    """
+    for cls in exc_type.__mro__:
+        if cls in table:
+            return table[cls]
+    return None

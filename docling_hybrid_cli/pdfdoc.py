@@ -18,7 +18,7 @@ from typing import TypeVar
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from .errors import CorruptPdf, EncryptedPdf, InputError
+from .errors import CorruptPdf, EncryptedPdf, InputError, PasswordRequired
 from .inputfile import check_pdf
 
 __all__ = ["Recycling", "RecyclingDocument", "count_pages", "open_document"]
@@ -51,7 +51,7 @@ def open_document(path: Path, password: str | None) -> pdfium.PdfDocument:
     except pdfium.PdfiumError as exc:
         if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
             message = f"wrong password for {path}" if password else f"{path} needs a password"
-            raise EncryptedPdf(message, hint="pass --password") from exc
+            raise PasswordRequired(message) from exc
         if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
             raise EncryptedPdf(f"{path} uses an unsupported encryption scheme") from exc
         if exc.err_code == pdfium_c.FPDF_ERR_FILE:

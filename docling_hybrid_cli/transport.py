@@ -24,17 +24,19 @@ carries an API key, so a netrc entry for the server's host broke every page.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import ssl
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .errors import lookup_by_mro
+
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "aiohttp_errors"]
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -148,34 +150,40 @@ def _bypassed(host: str, no_proxy: str) -> bool:
     return False
 
 
-def _map_exception(exc: Exception, request: httpx.Request) -> httpx.HTTPError | None:
-    """aiohttp's exceptions → httpx's, so :mod:`client` has one set to translate.
+@functools.cache
+def aiohttp_errors() -> dict[type[BaseException], type[httpx.TransportError]]:
+    """aiohttp exception class → the httpx exception it becomes, read along the MRO.
 
-    A refused or unreachable server is a *connect* error (it feeds the circuit
-    breaker); a connection that drops once established is a read error (the
+    Built on first use because aiohttp is imported lazily. A refused or
+    unreachable server is a *connect* error (it feeds the circuit breaker); a
+    connection that drops once established is a read or protocol error (the
     server is alive, so it is only retried).
     """
     import aiohttp
 
-    message = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(message, request=request)
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return httpx.ReadTimeout(message, request=request)
-    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-        return httpx.PoolTimeout(message, request=request)
-    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
-        return httpx.ProxyError(message, request=request)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message, request=request)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError(message, request=request)
-    if isinstance(exc, aiohttp.ClientOSError | aiohttp.ClientConnectionError):
-        return httpx.ReadError(message, request=request)
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(message, request=request)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return httpx.RemoteProtocolError(message, request=request)
-    if isinstance(exc, aiohttp.ClientError):
-        return httpx.TransportError(message, request=request)
-    return None
+    return {
+        # aiohttp's root: whatever else it raises, in this release or a later one.
+        aiohttp.ClientError: httpx.TransportError,
+        # Nothing answered: refused, unresolvable, TLS failed, or the connect timed out.
+        aiohttp.ClientConnectorError: httpx.ConnectError,
+        aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,
+        aiohttp.ClientProxyConnectionError: httpx.ProxyError,
+        aiohttp.ClientHttpProxyError: httpx.ProxyError,
+        # Other timeouts and dropped connections: retried, never counted by the breaker.
+        aiohttp.SocketTimeoutError: httpx.ReadTimeout,
+        aiohttp.ServerTimeoutError: httpx.PoolTimeout,
+        TimeoutError: httpx.PoolTimeout,  # bare, from aiohttp's timers (asyncio.TimeoutError)
+        aiohttp.ClientConnectionError: httpx.ReadError,
+        aiohttp.ServerDisconnectedError: httpx.RemoteProtocolError,
+        aiohttp.ClientPayloadError: httpx.RemoteProtocolError,
+        aiohttp.ClientResponseError: httpx.RemoteProtocolError,
+        aiohttp.InvalidURL: httpx.UnsupportedProtocol,
+    }
+
+
+def _map_exception(exc: Exception, request: httpx.Request) -> httpx.TransportError | None:
+    """aiohttp's exceptions → httpx's, so :mod:`client` has one library to translate."""
+    target = lookup_by_mro(aiohttp_errors(), type(exc))
+    if target is None:
+        return None
+    return target(str(exc) or type(exc).__name__, request=request)

@@ -3,8 +3,12 @@
 Commands live one per module and hold no business logic. Every
 :class:`~docling_hybrid_cli.errors.DoclingHybridError` raised below a command
 is caught in :class:`_ErrorFunnel`, printed as one line (plus a hint) on
-stderr and turned into its exit code; nothing else prints errors. Heavy
-imports (httpx, pypdfium2, pydantic) happen inside the commands so that
+stderr by :func:`~docling_hybrid_cli.cli.console.print_error` and turned into
+its exit code; nothing else maps an exception to an exit code. (``convert``
+also lists, in its summary, the inputs of a multi-file run it could not read:
+those are results, recorded per file, not exceptions.)
+
+Heavy imports (httpx, pypdfium2, pydantic) happen inside the commands so that
 ``--help`` starts fast.
 """
 

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import DoclingHybridError
+from ..errors import ConfigFileExists, DoclingHybridError, PasswordRequired, lookup_by_mro
 from ..redact import redact
 
-__all__ = ["print_error", "stderr_is_tty"]
+__all__ = ["FLAG_HINTS", "hint_for", "print_error", "stderr_is_tty"]
+
+FLAG_HINTS: dict[type[BaseException], str] = {
+    PasswordRequired: "pass --password",
+    ConfigFileExists: "use --force to overwrite it, or `config set KEY VALUE` to edit it",
+}
+"""Error class → the hint naming the flag that fixes it, read along the error's MRO.
+
+The flags are the CLI's, so their names live here rather than in the code
+that raises: the library says what went wrong, the CLI says which flag helps.
+"""
 
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
+def hint_for(exc: DoclingHybridError) -> str | None:
+    """The error's own hint, else the flag hint for its class, else None."""
+    return exc.hint or lookup_by_mro(FLAG_HINTS, type(exc))
+
+
 def print_error(exc: DoclingHybridError, *, verbose: bool = False) -> None:
     """One line, ``error: <message>``; the hint on a second line; the cause with --verbose."""
     sys.stderr.write(redact(f"error: {exc}") + "\n")
-    if exc.hint:
-        sys.stderr.write(redact(f"hint: {exc.hint}") + "\n")
+    hint = hint_for(exc)
+    if hint:
+        sys.stderr.write(redact(f"hint: {hint}") + "\n")
     if verbose and exc.__cause__ is not None:
         sys.stderr.write(redact(f"cause: {type(exc.__cause__).__name__}: {exc.__cause__}") + "\n")
     sys.stderr.flush()

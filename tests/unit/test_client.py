@@ -16,7 +16,12 @@ import httpx
 import pytest
 import respx
 
-from docling_hybrid_cli.client import ChatClient, ChatResult, build_chat_body
+from docling_hybrid_cli.client import (
+    ChatClient,
+    ChatResult,
+    build_chat_body,
+    translate_httpx_error,
+)
 from docling_hybrid_cli.errors import (
     BackendConnectError,
     BackendError,
@@ -257,6 +262,104 @@ def test_transport_errors(chat: Chat, exc: type[Exception], expected: type[Backe
     assert info.value.retryable
     assert info.value.backend == "ds"
     assert "ocr.test" in str(info.value)
+
+
+def _httpx_exception_classes() -> list[type[BaseException]]:
+    """Every exception class httpx exports, and every subclass of those inside httpx."""
+    found: set[type[BaseException]] = set()
+    pending = [
+        obj
+        for name in httpx.__all__
+        if isinstance(obj := getattr(httpx, name), type) and issubclass(obj, BaseException)
+    ]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("httpx") and cls not in found:
+            found.add(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+def _bare(cls: type[BaseException], message: str = "boom") -> BaseException:
+    """An instance without running ``__init__``, whose signature varies across httpx's classes."""
+    exc = cls.__new__(cls)
+    exc.args = (message,)
+    return exc
+
+
+@pytest.mark.parametrize("cls", _httpx_exception_classes(), ids=lambda cls: cls.__name__)
+def test_every_httpx_exception_maps_into_the_tree(cls: type[BaseException]) -> None:
+    """Whatever httpx raises becomes one of our errors, named after the backend."""
+    error = translate_httpx_error(_bare(cls), backend="ds", url=CHAT)
+    assert isinstance(error, BackendError)
+    assert error.backend == "ds"
+    assert str(error).startswith("ds: ")
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "message"),
+    [
+        (httpx.ConnectTimeout, BackendConnectError, f"ds: connection to {CHAT} timed out"),
+        (
+            httpx.ConnectError,
+            BackendConnectError,
+            f"ds: cannot connect to {CHAT} (is the server running?)",
+        ),
+        (httpx.ReadTimeout, BackendTimeout, f"ds: no answer from {CHAT} in time (ReadTimeout)"),
+        (httpx.PoolTimeout, BackendTimeout, f"ds: no answer from {CHAT} in time (PoolTimeout)"),
+        (httpx.ProxyError, BackendUnavailable, f"ds: connection to {CHAT} dropped (ProxyError)"),
+        (
+            httpx.UnsupportedProtocol,
+            BackendUnavailable,
+            f"ds: connection to {CHAT} dropped (UnsupportedProtocol)",
+        ),
+        (httpx.WriteError, BackendUnavailable, f"ds: connection to {CHAT} dropped (WriteError)"),
+        (
+            httpx.TooManyRedirects,
+            BackendRejected,
+            f"ds: request to {CHAT} failed (TooManyRedirects)",
+        ),
+        (httpx.DecodingError, BackendRejected, f"ds: request to {CHAT} failed (DecodingError)"),
+        (httpx.StreamClosed, BackendRejected, f"ds: request to {CHAT} failed (StreamClosed)"),
+        (httpx.InvalidURL, BackendRejected, f"ds: request to {CHAT} failed (InvalidURL)"),
+    ],
+)
+def test_httpx_exception_class_and_message(
+    exc: type[BaseException], expected: type[BackendError], message: str
+) -> None:
+    """The most specific entry wins: a ConnectTimeout is a connect error, not a timeout."""
+    error = translate_httpx_error(_bare(exc), backend="ds", url=CHAT)
+    assert type(error) is expected
+    assert str(error) == message
+    assert error.status is None
+
+
+def test_a_later_httpx_subclass_maps_like_its_parent() -> None:
+    class HappyEyeballsFailed(httpx.ConnectError):
+        pass
+
+    error = translate_httpx_error(HappyEyeballsFailed("x"), backend="ds", url=CHAT)
+    assert type(error) is BackendConnectError
+
+
+def test_only_httpx_exceptions_are_translated() -> None:
+    with pytest.raises(TypeError):
+        translate_httpx_error(ValueError("x"), backend="ds", url=CHAT)
+
+
+def test_an_unparseable_url_is_a_rejection_not_a_crash(respx_mock: respx.MockRouter) -> None:
+    """A base_url httpx cannot parse fails the backend with a message, not a traceback."""
+
+    async def go() -> None:
+        client = ChatClient(backend="ds", base_url="http://[::1/v1", http=mocked_http(respx_mock))
+        try:
+            await client.chat(b"{}")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(BackendRejected) as info:
+        asyncio.run(go())
+    assert str(info.value) == "ds: request to an invalid URL failed (InvalidURL)"
 
 
 def test_url_credentials_and_query_never_in_messages(

@@ -12,13 +12,20 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
-from docling_hybrid_cli.client import ChatClient
-from docling_hybrid_cli.errors import BackendConnectError, BackendUnavailable
+from docling_hybrid_cli.client import ChatClient, translate_httpx_error
+from docling_hybrid_cli.errors import (
+    BackendConnectError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    lookup_by_mro,
+)
 from docling_hybrid_cli.sim import MockConfig, MockServer
-from docling_hybrid_cli.transport import AiohttpTransport, _bypassed
+from docling_hybrid_cli.transport import AiohttpTransport, _bypassed, _map_exception, aiohttp_errors
 
 
 def free_port() -> int:
@@ -100,6 +107,80 @@ def test_read_timeout_is_a_timeout() -> None:
         server.inject("timeout")
         with pytest.raises(httpx.ReadTimeout):
             asyncio.run(run(server.url))
+
+
+def _aiohttp_exception_classes() -> list[type[BaseException]]:
+    """aiohttp's ClientError subtree, and the bare timeout its timers raise."""
+    found: set[type[BaseException]] = {TimeoutError}
+    pending: list[type[BaseException]] = [aiohttp.ClientError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("aiohttp") and cls not in found:
+            found.add(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: cls.__qualname__)
+
+
+@pytest.mark.parametrize("cls", _aiohttp_exception_classes(), ids=lambda cls: cls.__qualname__)
+def test_every_aiohttp_exception_maps_into_the_tree(cls: type[BaseException]) -> None:
+    """aiohttp → httpx here, httpx → ours in client.py: nothing aiohttp raises escapes."""
+    target = lookup_by_mro(aiohttp_errors(), cls)
+    assert target is not None
+    error = translate_httpx_error(target("boom"), backend="b", url="http://h/v1")
+    assert isinstance(error, BackendError)
+
+
+@pytest.mark.parametrize(
+    ("cls", "httpx_class", "ours"),
+    [
+        # Only a server that cannot be reached may count for the circuit breaker ...
+        (aiohttp.ClientConnectorError, httpx.ConnectError, BackendConnectError),
+        (aiohttp.ClientConnectorDNSError, httpx.ConnectError, BackendConnectError),
+        (aiohttp.ClientConnectorCertificateError, httpx.ConnectError, BackendConnectError),
+        (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout, BackendConnectError),
+        # ... a connection that dropped or stalled once open is a live server.
+        (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError, BackendUnavailable),
+        (aiohttp.ClientConnectionResetError, httpx.ReadError, BackendUnavailable),
+        (aiohttp.ClientOSError, httpx.ReadError, BackendUnavailable),
+        (aiohttp.ClientPayloadError, httpx.RemoteProtocolError, BackendUnavailable),
+        (aiohttp.ServerFingerprintMismatch, httpx.ReadError, BackendUnavailable),
+        (aiohttp.ClientProxyConnectionError, httpx.ProxyError, BackendUnavailable),
+        (aiohttp.ClientHttpProxyError, httpx.ProxyError, BackendUnavailable),
+        (aiohttp.ContentTypeError, httpx.RemoteProtocolError, BackendUnavailable),
+        (aiohttp.InvalidUrlRedirectClientError, httpx.UnsupportedProtocol, BackendUnavailable),
+        (aiohttp.NonHttpUrlClientError, httpx.TransportError, BackendUnavailable),
+        (aiohttp.SocketTimeoutError, httpx.ReadTimeout, BackendTimeout),
+        (aiohttp.ServerTimeoutError, httpx.PoolTimeout, BackendTimeout),
+        (TimeoutError, httpx.PoolTimeout, BackendTimeout),
+    ],
+)
+def test_aiohttp_exception_mapping(
+    cls: type[BaseException], httpx_class: type[httpx.TransportError], ours: type[BackendError]
+) -> None:
+    target = lookup_by_mro(aiohttp_errors(), cls)
+    assert target is httpx_class
+    assert type(translate_httpx_error(target("m"), backend="b", url="http://h/v1")) is ours
+
+
+def test_a_later_aiohttp_subclass_maps_like_its_parent() -> None:
+    class HappyEyeballsError(aiohttp.ClientConnectorError):
+        pass
+
+    assert lookup_by_mro(aiohttp_errors(), HappyEyeballsError) is httpx.ConnectError
+
+
+def test_mapped_exception_keeps_message_and_request() -> None:
+    request = httpx.Request("POST", "http://h/v1/chat/completions")
+    mapped = _map_exception(aiohttp.ClientPayloadError("bad payload"), request)
+    assert type(mapped) is httpx.RemoteProtocolError
+    assert str(mapped) == "bad payload"
+    assert mapped.request is request
+    # An empty message is replaced by the class name, so the user sees something.
+    timeout = _map_exception(TimeoutError(), request)
+    assert type(timeout) is httpx.PoolTimeout
+    assert str(timeout) == "TimeoutError"
+    # Anything that is not aiohttp's is not the transport's to translate.
+    assert _map_exception(ValueError("x"), request) is None
 
 
 def test_chat_client_uses_the_aiohttp_pool_by_default() -> None:
