@@ -2,7 +2,7 @@
 
 After ``threshold`` consecutive connection failures (counted per attempt,
 across all pages) the backend is skipped for ``cooldown_s`` seconds; then one
-page probes it again, and a success closes the breaker. Only refused or
+page is let through as a trial (half-open), and a success closes the breaker. Only refused or
 unreachable connections count: a slow or erroring server is still alive and
 is handled by retries.
 """
