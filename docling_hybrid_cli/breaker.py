@@ -2,9 +2,9 @@
 
 After ``threshold`` consecutive connection failures (counted per attempt,
 across all pages) the backend is skipped for ``cooldown_s`` seconds; then one
-page is let through as a trial (half-open), and a success closes the breaker. Only refused or
-unreachable connections count: a slow or erroring server is still alive and
-is handled by retries.
+page is let through as a trial (half-open), and a success closes the
+breaker. Only refused or unreachable connections count: a slow or erroring
+server is still alive and is handled by retries.
 """
 
 from __future__ import annotations
