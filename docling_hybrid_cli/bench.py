@@ -405,7 +405,7 @@ def _await_listening(process: subprocess.Popen[str], timeout_s: float) -> str:
             match = re.search(r"listening on (http://\S+)", line)
             if match:
                 return match.group(1)
-    raise RuntimeError(
+    raise OSError(
         f"the simulated server did not start (exit code {process.poll()}); "
         f"command: {' '.join(process.args)}"  # type: ignore[arg-type]
     )
@@ -901,7 +901,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                         name: (
                             options.base_url
                             if name == backends[0] and options.base_url
-                            else settings.backend(name).base_url
+                            else getattr(settings.backend(name), "base_url", "")
                         )
                         for name in backends
                     },
@@ -924,9 +924,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                             latency_s=options.latency_s,
                             per_token_s=options.per_token_s,
                             jitter=options.jitter,
-                            model=cfg.model or None,
-                            style=options.mock_style
-                            or ("deepseek" if cfg.kind.startswith("deepseek") else "plain"),
+                            model=getattr(cfg, "model", "") or None,
+                            style=options.mock_style or cfg.answer_style,
                             seed=options.seed,
                         )
                     )
