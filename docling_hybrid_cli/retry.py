@@ -2,8 +2,8 @@
 
 Transient failures (5xx, resets, timeouts, empty answers) and rate limits
 (429) are counted apart, so a burst of 429s on a shared endpoint does not use
-up the attempts meant for real failures (peers.md: paperless-gpt lost a
-116-page document to single 429s). ``Retry-After`` is honoured when the server
+up the attempts meant for real failures (a tool that counts them together
+loses whole documents to a rate-limited burst). ``Retry-After`` is honoured when the server
 sends one; a wait longer than ``backoff_max_s`` means "not now" and the page
 moves on to the next backend instead of sleeping.
 """
