@@ -10,10 +10,11 @@ clear message.
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from pathlib import Path
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .errors import CorruptPdf, PageRangeError
 from .inputfile import sniff
@@ -47,6 +48,19 @@ def _count_frames(path: Path) -> int:
             return frames
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptPdf(f"{path} is a damaged image ({exc})") from None
+
+
+def _upright(frame: Image.Image) -> Image.Image:
+    """The frame as it should be seen: phone photos store the pixels sideways.
+
+    Cameras write the sensor's pixels and an EXIF Orientation tag saying how
+    to turn them; viewers apply it, models do not. A tag that cannot be read
+    leaves the frame as stored rather than costing the page.
+    """
+    try:
+        return ImageOps.exif_transpose(frame)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
+        return frame
 
 
 def open_source(
@@ -89,7 +103,7 @@ class ImageRenderer(PageSource):
         try:
             with Image.open(self.path) as source:
                 frame = ImageSequence.Iterator(source)[page_no - 1]
-                image = frame.convert("RGB")
+                image = _upright(frame).convert("RGB")
         except (UnidentifiedImageError, OSError, ValueError, IndexError) as exc:
             raise CorruptPdf(f"{self.path}: page {page_no} cannot be read ({exc})") from None
         scale = min(

@@ -238,3 +238,38 @@ def test_figure_prefix_is_carried(image_file: Callable[..., Path]) -> None:
             return await renderer.render(1)
 
     assert asyncio.run(run()).figure_prefix == "one_images/"
+
+
+def _photo(path: Path, orientation: int | bytes, fmt: str = "JPEG") -> Path:
+    """A 200x100 'photo' whose left half is black, stored with an EXIF Orientation tag."""
+    image = Image.new("RGB", (200, 100), "white")
+    image.paste((0, 0, 0), (0, 0, 100, 100))
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    image.save(path, fmt, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size", "dark_corner"),
+    [
+        (1, (200, 100), (5, 5)),  # as stored
+        (3, (200, 100), (195, 95)),  # upside down
+        (6, (100, 200), (95, 5)),  # rotated 90° clockwise for viewing: a phone held upright
+        (8, (100, 200), (5, 195)),
+    ],
+)
+def test_exif_orientation_is_applied(
+    tmp_path: Path, orientation: int, size: tuple[int, int], dark_corner: tuple[int, int]
+) -> None:
+    """Phone photos are sent the way a viewer shows them, not the way the sensor stored them."""
+    [page] = render_all(_photo(tmp_path / "photo.jpg", orientation))
+    assert (page.width, page.height) == size
+    with Image.open(io.BytesIO(page.data)) as sent:
+        assert sent.convert("L").getpixel(dark_corner) < 60
+
+
+def test_unreadable_orientation_keeps_the_page(tmp_path: Path) -> None:
+    """A garbage Orientation value leaves the image as stored instead of failing the page."""
+    [page] = render_all(_photo(tmp_path / "photo.jpg", 99))
+    assert (page.width, page.height) == (200, 100)
