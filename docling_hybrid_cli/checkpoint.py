@@ -116,6 +116,7 @@ class PageCache:
                 prompt_tokens=record.get("prompt_tokens"),
                 completion_tokens=record.get("completion_tokens"),
                 cost=record.get("cost"),
+                response_id=record.get("response_id"),
                 figures=figures,
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -141,6 +142,7 @@ class PageCache:
             "prompt_tokens": text.prompt_tokens,
             "completion_tokens": text.completion_tokens,
             "cost": text.cost,
+            "response_id": text.response_id,
             "figures": [f.name for f in text.figures],
         }
         atomic_write_text(

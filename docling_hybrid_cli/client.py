@@ -43,6 +43,9 @@ __all__ = [
     "translate_httpx_error",
 ]
 
+_MAX_ID_CHARS = 200
+"""Longer "ids" are a broken or hostile server's; they are dropped, not stored."""
+
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
 _FAILED = "{backend}: request to {where} failed ({name})"
@@ -84,6 +87,8 @@ class ChatResult:
     cost: float | None
     model: str
     latency_s: float
+    response_id: str | None = None
+    """The server's id for this completion (``chatcmpl-…``), to find the page in its log."""
 
 
 def image_data_url(page: PageImage) -> str:
@@ -319,7 +324,15 @@ class ChatClient:
             cost=_float_or_none(usage.get("cost")),
             model=str(payload.get("model") or ""),
             latency_s=latency,
+            response_id=_response_id(payload.get("id")),
         )
+
+
+def _response_id(value: Any) -> str | None:
+    """A completion id is a short printable string; anything else is not worth keeping."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
+        return value
+    return None
 
 
 def _content_text(content: Any) -> str:

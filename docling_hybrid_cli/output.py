@@ -172,6 +172,7 @@ def page_record(result: PageResult) -> dict[str, Any]:
             prompt_tokens=text.prompt_tokens,
             completion_tokens=text.completion_tokens,
             cost=text.cost,
+            response_id=text.response_id,
             figures=[f.name for f in text.figures],
             chars=len(text.markdown),
         )

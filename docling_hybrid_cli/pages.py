@@ -83,6 +83,7 @@ class PageText:
     raw: str | None = None
     figures: tuple[Figure, ...] = ()
     attempts: int = 1
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

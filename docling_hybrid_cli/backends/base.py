@@ -268,6 +268,7 @@ class HttpBackend(BackendTraits):
             completion_tokens=result.completion_tokens,
             cost=result.cost,
             raw=result.content,
+            response_id=result.response_id,
             **extra,
         )
 

@@ -167,6 +167,7 @@ def test_report_has_per_page_records(
         assert record["completion_tokens"] > 0
         assert record["errors"] == []
         assert record["figures"] == [f"page-{record['page']:04d}-fig-1.jpg"]
+        assert record["response_id"].startswith("chatcmpl-")
     assert data["chain"][0]["name"] == "deepseek-vllm"
     assert data["chain"][0]["base_url"] == f"{server.url}/v1"
 

@@ -294,5 +294,6 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "prompt_tokens",
         "completion_tokens",
         "cost",
+        "response_id",
         "figures",
     }

@@ -224,6 +224,15 @@ def test_usage_cost_model_and_finish_reason(chat: Chat) -> None:
     assert result.model == "nvidia/x"
     assert result.finish_reason == "stop"
     assert result.latency_s >= 0
+    assert result.response_id == "chatcmpl-1"
+
+
+@pytest.mark.parametrize("value", [None, 42, "", "x" * 201, "chatcmpl-\n1", ["id"]])
+def test_odd_response_id_is_dropped(chat: Chat, value: Any) -> None:
+    """The id is only kept as a short printable string: it goes into reports as is."""
+    payload = completion()
+    payload["id"] = value
+    assert chat(httpx.Response(200, json=payload)).response_id is None
 
 
 @pytest.mark.parametrize(

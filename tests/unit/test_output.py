@@ -328,6 +328,7 @@ def test_page_record_converted() -> None:
         completion_tokens=120,
         cost=0.001,
         figures=(Figure("page-0002-fig-1.jpg", b""),),
+        response_id="chatcmpl-42",
     )
     record = page_record(
         PageResult(
@@ -350,6 +351,7 @@ def test_page_record_converted() -> None:
         "prompt_tokens": 903,
         "completion_tokens": 120,
         "cost": 0.001,
+        "response_id": "chatcmpl-42",
         "figures": ["page-0002-fig-1.jpg"],
         "chars": 3,
         "errors": [
