@@ -120,11 +120,24 @@ class DeepSeekMlxConfig(HttpBackendConfig):
 
 
 class OpenAICompatConfig(HttpBackendConfig):
-    """Any OpenAI-compatible vision server (SGLang, LM Studio, Ollama, OpenAI)."""
+    """Any OpenAI-compatible vision server (SGLang, LM Studio, Ollama, OpenAI).
+
+    OpenAI's reasoning models refuse ``max_tokens`` and any ``temperature``
+    but the default, so this family can send ``max_completion_tokens``
+    instead and leave the temperature out (TOML has no null, hence a switch).
+    """
 
     kind: Literal["openai-compatible"] = "openai-compatible"
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.openai_compat:OpenAICompatBackend"
     family_title: ClassVar[str] = "OpenAI-compatible server"
+    omit_temperature: bool = Field(
+        default=False, description="Send no temperature (the model's own default)."
+    )
+    token_limit_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        default="max_tokens",
+        description="The request field that carries max_tokens (OpenAI's reasoning models "
+        "want max_completion_tokens).",
+    )
 
 
 class OpenRouterConfig(HttpBackendConfig):

@@ -28,7 +28,18 @@ from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
 from .server_checks import check_openai_server
 
-__all__ = ["Backend", "BackendTraits", "HttpBackend", "LocalBackend", "Notify", "server_root"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "Backend",
+    "BackendTraits",
+    "HttpBackend",
+    "LocalBackend",
+    "Notify",
+    "server_root",
+]
+
+DEFAULT_PROMPT = "Convert this page to Markdown."
+"""What a generic chat model is asked when the config names no prompt."""
 
 
 def server_root(base_url: str) -> str:
@@ -251,7 +262,7 @@ class HttpBackend(BackendTraits):
             **self.config.extra_body,
             **overrides,
         }
-        prompt = self.config.prompt or "Convert this page to Markdown."
+        prompt = self.config.prompt or DEFAULT_PROMPT
         return build_chat_body(model=self.config.model, page=page, prompt=prompt, params=params)
 
     def finish(self, result: ChatResult, page: PageImage) -> PageText:

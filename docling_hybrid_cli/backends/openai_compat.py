@@ -8,10 +8,12 @@ chat models wrap it in.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from ..client import ChatResult
+from ..backend_configs import OpenAICompatConfig
+from ..client import ChatResult, build_chat_body
 from ..pages import PageImage, PageText
-from .base import HttpBackend
+from .base import DEFAULT_PROMPT, HttpBackend
 
 __all__ = ["OpenAICompatBackend", "strip_markdown_fence"]
 
@@ -26,6 +28,19 @@ def strip_markdown_fence(text: str) -> str:
 
 class OpenAICompatBackend(HttpBackend):
     """A chat model told, in plain words, to transcribe the page."""
+
+    def build_body(self, page: PageImage, **overrides: Any) -> bytes:
+        """The default request, shaped for reasoning models when the config says so."""
+        config = self.config
+        if not isinstance(config, OpenAICompatConfig):  # OpenRouter builds its own body
+            return super().build_body(page, **overrides)
+        params: dict[str, Any] = {config.token_limit_field: config.max_tokens}
+        if not config.omit_temperature:
+            params["temperature"] = config.temperature
+        params.update(config.extra_body)
+        params.update(overrides)
+        prompt = config.prompt or DEFAULT_PROMPT
+        return build_chat_body(model=config.model, page=page, prompt=prompt, params=params)
 
     def finish(self, result: ChatResult, page: PageImage) -> PageText:
         return self.page_text(result, strip_markdown_fence(result.content))
