@@ -65,7 +65,9 @@ def document_key(
     material = {
         "format": _FORMAT,
         "document": content_hash,
-        "render": convert.model_dump(include={"dpi", "max_side", "image_format", "jpeg_quality"}),
+        "render": convert.model_dump(
+            include={"dpi", "max_side", "image_format", "jpeg_quality", "jpeg_subsampling"}
+        ),
         "chain": [cfg.model_dump(include=_OUTPUT_AFFECTING_KEYS) for cfg in chain],
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()

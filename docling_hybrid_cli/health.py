@@ -238,6 +238,7 @@ async def render_probe_page(pdf: Path | None, convert: ConvertSettings) -> PageI
         max_side=convert.max_side,
         image_format=convert.image_format,
         jpeg_quality=convert.jpeg_quality,
+        jpeg_subsampling=convert.jpeg_subsampling,
     )
     if pdf is not None:
         async with PdfRenderer(pdf, options) as renderer:

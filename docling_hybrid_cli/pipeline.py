@@ -112,6 +112,7 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
         max_side=convert.max_side,
         image_format=convert.image_format,
         jpeg_quality=convert.jpeg_quality,
+        jpeg_subsampling=convert.jpeg_subsampling,
         extract_text=extract_text,
     )
 

@@ -61,6 +61,7 @@ class RenderOptions:
     max_side: int = 2000
     image_format: Literal["jpeg", "png"] = "jpeg"
     jpeg_quality: int = 90
+    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = "4:2:0"
     extract_text: bool = False
     max_pixels: int = 40_000_000
 
@@ -213,7 +214,9 @@ def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, flo
     started = time.perf_counter()
     buf = io.BytesIO()
     if options.image_format == "jpeg":
-        image.save(buf, "JPEG", quality=options.jpeg_quality)
+        # Pillow's subsampling codes: 2 is 4:2:0 (colour at half resolution), 0 is 4:4:4.
+        subsampling = 0 if options.jpeg_subsampling == "4:4:4" else 2
+        image.save(buf, "JPEG", quality=options.jpeg_quality, subsampling=subsampling)
     else:
         # PNG has no RGBX. Level 1 costs far less CPU than Pillow's default 6
         # for a few percent more bytes (docs/PERFORMANCE.md).

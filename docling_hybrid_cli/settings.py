@@ -69,6 +69,10 @@ class ConvertSettings(BaseModel):
     max_side: int = Field(default=2000, ge=256, le=20_000)
     image_format: Literal["jpeg", "png"] = "jpeg"
     jpeg_quality: int = Field(default=90, ge=30, le=100)
+    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = Field(
+        default="4:2:0",
+        description="Colour resolution of JPEG pages: 4:4:4 keeps small coloured text sharp.",
+    )
     concurrency: int = Field(default=16, ge=1, le=1024)
     render_ahead: int = Field(default=4, ge=1, le=256)
     page_separator: str = "\n\n<!-- page {page} -->\n\n"

@@ -12,7 +12,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 from pdfgen import make_empty_pdf, make_encrypted_pdf, make_pdf, page_width
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops, ImageStat, JpegImagePlugin
 
 from docling_hybrid_cli import render
 from docling_hybrid_cli.errors import (
@@ -28,7 +28,7 @@ from docling_hybrid_cli.errors import (
 from docling_hybrid_cli.pages import PageImage
 from docling_hybrid_cli.pdfdoc import Recycling
 from docling_hybrid_cli.pdfium_thread import pdfium_executor, run_pdfium
-from docling_hybrid_cli.render import PdfRenderer, RenderOptions, probe_pdf
+from docling_hybrid_cli.render import PdfRenderer, RenderOptions, encode_image, probe_pdf
 
 CORPUS = Path("/work/shared/corpus")
 ENCRYPTED = CORPUS / "libreoffice-writer-password.pdf"
@@ -515,3 +515,12 @@ def test_corpus_renders_every_page(path: Path) -> None:
         assert decode(image).size == (image.width, image.height)
         assert max(image.width, image.height) <= 2000
         assert image.text_layer is not None
+
+
+@pytest.mark.parametrize(("setting", "code"), [("4:2:0", 2), ("4:4:4", 0)])
+def test_jpeg_subsampling_follows_the_setting(setting: Any, code: int) -> None:
+    """4:4:4 keeps colour at full resolution (small coloured text stays sharp)."""
+    image = Image.new("RGB", (64, 64), (200, 30, 30))
+    data, _ = encode_image(image, RenderOptions(jpeg_subsampling=setting))
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert JpegImagePlugin.get_sampling(decoded) == code
