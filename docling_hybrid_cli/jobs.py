@@ -20,6 +20,19 @@ __all__ = ["DEFAULT_GLOB", "plan_jobs"]
 DEFAULT_GLOB = "**/*.pdf"
 
 
+def _check_pattern(pattern: str) -> None:
+    """A glob selects files *inside* each directory input, so outputs stay inside ``-o DIR``.
+
+    ``../other/*.pdf`` would mirror ``../other`` to a place outside the output
+    folder; an absolute pattern is not a pattern of the folder at all.
+    """
+    parts = Path(pattern).parts
+    if not pattern.strip() or Path(pattern).is_absolute() or pattern.startswith(("/", "\\")):
+        raise UsageError(f"--glob {pattern!r} must be a relative pattern such as '**/*.pdf'")
+    if ".." in parts or ".." in pattern.replace("\\", "/").split("/"):
+        raise UsageError(f"--glob {pattern!r} may not leave the input folder ('..')")
+
+
 def _expand(inputs: Sequence[Path], pattern: str) -> list[tuple[Path, Path | None]]:
     """(file, the directory it was found under or None) for every input.
 
@@ -29,6 +42,7 @@ def _expand(inputs: Sequence[Path], pattern: str) -> list[tuple[Path, Path | Non
     found: list[tuple[Path, Path | None]] = []
     for item in inputs:
         if item.is_dir():
+            _check_pattern(pattern)
             matches = sorted(p for p in item.glob(pattern) if p.is_file())
             if not matches:
                 raise UsageError(f"no files matching {pattern!r} in {item}")

@@ -200,3 +200,14 @@ def test_planning_writes_nothing(tree: Path, tmp_path: Path) -> None:
     plan_jobs([tree], output=out)
     assert not out.exists()
     assert not list(tree.rglob("*.md"))
+
+
+@pytest.mark.parametrize(
+    "pattern", ["../*.pdf", "../other/**/*.pdf", "a/../../*.pdf", "/etc/*.pdf", "", "  "]
+)
+def test_glob_cannot_leave_the_input_folder(tree: Path, tmp_path: Path, pattern: str) -> None:
+    """A pattern reaching outside the folder would mirror files outside -o DIR."""
+    (tmp_path / "other").mkdir(exist_ok=True)
+    (tmp_path / "other" / "x.pdf").write_bytes(b"%PDF-1.4")
+    with pytest.raises(UsageError, match="--glob"):
+        plan_jobs([tree], output=tmp_path / "out", pattern=pattern)
