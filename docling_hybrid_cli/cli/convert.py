@@ -69,7 +69,20 @@ def convert(
         typer.Option("--separator", help="Text between pages; {page} is the next page number."),
     ] = None,
     password: Annotated[
-        str | None, typer.Option("--password", help="Password of an encrypted PDF.")
+        str | None,
+        typer.Option(
+            "--password",
+            help="Password of encrypted PDFs; '-' asks for it (hidden). "
+            "Prefer --password-env: a password on the command line shows in ps and history.",
+        ),
+    ] = None,
+    password_env: Annotated[
+        str | None,
+        typer.Option(
+            "--password-env",
+            metavar="VAR",
+            help="Read the PDF password from this environment variable.",
+        ),
     ] = None,
     no_cache: Annotated[
         bool,
@@ -122,6 +135,7 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
+    password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
     if len(jobs) == 1:
         probe_source(jobs[0].source, password)
@@ -164,6 +178,37 @@ def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
     else:
         primary = settings.backends.fallback_chain[0]
     return settings.backend(primary).name
+
+
+def _resolve_password(password: str | None, env_var: str | None) -> str | None:
+    """The one password of the run, from the flag, a variable, or a hidden prompt.
+
+    ``--password -`` asks once, before any progress display starts; the same
+    password is tried on every encrypted input of the run.
+    """
+    import os
+
+    from ..errors import UsageError
+
+    if password is not None and env_var is not None:
+        raise UsageError("give --password or --password-env, not both")
+    if env_var is not None:
+        value = os.environ.get(env_var)
+        if not value:
+            raise UsageError(f"--password-env {env_var}: the variable is not set")
+        password = value
+    elif password == "-":
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = typer.prompt("PDF password", hide_input=True, err=True)
+        if not password:
+            raise UsageError("--password -: no password given")
+    if password:
+        from ..redact import register_secret
+
+        register_secret(password)
+    return password
 
 
 def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:

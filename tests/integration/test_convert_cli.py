@@ -237,6 +237,57 @@ def test_encrypted_corpus_pdf_with_password(
     assert "openpassword" not in result.output
 
 
+def test_password_from_an_environment_variable(
+    invoke: Invoke,
+    server: MockServer,
+    corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--password-env keeps the password out of ps and the shell history."""
+    monkeypatch.setenv("PDF_PASSWORD", "openpassword")
+    out = tmp_path / "secret.md"
+    args = convert_args(server, corpus / ENCRYPTED, "--password-env", "PDF_PASSWORD", "-o", out)
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert len(page_sizes(out.read_text("utf-8"))) == 1
+
+
+def test_password_dash_reads_it_once_from_stdin(
+    server: MockServer, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--password - asks for it (a piped stdin gives it, as a script would)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "secret.md"
+    args = [str(a) for a in convert_args(server, corpus / ENCRYPTED, "--password", "-", "-o", out)]
+    result = CliRunner().invoke(app, args, input="openpassword\n")
+    assert result.exit_code == 0, result.output
+    assert "openpassword" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "message"),
+    [
+        (["--password-env", "NOPE"], {}, "--password-env NOPE: the variable is not set"),
+        (["--password", "x", "--password-env", "V"], {"V": "y"}, "not both"),
+    ],
+)
+def test_password_flag_errors_exit_2(
+    invoke: Invoke,
+    server: MockServer,
+    corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = invoke(*convert_args(server, corpus / ENCRYPTED, *flags))
+    assert result.exit_code == 2
+    assert message in result.output
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 
