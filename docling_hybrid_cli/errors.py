@@ -78,6 +78,7 @@ __all__ = [
     "EXIT_PAGES_FAILED",
     "EXIT_USAGE",
     "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
     "lookup_by_mro",
 ]
 
@@ -89,6 +90,8 @@ EXIT_USAGE = 2
 """Bad input, bad config or bad flags: nothing was attempted."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C: finished pages are kept, re-running resumes."""
+EXIT_TERMINATED = 143
+"""SIGTERM (a container or job scheduler stopping us): handled like Ctrl-C."""
 
 
 class DoclingHybridError(Exception):

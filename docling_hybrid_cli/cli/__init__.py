@@ -83,7 +83,7 @@ def _root(
 
     Exit codes: 0 all pages converted; 1 some pages failed (output still
     written) or a server check failed; 2 bad input, config or flags; 130
-    interrupted (re-run to resume).
+    interrupted (re-run to resume); 143 convert stopped by SIGTERM.
     """
     ctx.obj = {"config": config, "verbose": verbose}
 

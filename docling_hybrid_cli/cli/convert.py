@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import Interrupted
+from ..errors import EXIT_TERMINATED, Interrupted
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
@@ -103,7 +106,7 @@ def convert(
 
     Exit codes: 0 every page converted; 1 some pages failed (their place in
     the Markdown holds a comment saying why); 2 bad input, config or flags;
-    130 interrupted.
+    130 interrupted (143 on SIGTERM, handled the same way).
     """
     import asyncio
 
@@ -143,12 +146,18 @@ def convert(
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 
     try:
-        batch = asyncio.run(convert_batch(jobs, settings, observer, use_cache=not no_cache))
+        with _sigterm_as_interrupt() as terminated:
+            batch = asyncio.run(convert_batch(jobs, settings, observer, use_cache=not no_cache))
     except KeyboardInterrupt:
-        raise Interrupted(
-            "interrupted: converted pages are checkpointed",
+        stopped = Interrupted(
+            "terminated: converted pages are checkpointed"
+            if terminated
+            else "interrupted: converted pages are checkpointed",
             hint="run the same command again to convert only the rest",
-        ) from None
+        )
+        if terminated:
+            stopped.exit_code = EXIT_TERMINATED
+        raise stopped from None
     finally:
         observer.close()
 
@@ -178,6 +187,29 @@ def _primary_backend(ctx: typer.Context, overrides: dict[str, Any]) -> str:
     else:
         primary = settings.backends.fallback_chain[0]
     return settings.backend(primary).name
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """Stop on SIGTERM the way Ctrl-C stops: finished pages kept, outputs left consistent.
+
+    Containers and job schedulers stop a process with SIGTERM; its default
+    action would kill us mid-write. The handler re-raises it as SIGINT, so the
+    one, tested Ctrl-C path runs; the yielded list becomes ``[True]`` so the
+    exit code can say which signal it was (143, as shells report SIGTERM).
+    The previous handler is restored afterwards.
+    """
+    seen: list[bool] = []
+
+    def on_term(signum: int, frame: object) -> None:
+        seen.append(True)
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _resolve_password(password: str | None, env_var: str | None) -> str | None:

@@ -179,10 +179,16 @@ def checkpoint_entries(tmp_path: Path) -> list[Path]:
 # --------------------------------------------------------------------------- resume
 
 
-def test_sigint_then_rerun_resumes_with_only_missing_pages(
-    cli: Cli, server: MockServer, big_pdf: Path, tmp_path: Path
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stop_signal_then_rerun_resumes_with_only_missing_pages(
+    cli: Cli,
+    server: MockServer,
+    big_pdf: Path,
+    tmp_path: Path,
+    signum: signal.Signals,
+    code: int,
 ) -> None:
-    """Ctrl-C halfway keeps finished pages; the same command again sends only the rest."""
+    """Ctrl-C (or a scheduler's SIGTERM) halfway keeps finished pages; a re-run sends the rest."""
     pdf = tmp_path / "big.pdf"
     pdf.write_bytes(big_pdf.read_bytes())
     args = ["convert", pdf.name, *backend_args(server, "-j", str(CONCURRENCY))]
@@ -190,8 +196,8 @@ def test_sigint_then_rerun_resumes_with_only_missing_pages(
 
     proc = cli.start(*args, log=log)
     wait_until(lambda: server.stats.chat_ok >= PAGES // 2, proc)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=DEADLINE_S) == 130
+    proc.send_signal(signum)
+    assert proc.wait(timeout=DEADLINE_S) == code
     first = server.stats
     stderr = log.read_text()
     assert "run the same command again" in stderr
