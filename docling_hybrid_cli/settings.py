@@ -17,6 +17,7 @@ parse as one (numbers, booleans, ``["a", "b"]``), else as plain strings.
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,10 +81,21 @@ class ConvertSettings(BaseModel):
     @field_validator("page_separator")
     @classmethod
     def _separator_formats(cls, value: str) -> str:
+        """Only the bare ``{page}`` placeholder: a format spec or attribute is refused.
+
+        ``str.format`` would otherwise run whatever the field says --
+        ``{page:>999999999999}`` allocates without bound, ``{page.__class__}``
+        reaches into Python objects.
+        """
         try:
-            value.format(page=1)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError("may only use the {page} placeholder") from exc
+            fields = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"may only use the {{page}} placeholder ({exc})") from None
+        for _, name, spec, conversion in fields:
+            if name is None:
+                continue
+            if name != "page" or spec or conversion:
+                raise ValueError("may only use the {page} placeholder (no format spec)")
         return value
 
 

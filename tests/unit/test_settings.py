@@ -334,10 +334,20 @@ def test_user_config_file_is_found(tmp_path: Path) -> None:
     assert resolved.config_file == path
 
 
-def test_separator_with_unknown_placeholder_is_rejected() -> None:
-    """page_separator may only use {page}."""
+@pytest.mark.parametrize(
+    "separator",
+    ["{pages}", "{page:>999999999999}", "{page.__class__}", "{page!r}", "{0}", "{}", "{page", "}"],
+)
+def test_separator_with_anything_but_the_bare_placeholder_is_rejected(separator: str) -> None:
+    """page_separator may only use {page}: no format spec, attribute or conversion."""
     with pytest.raises(ConfigError, match="page_separator"):
-        load_settings(environ={}, overrides={"convert.page_separator": "{pages}"})
+        load_settings(environ={}, overrides={"convert.page_separator": separator})
+
+
+@pytest.mark.parametrize("separator", ["\n\n<!-- page {page} -->\n\n", "---", "{{page}} {page}"])
+def test_separator_with_the_bare_placeholder_is_accepted(separator: str) -> None:
+    settings = load_settings(environ={}, overrides={"convert.page_separator": separator}).settings
+    assert settings.convert.page_separator == separator
 
 
 def test_table_level_error_does_not_blame_the_defaults() -> None:
