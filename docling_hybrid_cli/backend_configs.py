@@ -12,6 +12,7 @@ added to :data:`BackendConfig` (docs/BACKENDS.md, "Adding a backend").
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -88,6 +89,14 @@ class HttpBackendConfig(BackendConfigBase):
     def needs_key(self) -> bool:
         return bool(self.api_key_env)
 
+    @field_validator("extra_body")
+    @classmethod
+    def _finite(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """TOML has nan and inf; JSON has neither, so a request could not carry them."""
+        if not _all_finite(value):
+            raise ValueError("numbers must be finite (no nan or inf)")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _api_root(cls, value: str) -> str:
@@ -99,6 +108,16 @@ class HttpBackendConfig(BackendConfigBase):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 class DeepSeekConfig(HttpBackendConfig):

@@ -148,7 +148,9 @@ class PageCache:
             "figures": [f.name for f in text.figures],
         }
         atomic_write_text(
-            self._entry(result.page), json.dumps(record, ensure_ascii=False), private=True
+            self._entry(result.page),
+            json.dumps(record, ensure_ascii=False, allow_nan=False),
+            private=True,
         )
 
     def clear(self) -> None:

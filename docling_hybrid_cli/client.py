@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,7 +117,9 @@ def build_chat_body(
     if system:
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": content})
-    body = json.dumps({"model": model, "messages": messages, **params}, ensure_ascii=False)
+    body = json.dumps(
+        {"model": model, "messages": messages, **params}, ensure_ascii=False, allow_nan=False
+    )
     head, tail = body.split(json.dumps(_IMAGE_SLOT), 1)
     return b"".join(
         [
@@ -413,11 +416,21 @@ def _safe_url(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
+_MAX_COUNT = 10**12
+"""Token counts beyond this are a broken server's, not a page's."""
+
+
 def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT:
+        return value
+    return None
 
 
 def _float_or_none(value: Any) -> float | None:
+    """A finite, non-negative number (cost), else None: NaN would make our JSON invalid."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int) and abs(value) > _MAX_COUNT:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None

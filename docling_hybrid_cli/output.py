@@ -184,4 +184,6 @@ def page_record(result: PageResult) -> dict[str, Any]:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        path, json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    )

@@ -135,7 +135,7 @@ def benchmark(
         write_json(report, payload)
     _print_table(result)
     if json_out:
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     raise typer.Exit(EXIT_PAGES_FAILED if result.failed_pages else EXIT_OK)
 
 

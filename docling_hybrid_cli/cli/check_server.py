@@ -308,4 +308,6 @@ def _print_json(reports: list[HealthReport]) -> None:
         "ready": all(r.ready for r in reports),
         "backends": [r.to_dict() for r in reports],
     }
-    sys.stdout.write(_clean(json.dumps(payload, indent=2, ensure_ascii=False)) + "\n")
+    sys.stdout.write(
+        _clean(json.dumps(payload, indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+    )

@@ -258,7 +258,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             "seconds": round(batch.seconds, 3),
             "exit_code": batch.exit_code,
         }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     for failure in batch.failures:
         sys.stderr.write(redact(f"error: {failure.error}") + "\n")
     for summary in summaries:

@@ -237,13 +237,24 @@ def test_odd_response_id_is_dropped(chat: Chat, value: Any) -> None:
 
 @pytest.mark.parametrize(
     "usage",
-    [{}, None, "n/a", {"prompt_tokens": "9", "completion_tokens": True, "cost": "free"}],
+    [
+        {},
+        None,
+        "n/a",
+        {"prompt_tokens": "9", "completion_tokens": True, "cost": "free"},
+        {"prompt_tokens": -1, "completion_tokens": 10**400, "cost": float("nan")},
+        {"prompt_tokens": 1.5, "completion_tokens": None, "cost": float("inf")},
+        {"cost": -0.5},
+        {"cost": 10**400},
+    ],
 )
 def test_missing_or_odd_usage_is_none(chat: Chat, usage: Any) -> None:
     """Absent or mistyped usage fields become None instead of crashing."""
     payload = completion()
     payload["usage"] = usage
-    result = chat(httpx.Response(200, json=payload))
+    # Python's json writes NaN and Infinity as bare literals, as a careless server would.
+    raw = json.dumps(payload).encode()
+    result = chat(httpx.Response(200, content=raw, headers={"content-type": "application/json"}))
     assert (result.prompt_tokens, result.completion_tokens, result.cost) == (None, None, None)
 
 

@@ -418,3 +418,10 @@ def test_each_family_states_its_capabilities(
     assert config.answer_style == answer_style
     assert config.family_title
     assert config.needs_key is (kind == "openrouter")
+
+
+def test_non_finite_numbers_in_extra_body_are_refused(write_config: WriteConfig) -> None:
+    """TOML allows nan and inf; the JSON request could not carry them."""
+    path = write_config("[backends.deepseek-vllm]\nextra_body = { top_p = nan, n = [1, inf] }\n")
+    with pytest.raises(ConfigError, match=r"extra_body: numbers must be finite"):
+        load_settings(config_file=path, environ={})
