@@ -37,6 +37,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
     │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
+    ├── SimulatedServerError       the simulated server ``benchmark`` starts did not come up
     └── Interrupted                exit 130: Ctrl-C; finished pages are kept
 
 Library code states what went wrong; where a command-line flag is the fix
@@ -73,6 +74,7 @@ __all__ = [
     "OutputError",
     "PageRangeError",
     "PasswordRequired",
+    "SimulatedServerError",
     "UsageError",
     "EXIT_OK",
     "EXIT_PAGES_FAILED",
@@ -239,6 +241,14 @@ class BadModelOutput(BackendError):
     ) -> None:
         super().__init__(message, backend=backend, status=status, hint=hint)
         self.finish_reason = finish_reason
+
+
+class SimulatedServerError(DoclingHybridError):
+    """The simulated server a benchmark starts in its own process did not start.
+
+    Not a usage error: the command was right, the tool's own helper failed
+    (its output, on stderr, says why).
+    """
 
 
 class Interrupted(DoclingHybridError):

@@ -31,6 +31,7 @@ from .errors import BackendError, ConfigError
 from .health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo, ProbeResult, State
 from .pages import PageImage
 from .retry import RetryPolicy
+from .samplepdf import LETTER_PT, write_probe_pdf
 from .settings import ConvertSettings, Settings
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 
 POLL_TIMEOUT_S = 2.0
 """Per-poll bound while waiting, short so a loading server is re-polled about once a second."""
-LETTER_PT = (612.0, 792.0)
 
 Tick = Callable[[str, float], None]
 """Wait progress callback: ``tick(backend_name, elapsed_s)`` after every failed poll."""
@@ -228,8 +228,8 @@ async def _probe(backend: Backend, page: PageImage, report: HealthReport) -> Non
 async def render_probe_page(pdf: Path | None, convert: ConvertSettings) -> PageImage:
     """Page 1 of ``pdf``, or of a one-page sample made on the spot, rendered as convert would.
 
-    The sample is a Letter page of printed text written by Pillow, so probing
-    needs no file from the user and exercises the same render path.
+    The sample is a scanned Letter page of printed text, so probing needs no
+    file from the user and exercises the same render path.
     """
     from .render import PdfRenderer, RenderOptions
 
@@ -245,30 +245,6 @@ async def render_probe_page(pdf: Path | None, convert: ConvertSettings) -> PageI
             return await renderer.render(1)
     with tempfile.TemporaryDirectory(prefix="docling-hybrid-probe-") as tmp:
         sample = Path(tmp) / "probe.pdf"
-        await asyncio.to_thread(_write_sample_pdf, sample)
+        await asyncio.to_thread(write_probe_pdf, sample)
         async with PdfRenderer(sample, options) as renderer:
             return await renderer.render(1)
-
-
-def _write_sample_pdf(path: Path) -> None:
-    from PIL import Image, ImageDraw, ImageFont
-
-    dpi = 144
-    size = (round(LETTER_PT[0] / 72 * dpi), round(LETTER_PT[1] / 72 * dpi))
-    image = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(image)
-    title = ImageFont.load_default(size=44)
-    body = ImageFont.load_default(size=26)
-    draw.text((120, 140), "docling-hybrid-ocr probe page", fill="black", font=title)
-    lines = [
-        "This page checks that the OCR backend answers with text.",
-        "It has a heading, two paragraphs and a short list.",
-        "",
-        "The quick brown fox jumps over the lazy dog. 0123456789",
-        "",
-        "- first item",
-        "- second item",
-    ]
-    for n, line in enumerate(lines):
-        draw.text((120, 260 + n * 44), line, fill="black", font=body)
-    image.save(path, "PDF", resolution=float(dpi))

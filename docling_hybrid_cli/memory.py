@@ -68,7 +68,3 @@ def tune_glibc_malloc() -> bool:
     """
     mallopt = glibc_mallopt()
     return mallopt is not None and set_malloc_options(mallopt)
-
-
-pin_mmap_threshold = tune_glibc_malloc
-"""The old name, still imported by ``bench.py``; removed at merge."""

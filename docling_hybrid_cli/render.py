@@ -42,9 +42,7 @@ __all__ = [
     "PdfRenderer",
     "RenderOptions",
     "encode_image",
-    "probe_pdf",
-    # Still imported from here by bench.py and tests/pdfgen.py; removed at merge.
-    "run_pdfium",
+    "count_pdf_pages",
 ]
 
 
@@ -82,7 +80,7 @@ class RenderOptions:
         return "image/jpeg" if self.image_format == "jpeg" else "image/png"
 
 
-def probe_pdf(path: Path, password: str | None = None, *, check_file: bool = True) -> int:
+def count_pdf_pages(path: Path, password: str | None = None, *, check_file: bool = True) -> int:
     """Validate ``path`` as a readable PDF and return its page count (blocking).
 
     Used before any work starts so a bad input fails fast with exit code 2.

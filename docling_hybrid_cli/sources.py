@@ -19,24 +19,24 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from .errors import CorruptPdf, PageRangeError
 from .inputfile import sniff
 from .pages import PageImage
-from .render import PageSource, PdfRenderer, RenderOptions, encode_image, probe_pdf
+from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_image
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageRenderer",
     "SUPPORTED_SUFFIXES",
     "open_source",
-    "probe_source",
+    "count_source_pages",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SUPPORTED_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
 
 
-def probe_source(path: Path, password: str | None = None) -> int:
+def count_source_pages(path: Path, password: str | None = None) -> int:
     """Validate a document before anything is sent anywhere; return its page count."""
     if sniff(path) == "pdf":
-        return probe_pdf(path, password, check_file=False)
+        return count_pdf_pages(path, password, check_file=False)
     return _count_frames(path)
 
 

@@ -18,7 +18,8 @@ import socket
 import tempfile
 from pathlib import Path
 
-from docling_hybrid_cli.bench import convert_once, generate_pdf, start_mock_server
+from docling_hybrid_cli.bench import convert_once, start_sim_server
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 from docling_hybrid_cli.settings import load_settings
 
 FALLBACK = "bench-fallback"
@@ -40,8 +41,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        pdf = generate_pdf(Path(tmp) / "doc.pdf", args.pages)
-        with start_mock_server(latency_s=args.latency, model=MODEL, style="plain") as mock:
+        pdf = write_benchmark_pdf(Path(tmp) / "doc.pdf", args.pages)
+        with start_sim_server(latency_s=args.latency, model=MODEL, style="plain") as mock:
             walls = {}
             for label, chain in (
                 ("fallback alone", [FALLBACK]),

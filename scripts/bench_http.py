@@ -32,19 +32,19 @@ from typing import Any
 
 from docling_hybrid_cli.bench import (
     efficiency,
-    generate_pdf,
     percentile,
-    start_mock_server,
+    start_sim_server,
 )
 from docling_hybrid_cli.client import ChatClient, build_chat_body
 from docling_hybrid_cli.render import PdfRenderer, RenderOptions
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 
 Send = Callable[[bytes], Awaitable[None]]
 
 
 async def _page_body() -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
-        pdf = generate_pdf(Path(tmp) / "one.pdf", 1)
+        pdf = write_benchmark_pdf(Path(tmp) / "one.pdf", 1)
         async with PdfRenderer(pdf, RenderOptions()) as renderer:
             page = await renderer.render(1)
     return build_chat_body(
@@ -137,7 +137,7 @@ def main() -> None:
         f" {'cpu ms/req':>10} {'TCP conns':>9} {'max in flight':>13}"
     )
     rows = []
-    with start_mock_server(latency_s=args.latency, style="plain") as mock:
+    with start_sim_server(latency_s=args.latency, style="plain") as mock:
         for c in levels:
             for kind in clients:  # interleaved, so drift hits every client alike
                 before = mock.stats() or {}

@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from docling_hybrid_cli.bench import generate_pdf, start_mock_server
+from docling_hybrid_cli.bench import start_sim_server
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 
 CHILD = r"""
 import asyncio, json, resource, sys, time
@@ -72,8 +73,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     peaks: dict[int, list[float]] = {args.small: [], args.large: []}
-    with tempfile.TemporaryDirectory() as tmp, start_mock_server(latency_s=0.0) as mock:
-        pdfs = {n: generate_pdf(Path(tmp) / f"doc{n}.pdf", n) for n in peaks}
+    with tempfile.TemporaryDirectory() as tmp, start_sim_server(latency_s=0.0) as mock:
+        pdfs = {n: write_benchmark_pdf(Path(tmp) / f"doc{n}.pdf", n) for n in peaks}
         for _ in range(args.repeat):
             for pages, pdf in pdfs.items():
                 out = subprocess.run(

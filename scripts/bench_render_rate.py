@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from docling_hybrid_cli.bench import generate_pdf
 from docling_hybrid_cli.client import build_chat_body
 from docling_hybrid_cli.memory import tune_glibc_malloc
 from docling_hybrid_cli.pipeline import render_options
 from docling_hybrid_cli.render import PdfRenderer
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 from docling_hybrid_cli.settings import load_settings
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     tune_glibc_malloc()  # the allocator settings the pipeline runs with
     with tempfile.TemporaryDirectory() as tmp:
-        generated = generate_pdf(Path(tmp) / "text.pdf", args.pages)
+        generated = write_benchmark_pdf(Path(tmp) / "text.pdf", args.pages)
         for path in [generated, *args.pdfs]:
             asyncio.run(one_pass(path, args.ahead))  # warm-up
             runs = [asyncio.run(one_pass(path, args.ahead)) for _ in range(args.repeat)]

@@ -1,6 +1,6 @@
 """Regenerate ``samples/sample.pdf``, the small born-digital PDF ``make demo`` converts.
 
-Run: ``.venv/bin/python scripts/make_sample_pdf.py`` (needs the dev extra's fpdf2).
+Run: ``.venv/bin/python scripts/make_sample_pdf.py [OUT]``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fpdf import FPDF
+from docling_hybrid_cli.samplepdf import A4_PT, SamplePage, wrap, write_pdf
 
+FONT_SIZE = 11.0
 PAGES = [
     (
         "docling-hybrid-ocr sample",
@@ -42,19 +43,17 @@ PAGES = [
 
 
 def main(out: Path) -> None:
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=20)
+    pages = []
     for title, paragraphs in PAGES:
-        pdf.add_page()
-        pdf.set_font("Helvetica", "B", 18)
-        pdf.multi_cell(0, 10, title)
-        pdf.ln(4)
-        pdf.set_font("Helvetica", size=11)
+        lines: list[str] = []
         for paragraph in paragraphs:
-            pdf.multi_cell(0, 6, paragraph)
-            pdf.ln(3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pdf.output(str(out))
+            lines += ["", *wrap(paragraph, A4_PT, FONT_SIZE)]
+        pages.append(
+            SamplePage(
+                title=title, lines=lines[1:], size=A4_PT, title_size=18.0, font_size=FONT_SIZE
+            )
+        )
+    write_pdf(out, pages)
 
 
 if __name__ == "__main__":

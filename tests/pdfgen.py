@@ -2,9 +2,8 @@
 
 By default page ``n`` is ``300 + n`` points wide and 400 high: every page has a
 unique width, so a test can tell from a rendered image which page it got.
-``/Rotate`` is set (and the zero-page PDF made) with pypdfium2, because fpdf2
-cannot write either; those calls go through the renderer's pdfium thread like
-every other pdfium call in the process.
+Pages come from the tool's own sample-PDF writer (pypdfium2); only the
+encrypted PDF needs fpdf2, because pdfium cannot encrypt.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 from fpdf import FPDF
-from PIL import Image, ImageDraw
 
-from docling_hybrid_cli.render import run_pdfium
+from docling_hybrid_cli.pdfium_thread import run_pdfium
+from docling_hybrid_cli.samplepdf import SamplePage, wrap, write_pdf
 
 __all__ = ["PAGE_HEIGHT", "make_empty_pdf", "make_encrypted_pdf", "make_pdf", "page_width"]
 
@@ -30,27 +29,6 @@ PARAGRAPHS = (
 def page_width(n: int) -> float:
     """Default width in points of 1-based page ``n``."""
     return 300.0 + n
-
-
-def _scan_image(width_pt: float, height_pt: float, label: str) -> Image.Image:
-    """A grey 'scan' with drawn (not real) text, so the page has no text layer."""
-    image = Image.new("L", (round(width_pt * 2), round(height_pt * 2)), 235)
-    ImageDraw.Draw(image).text((40, 40), label, fill=20)
-    return image
-
-
-def _set_rotations(path: Path, rotate: dict[int, int]) -> None:
-    doc = pdfium.PdfDocument(str(path))
-    try:
-        for page_no, degrees in rotate.items():
-            page = doc[page_no - 1]
-            page.set_rotation(degrees)
-            page.close()
-        tmp = path.with_suffix(".rotated.pdf")
-        doc.save(str(tmp))
-    finally:
-        doc.close()
-    tmp.replace(path)
 
 
 def make_pdf(
@@ -71,27 +49,28 @@ def make_pdf(
     if widths is not None and len(widths) != pages:
         raise ValueError(f"widths has {len(widths)} entries for {pages} pages")
     scanned = scanned or set()
-    pdf = FPDF(unit="pt")
-    pdf.set_auto_page_break(False)
-    pdf.set_font("Helvetica", size=12)
+    rotate = rotate or {}
+    specs = []
     for n in range(1, pages + 1):
         width = widths[n - 1] if widths is not None else page_width(n)
-        pdf.add_page(format=(width, PAGE_HEIGHT))
-        label = text.format(n=n)
-        if n in scanned:
-            pdf.image(_scan_image(width, PAGE_HEIGHT, label), x=0, y=0, w=width, h=PAGE_HEIGHT)
-            continue
-        pdf.set_xy(20, 20)
-        pdf.multi_cell(width - 40, 16, label)
+        size = (width, PAGE_HEIGHT)
+        lines: list[str] = []
         for paragraph in PARAGRAPHS:
-            pdf.ln(8)
-            pdf.set_x(20)
-            pdf.multi_cell(width - 40, 16, paragraph)
-    path = Path(path)
-    pdf.output(str(path))
-    if rotate:
-        run_pdfium(_set_rotations, path, rotate)
-    return path
+            lines += ["", *wrap(paragraph, size, 12.0, margin=20.0)]
+        specs.append(
+            SamplePage(
+                title="\n".join(wrap(text.format(n=n), size, 12.0, margin=20.0)),
+                lines=lines,
+                size=size,
+                title_size=12.0,
+                font_size=12.0,
+                title_font="Helvetica",
+                margin=20.0,
+                rotate=rotate.get(n, 0),
+                scan=n in scanned,
+            )
+        )
+    return write_pdf(path, specs)
 
 
 def make_encrypted_pdf(path: Path, password: str, pages: int = 1) -> Path:

@@ -124,9 +124,9 @@ def benchmark(
         mock_style=mock_style,
     )
     if input_pdf is not None:
-        from ..render import probe_pdf
+        from ..render import count_pdf_pages
 
-        probe_pdf(input_pdf)
+        count_pdf_pages(input_pdf)
     result = run_benchmark(options)
     payload = result.to_dict()
     if report is not None:

@@ -113,7 +113,7 @@ def convert(
     from ..batch import convert_batch
     from ..jobs import plan_jobs
     from ..settings import load_settings
-    from ..sources import probe_source
+    from ..sources import count_source_pages
     from .console import stderr_is_tty
     from .progress import make_progress
 
@@ -141,7 +141,7 @@ def convert(
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
     if len(jobs) == 1:
-        probe_source(jobs[0].source, password)
+        count_source_pages(jobs[0].source, password)
     verbose = bool(ctx.obj["verbose"])
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 

@@ -28,7 +28,7 @@ from docling_hybrid_cli.errors import (
 from docling_hybrid_cli.pages import PageImage
 from docling_hybrid_cli.pdfdoc import Recycling
 from docling_hybrid_cli.pdfium_thread import pdfium_executor, run_pdfium
-from docling_hybrid_cli.render import PdfRenderer, RenderOptions, encode_image, probe_pdf
+from docling_hybrid_cli.render import PdfRenderer, RenderOptions, count_pdf_pages, encode_image
 
 CORPUS = Path("/work/shared/corpus")
 ENCRYPTED = CORPUS / "libreoffice-writer-password.pdf"
@@ -87,7 +87,7 @@ def _zero_pages_after_encrypted(tmp: Path) -> Path:
     # pdfium leaves its last-error code stale for empty page trees; a preceding
     # password failure must not make this one look encrypted.
     with pytest.raises(EncryptedPdf):
-        probe_pdf(make_encrypted_pdf(tmp / "enc.pdf", "pw"))
+        count_pdf_pages(make_encrypted_pdf(tmp / "enc.pdf", "pw"))
     return make_empty_pdf(tmp / "zero.pdf")
 
 
@@ -106,10 +106,10 @@ BAD_INPUTS: list[tuple[Callable[[Path], Path], type[Exception], str]] = [
 def test_probe_rejects_bad_input(
     tmp_path: Path, make: Callable[[Path], Path], error: type[Exception], text: str
 ) -> None:
-    """probe_pdf raises the specific input error with a one-line message naming the file."""
+    """count_pdf_pages raises the specific input error with a one-line message naming the file."""
     path = make(tmp_path)
     with pytest.raises(error) as info:
-        probe_pdf(path)
+        count_pdf_pages(path)
     message = str(info.value)
     assert str(path) in message
     assert text in message
@@ -120,7 +120,7 @@ def test_probe_rejects_bad_input(
 def test_open_rejects_bad_input(
     tmp_path: Path, make: Callable[[Path], Path], error: type[Exception], text: str
 ) -> None:
-    """PdfRenderer.open raises the same errors as probe_pdf."""
+    """PdfRenderer.open raises the same errors as count_pdf_pages."""
     path = make(tmp_path)
 
     async def go() -> None:
@@ -143,7 +143,7 @@ def test_unreadable_file_is_input_error(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(Path, "open", denied)  # chmod 0 does not stop root
     with pytest.raises(InputError, match="cannot be read: Permission denied"):
-        probe_pdf(path)
+        count_pdf_pages(path)
 
 
 def test_header_after_leading_junk_is_accepted(tmp_path: Path) -> None:
@@ -151,21 +151,21 @@ def test_header_after_leading_junk_is_accepted(tmp_path: Path) -> None:
     source = make_pdf(tmp_path / "src.pdf", 2)
     path = tmp_path / "junk.pdf"
     path.write_bytes(b"\0" * 300 + source.read_bytes())
-    assert probe_pdf(path) == 2
+    assert count_pdf_pages(path) == 2
 
 
 @needs_corpus
 def test_encrypted_without_password() -> None:
     """An encrypted PDF without a password says so (the CLI adds the --password hint)."""
     with pytest.raises(PasswordRequired, match="needs a password"):
-        probe_pdf(ENCRYPTED)
+        count_pdf_pages(ENCRYPTED)
 
 
 @needs_corpus
 def test_encrypted_with_wrong_password() -> None:
     """A wrong password is reported as such, without echoing the password."""
     with pytest.raises(EncryptedPdf, match="wrong password") as info:
-        probe_pdf(ENCRYPTED, password="hunter2")
+        count_pdf_pages(ENCRYPTED, password="hunter2")
     assert "hunter2" not in str(info.value)
     assert isinstance(info.value, PasswordRequired)
 
@@ -173,7 +173,7 @@ def test_encrypted_with_wrong_password() -> None:
 @needs_corpus
 def test_encrypted_with_right_password_renders() -> None:
     """The right password opens and renders the document."""
-    assert probe_pdf(ENCRYPTED, password="openpassword") == 1
+    assert count_pdf_pages(ENCRYPTED, password="openpassword") == 1
     images = asyncio.run(_render_all(ENCRYPTED, [1], password="openpassword"))
     assert images[0].data[:3] == b"\xff\xd8\xff"
 
@@ -182,8 +182,8 @@ def test_fpdf_encrypted_pdf(tmp_path: Path) -> None:
     """The pdfgen encrypted PDF needs its password, so other tests can rely on it."""
     path = make_encrypted_pdf(tmp_path / "enc.pdf", "s3cret", pages=2)
     with pytest.raises(EncryptedPdf):
-        probe_pdf(path)
-    assert probe_pdf(path, password="s3cret") == 2
+        count_pdf_pages(path)
+    assert count_pdf_pages(path, password="s3cret") == 2
 
 
 # --- rendering -------------------------------------------------------------------------
@@ -506,7 +506,7 @@ def test_run_pdfium_inline_on_pdfium_thread() -> None:
 @pytest.mark.parametrize("path", CORPUS_PDFS, ids=[p.name for p in CORPUS_PDFS])
 def test_corpus_renders_every_page(path: Path) -> None:
     """Every page of every real-world corpus PDF renders to a decodable JPEG."""
-    count = probe_pdf(path)
+    count = count_pdf_pages(path)
     images = asyncio.run(
         _render_all(path, list(range(1, count + 1)), RenderOptions(extract_text=True))
     )

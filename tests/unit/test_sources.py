@@ -15,7 +15,7 @@ from docling_hybrid_cli.errors import CorruptPdf, InputNotFound, NotAPdf, PageRa
 from docling_hybrid_cli.inputfile import sniff
 from docling_hybrid_cli.pages import PageImage
 from docling_hybrid_cli.render import PdfRenderer, RenderOptions
-from docling_hybrid_cli.sources import ImageRenderer, open_source, probe_source
+from docling_hybrid_cli.sources import ImageRenderer, count_source_pages, open_source
 
 Sizes = list[tuple[int, int]]
 
@@ -69,7 +69,7 @@ def test_pdf_sniffed_by_magic_not_suffix(tmp_path: Path, name: str) -> None:
     """A PDF named like an image is still read as a PDF and rendered by pdfium."""
     path = make_pdf(tmp_path / name, 2)
     assert sniff(path) == "pdf"
-    assert probe_source(path) == 2
+    assert count_source_pages(path) == 2
     assert isinstance(open_source(path, RenderOptions()), PdfRenderer)
 
 
@@ -99,7 +99,7 @@ def test_unsupported_content_refused(
     with pytest.raises(error, match=message):
         sniff(path)
     with pytest.raises(error):
-        probe_source(path)
+        count_source_pages(path)
 
 
 @pytest.mark.parametrize("make", ["missing", "directory"])
@@ -133,7 +133,7 @@ def test_pdf_removed_after_its_renderer_was_chosen(tmp_path: Path) -> None:
 def test_single_image_is_one_page(image_file: Callable[..., Path], fmt: str, suffix: str) -> None:
     """A single-frame image is a one-page document rendered at its own size."""
     path = image_file(f"scan.{suffix}", fmt, [(320, 200)])
-    assert probe_source(path) == 1
+    assert count_source_pages(path) == 1
     assert isinstance(open_source(path, RenderOptions()), ImageRenderer)
     [page] = render_all(path)
     assert (page.page, page.width, page.height) == (1, 320, 200)
@@ -145,7 +145,7 @@ def test_multi_frame_tiff_is_one_page_per_frame(image_file: Callable[..., Path])
     """Each TIFF frame becomes a page, in order, each with its own size."""
     sizes = [(100, 150), (210, 90), (64, 64)]
     path = image_file("multi.tiff", "TIFF", sizes)
-    assert probe_source(path) == 3
+    assert count_source_pages(path) == 3
     pages = render_all(path)
     assert [p.page for p in pages] == [1, 2, 3]
     assert [(p.width, p.height) for p in pages] == sizes
@@ -203,7 +203,7 @@ def test_damaged_image_refused(
     path.write_bytes(damage(path.read_bytes()))
     assert sniff(path) == "png"
     with pytest.raises(CorruptPdf, match="damaged image") as info:
-        probe_source(path)
+        count_source_pages(path)
     assert info.value.exit_code == 2
 
 
@@ -212,7 +212,7 @@ def test_truncated_jpeg_refused(image_file: Callable[..., Path]) -> None:
     path = image_file("bad.jpg", "JPEG", [(400, 300)])
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(CorruptPdf):
-        probe_source(path)
+        count_source_pages(path)
 
 
 @pytest.mark.parametrize("page_no", [0, 2, -1])

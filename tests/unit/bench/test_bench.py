@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from docling_hybrid_cli.bench import (
-    _agreement,
+    agreement,
     efficiency,
-    generate_pdf,
     latency_summary,
     metrics_delta,
     normalise_text,
@@ -21,7 +20,8 @@ from docling_hybrid_cli.bench import (
 )
 from docling_hybrid_cli.errors import ConfigError
 from docling_hybrid_cli.pages import PageResult, PageText
-from docling_hybrid_cli.render import probe_pdf
+from docling_hybrid_cli.render import count_pdf_pages
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 
 VLLM_METRICS = """\
 # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
@@ -122,20 +122,20 @@ def test_agreement_per_page_and_overall() -> None:
                 for n, t in texts.items()
             ]
 
-    agreement = _agreement(
+    report = agreement(
         {
             "a": Doc({1: "same text", 2: "abc", 3: "x"}),
             "b": Doc({1: "same text", 2: "abd", 3: None}),
         }
     )
-    assert agreement is not None
-    assert agreement["backends"] == ["a", "b"]
-    rows = {row["page"]: row["similarity"]["a~b"] for row in agreement["pages"]}
+    assert report is not None
+    assert report["backends"] == ["a", "b"]
+    rows = {row["page"]: row["similarity"]["a~b"] for row in report["pages"]}
     assert rows[1] == 1.0
     assert 0 < rows[2] < 1
     assert rows[3] is None  # one backend failed the page: no score, not a zero
-    assert agreement["pairs"]["a~b"] == pytest.approx((1.0 + rows[2]) / 2, abs=1e-4)
-    assert _agreement({"a": Doc({1: "x"})}) is None
+    assert report["pairs"]["a~b"] == pytest.approx((1.0 + rows[2]) / 2, abs=1e-4)
+    assert agreement({"a": Doc({1: "x"})}) is None
 
 
 def test_parse_concurrency() -> None:
@@ -145,11 +145,11 @@ def test_parse_concurrency() -> None:
             parse_concurrency(bad)
 
 
-def test_generate_pdf_makes_the_pages_asked_for(tmp_path: Path) -> None:
-    pdf = generate_pdf(tmp_path / "g.pdf", 3)
-    assert probe_pdf(pdf) == 3
+def test_benchmark_pdf_has_the_pages_asked_for(tmp_path: Path) -> None:
+    pdf = write_benchmark_pdf(tmp_path / "g.pdf", 3)
+    assert count_pdf_pages(pdf) == 3
     with pytest.raises(ConfigError):
-        generate_pdf(tmp_path / "none.pdf", 0)
+        write_benchmark_pdf(tmp_path / "none.pdf", 0)
 
 
 def test_efficiency_never_divides_by_zero() -> None:
