@@ -30,6 +30,7 @@ from .errors import (
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from .settings import HttpBackendConfig, Settings
+from .spending import SpendingCap
 
 __all__ = ["BatchResult", "FileFailure", "refuse_keys_over_plain_http", "convert_batch"]
 
@@ -47,6 +48,8 @@ class BatchResult:
     documents: list[DocumentResult] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
     seconds: float = 0.0
+    spending: SpendingCap = field(default_factory=SpendingCap)
+    """Every cost the servers reported in this run, failed attempts included, and the cap."""
 
     @property
     def exit_code(self) -> int:
@@ -108,8 +111,8 @@ async def convert_batch(
     """
     refuse_keys_over_plain_http(settings)
     started = time.perf_counter()
-    result = BatchResult()
-    chain = build_chain(settings)
+    result = BatchResult(spending=SpendingCap(settings.convert.max_cost))
+    chain = build_chain(settings, spending=result.spending)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
     root = cache_root(settings)
     try:

@@ -24,6 +24,7 @@ from .errors import BackendError
 from .pages import AttemptError, Notify, PageImage, PageResult
 from .retry import RetryPolicy
 from .settings import Settings
+from .spending import SpendingCap
 
 __all__ = ["FallbackChain", "build_chain"]
 
@@ -83,11 +84,15 @@ def build_chain(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     environ: dict[str, str] | None = None,
+    spending: SpendingCap | None = None,
 ) -> FallbackChain:
-    """The configured ``fallback_chain``, each backend built from its config."""
+    """The configured ``fallback_chain``, each backend built from its config.
+
+    Every backend shares ``spending``, the run's cost record (and ``--max-cost`` cap).
+    """
     retry = RetryPolicy.from_settings(settings.retry)
     backends = [
-        build_backend(cfg, retry=retry, transport=transport, environ=environ)
+        build_backend(cfg, retry=retry, transport=transport, environ=environ, spending=spending)
         for cfg in settings.chain
     ]
     return FallbackChain(

@@ -1,8 +1,9 @@
 """OpenAI-compatible chat-completions client: the one boundary to the network.
 
-Every httpx exception and every HTTP status is translated here into the
-tool's error tree (:mod:`docling_hybrid_cli.errors`), so nothing above this
-module knows httpx exists. Request bodies arrive as prebuilt bytes: the page
+Every httpx exception and every HTTP status is translated at this boundary
+into the tool's error tree (:mod:`docling_hybrid_cli.errors`; the tables live
+in :mod:`docling_hybrid_cli.http_errors`), so nothing above this module knows
+httpx exists. Request bodies arrive as prebuilt bytes: the page
 image is already base64 inside them, which keeps JSON encoding of a 300 KB
 string off the event loop (docs/PERFORMANCE.md has the cost of ``json=``).
 """
@@ -15,22 +16,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from .errors import (
-    BackendConnectError,
-    BackendError,
-    BackendRateLimited,
-    BackendRejected,
-    BackendServerError,
-    BackendTimeout,
-    BackendUnavailable,
-    BadModelOutput,
-    lookup_by_mro,
-)
+from .errors import BadModelOutput
+from .http_errors import HTTPX_ERRORS, error_text, status_error, translate_httpx_error
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
@@ -49,32 +40,8 @@ _MAX_ID_CHARS = 200
 
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
-_FAILED = "{backend}: request to {where} failed ({name})"
-
-HTTPX_ERRORS: dict[type[BaseException], tuple[type[BackendError], str]] = {
-    # httpx's roots: everything it exports lies below one of these. Not retried.
-    httpx.HTTPError: (BackendRejected, _FAILED),
-    httpx.InvalidURL: (BackendRejected, _FAILED),
-    httpx.CookieConflict: (BackendRejected, _FAILED),
-    httpx.StreamError: (BackendRejected, _FAILED),
-    # The network failed: worth retrying.
-    httpx.TransportError: (BackendUnavailable, "{backend}: connection to {where} dropped ({name})"),
-    httpx.TimeoutException: (BackendTimeout, "{backend}: no answer from {where} in time ({name})"),
-    # Nothing answered at all: these feed the circuit breaker.
-    httpx.ConnectError: (
-        BackendConnectError,
-        "{backend}: cannot connect to {where} (is the server running?)",
-    ),
-    httpx.ConnectTimeout: (BackendConnectError, "{backend}: connection to {where} timed out"),
-}
-"""httpx exception class → (our class, message template), read along the exception's MRO.
-
-Templates may use ``{backend}``, ``{where}`` (the URL without credentials or
-query) and ``{name}`` (the exception's class name). The exception's own
-message is left out: it can quote the URL with its credentials.
-"""
-
 _HTTPX_EXCEPTIONS = tuple(HTTPX_ERRORS)
+"""Every httpx exception the request path may raise, caught once and translated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +119,8 @@ class ChatClient:
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
+        self.on_cost: Callable[[float], None] | None = None
+        """Told every cost a completion reports (the spending cap), even one later rejected."""
         self._http = http
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if api_key:
@@ -245,28 +214,8 @@ class ChatClient:
         # already, so the wrapper has no use left.
         response.stream = httpx.ByteStream(b"")
         if response.status_code >= 400:
-            raise self._map_status(response)
+            raise status_error(response, self.backend)
         return response
-
-    def _map_status(self, response: httpx.Response) -> BackendError:
-        status = response.status_code
-        message = _error_message(response, self._redact)
-        retry_after = _retry_after(response)
-        text = f"{self.backend}: HTTP {status}: {message}"
-        if status == 429 or (status == 402 and retry_after is not None):
-            return BackendRateLimited(
-                text, backend=self.backend, status=status, retry_after=retry_after
-            )
-        if status == 408 or status >= 500:
-            return BackendServerError(
-                text, backend=self.backend, status=status, retry_after=retry_after
-            )
-        hint = None
-        if status in (401, 403):
-            hint = "check the API key for this backend"
-        elif status == 404:
-            hint = "check the backend's model name and base_url (docling-hybrid-ocr check-server)"
-        return BackendRejected(text, backend=self.backend, status=status, hint=hint)
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key back ("Incorrect API key provided: sk-..."); never show it."""
@@ -289,7 +238,7 @@ class ChatClient:
             )
         if payload.get("error"):
             raise BadModelOutput(
-                f"{self.backend}: server reported an error: {self._redact(_error_text(payload))}",
+                f"{self.backend}: server reported an error: {self._redact(error_text(payload))}",
                 backend=self.backend,
                 status=200,
             )
@@ -303,6 +252,9 @@ class ChatClient:
         usage = payload.get("usage")
         if not isinstance(usage, dict):
             usage = {}
+        cost = _float_or_none(usage.get("cost"))
+        if cost and self.on_cost is not None:
+            self.on_cost(cost)
         if finish == "length":
             raise BadModelOutput(
                 f"{self.backend}: answer cut off at max_tokens (probable repetition loop)",
@@ -324,7 +276,7 @@ class ChatClient:
             finish_reason=finish,
             prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
             completion_tokens=_int_or_none(usage.get("completion_tokens")),
-            cost=_float_or_none(usage.get("cost")),
+            cost=cost,
             model=str(payload.get("model") or ""),
             latency_s=latency,
             response_id=_response_id(payload.get("id")),
@@ -345,75 +297,6 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
-
-
-def _error_text(body: Any) -> str:
-    """The message of an error body, in any of the shapes servers use.
-
-    vLLM and OpenAI nest it (``{"error": {"message": ..., "code": ...}}``) and
-    OpenRouter adds ``error.metadata.provider_name``; older vLLM releases put
-    ``message`` at the top level, some servers send ``{"error": "..."}``, and
-    FastAPI's default is ``{"detail": ...}``.
-    """
-    if not isinstance(body, dict):
-        return str(body)[:200]
-    err = body.get("error")
-    if isinstance(err, dict):
-        text = str(err.get("message") or err.get("code") or "unknown error")
-        provider = (
-            (err.get("metadata") or {}).get("provider_name")
-            if isinstance(err.get("metadata"), dict)
-            else None
-        )
-        return f"{text} (provider {provider})" if provider else text
-    if isinstance(err, str):
-        return err
-    return str(body.get("message") or body.get("detail") or "unknown error")
-
-
-def _error_message(response: httpx.Response, redact: Callable[[str], str]) -> str:
-    """The server's message on one line; secrets are redacted before it is cut short."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        text = redact(response.text).strip().replace("\n", " ")
-        return text[:200] or response.reason_phrase
-    return " ".join(redact(_error_text(body)).split())[:300]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> BackendError:
-    """The tool's error for an httpx exception raised while requesting ``url``."""
-    entry = lookup_by_mro(HTTPX_ERRORS, type(exc))
-    if entry is None:
-        raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
-    error_class, template = entry
-    message = template.format(backend=backend, where=_safe_url(url), name=type(exc).__name__)
-    return error_class(message, backend=backend)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without credentials or query string, fit for a message."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return "an invalid URL"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 _MAX_COUNT = 10**12

@@ -36,6 +36,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── BackendServerError     5xx
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
+    │   │   └── ContextOverflow    400: prompt + max_tokens exceed the served context
     │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
     ├── SimulatedServerError       the simulated server ``benchmark`` starts did not come up
     └── Interrupted                exit 130: Ctrl-C; finished pages are kept
@@ -63,6 +64,7 @@ __all__ = [
     "BackendUnavailable",
     "BadModelOutput",
     "ConfigError",
+    "ContextOverflow",
     "ConfigFileExists",
     "CorruptPdf",
     "DoclingHybridError",
@@ -178,6 +180,13 @@ class BackendError(DoclingHybridError):
         super().__init__(message, hint=hint)
         self.backend = backend
         self.status = status
+        self.rate_limit_headers: dict[str, str] = {}
+        """The answer's ``x-ratelimit-*`` headers (lower-case names), when it had any.
+
+        Their meaning differs by service, so the client only keeps them
+        (bounded); a backend family that knows its service reads them
+        (OpenRouter's reset time and remaining requests).
+        """
 
 
 class BackendUnavailable(BackendError):
@@ -219,6 +228,30 @@ class BackendRateLimited(BackendUnavailable):
 
 class BackendRejected(BackendError):
     """The server refused the request (4xx other than 408/429): never retried on it."""
+
+
+class ContextOverflow(BackendRejected):
+    """The server refused the request because prompt plus ``max_tokens`` exceed its context.
+
+    ``limit`` (the served context length) and ``prompt_tokens`` are the
+    numbers the server's message states, when it states them. Sending the
+    same request again cannot help; a backend that fits ``max_tokens`` to the
+    context may refit it once from fresh numbers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        hint: str | None = None,
+        limit: int | None = None,
+        prompt_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status=status, hint=hint)
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
 
 
 class BadModelOutput(BackendError):

@@ -77,6 +77,13 @@ class ConvertSettings(BaseModel):
     concurrency: int = Field(default=16, ge=1, le=1024)
     render_ahead: int = Field(default=4, ge=1, le=256)
     page_separator: str = "\n\n<!-- page {page} -->\n\n"
+    max_cost: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Spending cap for the run (USD): once the cost paid backends report "
+        "reaches it, they send no new requests and pages go down the chain. None: no cap.",
+    )
 
     @field_validator("page_separator")
     @classmethod

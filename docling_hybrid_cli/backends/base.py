@@ -26,6 +26,7 @@ from ..health_report import HealthReport, KeyInfo
 from ..pages import Notify, PageImage, PageText
 from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
+from ..spending import SpendingCap
 from .server_checks import check_openai_server
 
 __all__ = [
@@ -143,6 +144,7 @@ class LocalBackend(BackendTraits):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: dict[str, str] | None = None,
+        spending: SpendingCap | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -174,10 +176,12 @@ class HttpBackend(BackendTraits):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: dict[str, str] | None = None,
+        spending: SpendingCap | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.retry = retry or RetryPolicy()
+        self.spending = spending
         self.api_key = self._api_key(environ if environ is not None else dict(os.environ))
         self.client = ChatClient.create(
             backend=config.name,
@@ -189,10 +193,20 @@ class HttpBackend(BackendTraits):
             headers={**self.default_headers(), **config.headers},
             transport=transport,
         )
+        if spending is not None:
+            self.client.on_cost = lambda cost: spending.record(self.name, cost)
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.limiter = (
             TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         )
+
+    @property
+    def may_cost_money(self) -> bool:
+        """Whether a request here is billed: ``--max-cost`` stops such requests at its cap.
+
+        A backend that reports a cost during the run is treated as paid anyway.
+        """
+        return False
 
     @property
     def health_url(self) -> str:
@@ -318,7 +332,15 @@ class HttpBackend(BackendTraits):
         return replace(text, attempts=attempts)
 
     async def call(self, body: bytes) -> ChatResult:
-        """One HTTP attempt, after taking a token from the rate limiter when one is set."""
+        """One HTTP attempt, after taking a token from the rate limiter when one is set.
+
+        A paid backend whose run has reached ``--max-cost`` sends nothing: the
+        refusal is final here, so the chain moves the page on.
+        """
+        if self.spending is not None and (
+            refused := self.spending.refusal(self.name, paid=self.may_cost_money)
+        ):
+            raise refused
         if self.limiter is not None:
             await self.limiter.acquire()
         return await self.client.chat(body)

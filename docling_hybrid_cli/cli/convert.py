@@ -87,6 +87,17 @@ def convert(
             help="Read the PDF password from this environment variable.",
         ),
     ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            metavar="USD",
+            help="Spending cap for paid backends (OpenRouter's paid models): once the cost "
+            "they report reaches USD, no new paid request is sent and the remaining pages "
+            "go down the chain.",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -123,6 +134,7 @@ def convert(
         ("convert.dpi", dpi),
         ("convert.image_format", image_format),
         ("convert.page_separator", separator),
+        ("convert.max_cost", max_cost),
     ):
         if value is not None:
             overrides[key] = value
@@ -256,6 +268,10 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
             ],
             "seconds": round(batch.seconds, 3),
+            "cost": {
+                "recorded": round(batch.spending.total, 6),
+                "max_cost": batch.spending.limit,
+            },
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
@@ -279,6 +295,17 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             f"{len(summaries)} documents converted, {len(batch.failures)} unreadable; "
             f"{converted}/{total} pages in {batch.seconds:.1f} s\n"
         )
+    spending = batch.spending
+    if spending.limit is not None or spending.total > 0:
+        line = f"cost: {spending.total:.4f} USD reported by the servers"
+        if spending.limit is not None:
+            line += f" (--max-cost {spending.limit:g}"
+            line += (
+                ": reached, later paid requests were not sent)"
+                if (spending.total >= spending.limit)
+                else ")"
+            )
+        sys.stderr.write(line + "\n")
     local = {
         name
         for doc in batch.documents
