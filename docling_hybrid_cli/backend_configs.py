@@ -127,6 +127,11 @@ class DeepSeekConfig(HttpBackendConfig):
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek vLLM server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"
+    vision_encoder: Literal["auto", "deepseek-ocr", "deepseek-ocr-2"] = Field(
+        default="auto",
+        description="Which model's image-token count fits max_tokens: auto reads it off the "
+        "model name (DeepSeek-OCR-2 when it contains 'ocr-2' or 'ocr2').",
+    )
 
 
 class DeepSeekMlxConfig(HttpBackendConfig):

@@ -6,24 +6,36 @@ one user message with the page image and the grounding prompt, no
 ``<image>`` placeholder in the text (the server adds it), temperature 0,
 special tokens kept so the grounding tags survive, and on vLLM the n-gram
 repetition guard via ``vllm_xargs``. ``max_tokens`` is fitted to the
-server's ``max_model_len`` minus the page's image tokens, because vLLM
-rejects or clamps requests that overflow the context.
+server's ``max_model_len`` minus the page's image tokens (DeepSeek-OCR's or
+DeepSeek-OCR-2's count, :mod:`.deepseek_tokens`), because vLLM rejects
+requests that overflow the context; when it still does (a server restarted
+with a smaller ``--max-model-len``), ``/models`` is read again and the page
+is refitted once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from ..backend_configs import DeepSeekConfig, DeepSeekMlxConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
-from ..errors import BackendError, BadModelOutput
-from ..health_report import MIN_ANSWER_TOKENS, HealthReport
+from ..errors import (
+    BackendError,
+    BackendRejected,
+    BackendUnavailable,
+    BadModelOutput,
+    ContextOverflow,
+)
+from ..health_report import CHECK_TIMEOUT_S, MIN_ANSWER_TOKENS, HealthReport
 from ..pages import PageImage, PageText
 from .base import HttpBackend, Notify
 from .deepseek_output import clean_deepseek_output
+from .deepseek_tokens import VisionEncoder, image_tokens, vision_encoder_for
 
 __all__ = ["DEEPSEEK_PROMPT", "DeepSeekBackend", "image_tokens"]
 
@@ -32,20 +44,9 @@ NGRAM_GUARD = {"ngram_size": 30, "window_size": 90, "whitelist_token_ids": [1288
 TIGHT_NGRAM_GUARD = {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
 DEFAULT_MODEL_LEN = 8192
 _SAFETY_TOKENS = 64
-
-
-def image_tokens(width: int, height: int) -> int:
-    """Vision tokens vLLM spends on one image (DeepSeek-OCR's fixed "Gundam" tiling).
-
-    A global 1024² view costs 273 tokens; larger images add a grid of 640²
-    tiles (2–6 of them, aspect ratio closest to the image's).
-    """
-    if width <= 640 and height <= 640:
-        return 273
-    aspect = width / height
-    grids = [(w, h) for w in range(1, 7) for h in range(1, 7) if 2 <= w * h <= 6]
-    gw, gh = min(grids, key=lambda g: (abs(g[0] / g[1] - aspect), g[0] * g[1]))
-    return 273 + (10 * gh) * (10 * gw + 1)
+"""Room kept for the prompt's text tokens and the chat template around the image."""
+_RELOOKUP_S = 5.0
+"""After a failed ``/models`` lookup, pages assume the default this long before asking again."""
 
 
 class DeepSeekBackend(HttpBackend):
@@ -54,6 +55,16 @@ class DeepSeekBackend(HttpBackend):
     config: DeepSeekConfig | DeepSeekMlxConfig
     _model_len: int | None = None
     _model_len_lock: asyncio.Lock | None = None
+    _lookup_failed_at: float | None = None
+    _prompt_margin: int = _SAFETY_TOKENS
+    """Tokens beyond the image's kept free; grows when the server reports a larger prompt."""
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    """When a failed ``/models`` lookup happened (tests set a fake clock)."""
+
+    @property
+    def vision_encoder(self) -> VisionEncoder:
+        """Whose image-token count fits ``max_tokens``: the config's, else the model name's."""
+        return vision_encoder_for(self.config.model, getattr(self.config, "vision_encoder", "auto"))
 
     @property
     def on_vllm(self) -> bool:
@@ -79,7 +90,7 @@ class DeepSeekBackend(HttpBackend):
             report.notes.append(f"server does not report max_model_len; assuming {model_len}")
         width, height = page_size
         page = PageImage(page=1, data=b"", mime="image/jpeg", width=width, height=height)
-        report.image_tokens = image_tokens(width, height)
+        report.image_tokens = image_tokens(width, height, self.vision_encoder)
         report.max_tokens = self.config.max_tokens
         report.fitted_max_tokens = self.fitted_max_tokens(page, model_len)
         room = self.answer_room(page, model_len)
@@ -97,33 +108,60 @@ class DeepSeekBackend(HttpBackend):
                 f"{report.fitted_max_tokens} answer tokens"
             )
 
-    async def model_len(self) -> int:
-        """The served ``max_model_len``, asked once from ``/models``; 8192 if not reported."""
-        if self._model_len is not None:
+    async def model_len(self, *, stale: int | None = None) -> int:
+        """The served ``max_model_len`` from ``/models``, kept once the server has answered.
+
+        A lookup that got no answer (a server still starting, a timeout, a 5xx)
+        is not kept: this page assumes 8192 and a page a few seconds later asks
+        again. ``stale`` is a length the server just refused: unless another
+        page has refreshed it meanwhile, it is asked for afresh.
+        """
+        if self._model_len is not None and self._model_len != stale:
             return self._model_len
         if self._model_len_lock is None:
             self._model_len_lock = asyncio.Lock()
         async with self._model_len_lock:
-            if self._model_len is None:
-                self._model_len = await self._fetch_model_len()
-        return self._model_len
+            if self._model_len is not None and self._model_len != stale:
+                return self._model_len
+            failed_at = self._lookup_failed_at
+            recent = failed_at is not None and self.clock() - failed_at < _RELOOKUP_S
+            if stale is None and recent:
+                return DEFAULT_MODEL_LEN
+            length = await self._fetch_model_len()
+            if length is None:
+                self._lookup_failed_at = self.clock()
+                return stale if stale is not None else DEFAULT_MODEL_LEN
+            self._model_len, self._lookup_failed_at = length, None
+            return length
 
-    async def _fetch_model_len(self) -> int:
+    async def _fetch_model_len(self) -> int | None:
+        """``max_model_len`` of the configured model; None when the server did not answer.
+
+        An answer without the model or without a length (a server that is not
+        vLLM, a 404 for ``/models``) is final: the default is kept for the run.
+        """
         try:
-            listing = await self.client.get_json("/models")
-        except BackendError:
+            response = await self.client.get(
+                f"{self.client.base_url}/models", timeout_s=CHECK_TIMEOUT_S
+            )
+            listing = response.json()
+        except (BackendUnavailable, ValueError):
+            return None
+        except BackendRejected:
             return DEFAULT_MODEL_LEN
+        except BackendError:
+            return None
         for card in listing.get("data", []) if isinstance(listing, dict) else []:
             if isinstance(card, dict) and card.get("id") == self.config.model:
                 value = card.get("max_model_len")
-                if isinstance(value, int) and value > 0:
+                if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                     return value
         return DEFAULT_MODEL_LEN
 
-    @staticmethod
-    def answer_room(page: PageImage, model_len: int) -> int:
+    def answer_room(self, page: PageImage, model_len: int) -> int:
         """Tokens left for the answer once the page's image tokens are in the context."""
-        return model_len - image_tokens(page.width, page.height) - _SAFETY_TOKENS
+        tokens = image_tokens(page.width, page.height, self.vision_encoder)
+        return model_len - tokens - self._prompt_margin
 
     def fitted_max_tokens(self, page: PageImage, model_len: int) -> int:
         return max(1, min(self.config.max_tokens, self.answer_room(page, model_len)))
@@ -153,24 +191,80 @@ class DeepSeekBackend(HttpBackend):
         self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
     ) -> PageText:
         """Send the page; a truncated answer (a probable loop) is tried once more, tighter."""
-        model_len = await self.model_len() if self.on_vllm else DEFAULT_MODEL_LEN
-        body = self.build_body(page, **self.params(page, model_len, NGRAM_GUARD))
         try:
-            return await self.send(page, body, notify, breaker)
+            return await self.send_fitted(page, notify, breaker, NGRAM_GUARD)
         except BadModelOutput as exc:
             if exc.finish_reason != "length":
                 raise
             if notify is not None:
                 notify("retrying", "answer cut off (repetition loop?) — tighter n-gram guard")
-            tight = self.params(page, model_len, TIGHT_NGRAM_GUARD)
-            if not self.on_vllm:
-                tight["repetition_penalty"] = 1.2
+            tight: dict[str, Any] = {} if self.on_vllm else {"repetition_penalty": 1.2}
             try:
-                text = await self.send(page, self.build_body(page, **tight), notify, breaker)
+                text = await self.send_fitted(page, notify, breaker, TIGHT_NGRAM_GUARD, **tight)
             except BackendError as again:
                 again.attempts += exc.attempts
                 raise
             return replace(text, attempts=text.attempts + exc.attempts)
+
+    async def send_fitted(
+        self,
+        page: PageImage,
+        notify: Notify | None,
+        breaker: CircuitBreaker | None,
+        guard: dict[str, Any],
+        **overrides: Any,
+    ) -> PageText:
+        """Send the page with ``max_tokens`` fitted to the served context.
+
+        On vLLM, a 400 saying the request overflows the context (the server was
+        restarted with a smaller ``--max-model-len``, or the page's prompt is
+        larger than counted) re-reads ``/models`` and refits once, from the
+        server's own numbers where its message gives them.
+        """
+        model_len = await self.model_len() if self.on_vllm else DEFAULT_MODEL_LEN
+        params = {**self.params(page, model_len, guard), **overrides}
+        try:
+            return await self.send(page, self.build_body(page, **params), notify, breaker)
+        except ContextOverflow as exc:
+            if not self.on_vllm:
+                raise
+            fitted = await self._refit(page, exc, model_len, params.get("max_tokens"))
+            if fitted is None:
+                raise
+            if notify is not None:
+                notify("retrying", f"context overflow — max_tokens refitted to {fitted}")
+            try:
+                text = await self.send(
+                    page, self.build_body(page, **{**params, "max_tokens": fitted}), notify, breaker
+                )
+            except BackendError as again:
+                again.attempts += exc.attempts
+                raise
+            return replace(text, attempts=text.attempts + exc.attempts)
+
+    async def _refit(
+        self, page: PageImage, overflow: ContextOverflow, used_len: int, sent: Any
+    ) -> int | None:
+        """``max_tokens`` for one more try, or None when a smaller answer would not fit either.
+
+        The context is the fresh ``/models`` value, or the limit the server's
+        message states if smaller; the prompt is the size the message states,
+        else the page's counted image tokens. A prompt larger than counted
+        widens the margin kept on later pages too.
+        """
+        model_len = await self.model_len(stale=used_len)
+        if overflow.limit is not None:
+            model_len = min(model_len, overflow.limit)
+        if overflow.prompt_tokens is not None:
+            counted = image_tokens(page.width, page.height, self.vision_encoder)
+            self._prompt_margin = max(self._prompt_margin, overflow.prompt_tokens - counted)
+            room = model_len - overflow.prompt_tokens
+        else:
+            room = self.answer_room(page, model_len)
+        fitted = min(self.config.max_tokens, room)
+        if fitted < 1 or (isinstance(sent, int) and fitted >= sent):
+            return None
+        return fitted
 
     def finish(self, result: ChatResult, page: PageImage) -> PageText:
         cleaned = clean_deepseek_output(result.content, page)
