@@ -177,10 +177,14 @@ class ChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def chat(self, body: bytes) -> ChatResult:
-        """POST a prebuilt chat-completions body; return the answer or raise."""
+    async def chat(self, body: bytes, *, timeout_s: float | None = None) -> ChatResult:
+        """POST a prebuilt chat-completions body; return the answer or raise.
+
+        ``timeout_s`` replaces the client's timeouts for this request (a health check's).
+        """
         started = time.perf_counter()
-        response = await self._send("POST", f"{self.base_url}/chat/completions", content=body)
+        url = f"{self.base_url}/chat/completions"
+        response = await self._send("POST", url, content=body, timeout_s=timeout_s)
         latency = time.perf_counter() - started
         payload = self._json(response)
         return self._parse_completion(payload, latency)

@@ -78,6 +78,8 @@ class HealthReport:
     image_tokens: int | None = None
     max_tokens: int | None = None
     fitted_max_tokens: int | None = None
+    ngram_guard: bool | None = None
+    """DeepSeek on vLLM: whether the server applies the n-gram repetition guard (None: unknown)."""
     waited_s: float | None = None
     key: KeyInfo | None = None
     probe: ProbeResult | None = None

@@ -34,6 +34,7 @@ from ..errors import (
 from ..health_report import CHECK_TIMEOUT_S, MIN_ANSWER_TOKENS, HealthReport
 from ..pages import PageImage, PageText
 from .base import HttpBackend, Notify
+from .deepseek_guard import check_ngram_guard
 from .deepseek_output import clean_deepseek_output
 from .deepseek_tokens import VisionEncoder, image_tokens, vision_encoder_for
 
@@ -75,6 +76,12 @@ class DeepSeekBackend(HttpBackend):
         return (
             "start it with scripts/start_vllm_deepseek.sh" if self.on_vllm else "start the server"
         )
+
+    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
+        """The shared server checks, then (vLLM) whether the n-gram guard is really loaded."""
+        await super().check_health(report, page_size)
+        if report.ready and self.on_vllm:
+            await check_ngram_guard(self.config, self.client, report)
 
     def check_context(self, report: HealthReport, page_size: tuple[int, int]) -> None:
         """On vLLM the page's image tokens plus the answer must fit ``max_model_len``.

@@ -222,6 +222,9 @@ def _details(report: HealthReport) -> list[str]:
         if report.fitted_max_tokens is not None:
             parts.append(f"max_tokens {report.max_tokens} -> {report.fitted_max_tokens}")
         lines.append("Context: " + ", ".join(parts))
+    if report.ngram_guard is not None:
+        state = "active" if report.ngram_guard else "MISSING (vLLM ignores it)"
+        lines.append(f"Repetition guard: {state}")
     if report.key is not None:
         lines.append(_key_line(report.key))
         daily = report.key.free_model_daily_requests

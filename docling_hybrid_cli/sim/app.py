@@ -1,7 +1,8 @@
 """The simulated server's routes, independent of sockets: one request in, one response out.
 
 Besides chat completions it serves what clients probe before they send pages: vLLM's
-empty-bodied ``/health``, its ``/v1/models`` card with ``max_model_len``, its Prometheus
+empty-bodied ``/health`` (503, like chat, for ``warmup_s`` after the port opens, as SGLang
+answers while it warms up), its ``/v1/models`` card with ``max_model_len``, its Prometheus
 ``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota, and the server's own
 counters as JSON at ``/_mock/stats`` for callers that run it in another process.
 """
@@ -12,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from docling_hybrid_cli.sim.answers import unauthorized
+from docling_hybrid_cli.sim.answers import unauthorized, vllm_error
 from docling_hybrid_cli.sim.chat import ChatRoute
 from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.counters import Counters, Exchange
@@ -36,6 +37,7 @@ class MockApp:
 
     def __init__(self, config: MockConfig) -> None:
         self.config = config
+        self._listening_since: float | None = None
         self.counters = Counters()
         self.faults = FaultSource(config.fail_rate, config.faults, config.seed)
         chat = ChatRoute(config, self.counters, self.faults)
@@ -49,6 +51,15 @@ class MockApp:
             "/api/v1/key": ("GET", self._key_info),
             "/_mock/stats": ("GET", self._stats_json),
         }
+
+    def mark_listening(self) -> None:
+        """The port accepts connections from now on: the warm-up period starts."""
+        self._listening_since = time.monotonic()
+
+    def warming(self) -> bool:
+        """Whether the server is still in its warm-up period (``warmup_s``)."""
+        since = self._listening_since
+        return since is not None and time.monotonic() - since < self.config.warmup_s
 
     async def handle(self, request: Request) -> Response | None:
         """Answer one request and record it, counting chat requests in flight meanwhile."""
@@ -71,6 +82,11 @@ class MockApp:
         method, handler = route
         if request.method != method:
             return json_response(405, {"detail": "Method Not Allowed"})
+        if self.warming() and (request.path == "/health" or request.path in CHAT_PATHS):
+            if request.path == "/health":
+                return Response(503, content_type=None)
+            message = "The server is warming up; try again shortly."
+            return vllm_error(503, message, "ServiceUnavailableError")
         try:
             return await handler(request, exchange)
         except Exception:

@@ -41,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     add("--start-delay", type=float, default=0.0, help="seconds before the port listens")
     add("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     add("--timeout-fault", type=float, default=defaults.timeout_fault_s)
+    add(
+        "--no-ngram-processor",
+        dest="ngram_processor",
+        action="store_false",
+        help="act as a vLLM started without DeepSeek's n-gram logits processor "
+        "(vllm_xargs silently ignored)",
+    )
+    add("--warmup", type=float, default=0.0, help="seconds of 503 from /health and chat once up")
     return parser
 
 
@@ -63,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             start_delay_s=args.start_delay,
             retry_after_s=args.retry_after,
             timeout_fault_s=args.timeout_fault,
+            ngram_processor=args.ngram_processor,
+            warmup_s=args.warmup,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -27,6 +27,11 @@ class MockConfig:
     start_delay_s: float = 0.0
     retry_after_s: float | None = None
     timeout_fault_s: float = 30.0
+    ngram_processor: bool = True
+    """Started with DeepSeek's n-gram logits processor: invalid ``vllm_xargs`` are refused.
+    False: a server started without it, which silently ignores them."""
+    warmup_s: float = 0.0
+    """Once listening, ``/health`` and chat answer 503 this long, as SGLang's do while warming."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -39,7 +44,13 @@ class MockConfig:
             raise ValueError("fail_rate > 0 needs at least one fault kind")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], not {self.jitter}")
-        delays = (self.latency_s, self.per_token_s, self.start_delay_s, self.timeout_fault_s)
+        delays = (
+            self.latency_s,
+            self.per_token_s,
+            self.start_delay_s,
+            self.timeout_fault_s,
+            self.warmup_s,
+        )
         if min(delays) < 0 or (self.retry_after_s is not None and self.retry_after_s < 0):
             raise ValueError("latencies, delays and retry_after_s must not be negative")
         if self.max_model_len <= 0:

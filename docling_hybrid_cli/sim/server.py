@@ -159,6 +159,7 @@ class MockServer:
             server = await asyncio.start_server(
                 self._on_connection, sock=sock, limit=_STREAM_LIMIT, backlog=_BACKLOG
             )
+            self._app.mark_listening()
         except OSError as exc:
             sock.close()
             self._startup_error = exc

@@ -19,7 +19,9 @@ from PIL import Image
 
 from docling_hybrid_cli.sim.answers import (
     ImageFacts,
+    context_overflow,
     image_tokens,
+    is_ocr2,
     model_not_found,
     validation_error,
     vllm_error,
@@ -79,21 +81,30 @@ def parse_chat(body: bytes, config: MockConfig) -> ChatCall | Response:
             )
             return vllm_error(400, message, "BadRequestError", param="max_tokens")
     xargs = payload.get("vllm_xargs")
-    if isinstance(xargs, dict):
+    if isinstance(xargs, dict) and config.ngram_processor:
         for name in ("ngram_size", "window_size"):
             value = xargs.get(name)
             if value is not None and (type(value) is not int or value <= 0):
                 message = f"`{name}` has to be a strictly positive integer, got {value}."
                 return vllm_error(400, message, "BadRequestError")
     image_url, text = _prompt_parts(messages)
-    text_tokens = len(text) // 4 + 1
-    if image_url is None:
-        return ChatCall(model, max_tokens, text_tokens, None)
-    image = inspect_image(image_url)
-    if isinstance(image, Response):
-        return image
-    _, width, height = image
-    return ChatCall(model, max_tokens, text_tokens + image_tokens(width, height), image)
+    prompt_tokens = len(text) // 4 + 1
+    image: ImageFacts | None = None
+    if image_url is not None:
+        facts = inspect_image(image_url)
+        if isinstance(facts, Response):
+            return facts
+        image = facts
+        _, width, height = facts
+        prompt_tokens += image_tokens(width, height, ocr2=is_ocr2(config.model))
+    # vLLM refuses a request that overflows the context; "plain" style stands for hosted
+    # models with long contexts (OpenRouter's), which a page never fills.
+    overflows = prompt_tokens >= config.max_model_len or (
+        max_tokens is not None and prompt_tokens + max_tokens > config.max_model_len
+    )
+    if config.style == "deepseek" and overflows:
+        return context_overflow(max_tokens, config.max_model_len, prompt_tokens)
+    return ChatCall(model, max_tokens, prompt_tokens, image)
 
 
 def _prompt_parts(messages: list[Any]) -> tuple[str | None, str]:

@@ -154,7 +154,8 @@ def test_probe_sends_a_rendered_page(tmp_path: Path, server: MockServer) -> None
 
     assert code == 0, out
     assert "Probe: 1 page in" in out
-    assert server.stats.chat_requests == 1
+    assert server.stats.chat_requests == 2  # the n-gram guard check (refused), then the page
+    assert server.stats.chat_ok == 1
 
 
 def test_unknown_backend_is_a_usage_error(tmp_path: Path, server: MockServer) -> None:

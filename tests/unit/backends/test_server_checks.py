@@ -11,12 +11,14 @@ from health_support import (
     check,
     deepseek,
     models,
+    vllm_chat,
 )
 
 
 def test_healthy_vllm_is_ready_with_model_and_latency(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
+    vllm_chat(respx_mock)
 
     report = check(deepseek(max_tokens=4096), {}, respx_mock)
 
