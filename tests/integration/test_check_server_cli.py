@@ -212,3 +212,47 @@ def test_base_url_with_all_is_a_usage_error(tmp_path: Path, server: MockServer) 
     code, _, err = run(config, "--all", "--base-url", f"{server.url}/v1")
     assert code == 2
     assert "drop --all" in err
+
+
+def test_vllm_without_the_ngram_processor_is_misconfigured(tmp_path: Path) -> None:
+    """The guard would be silently ignored: not ready, and the fix names the serve flag."""
+    with MockServer(MockConfig(ngram_processor=False)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config)
+        _, as_json, _ = run(config, "--json")
+
+    assert code == 1
+    assert "Repetition guard: MISSING" in out
+    assert "without DeepSeek's n-gram logits processor" in out
+    assert "--logits-processors" in out and "NGramPerReqLogitsProcessor" in out
+    assert json.loads(as_json)["backends"][0]["ngram_guard"] is False
+
+
+def test_vllm_with_the_ngram_processor_says_so(tmp_path: Path, server: MockServer) -> None:
+    config = write_config(tmp_path / "c.toml", server.url)
+
+    code, out, _ = run(config)
+
+    assert code == 0
+    assert "Repetition guard: active" in out
+
+
+def test_a_server_warming_up_is_unhealthy_and_the_fix_says_wait(tmp_path: Path) -> None:
+    with MockServer(MockConfig(warmup_s=600)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config)
+
+    assert code == 1
+    assert "/health answered 503: the server is still warming up" in out
+    assert "add --wait 600" in out
+
+
+def test_a_server_warming_up_is_waited_for(tmp_path: Path) -> None:
+    """SGLang's 503 while warming keeps --wait waiting instead of reporting it dead."""
+    with MockServer(MockConfig(warmup_s=1.5)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, err = run(config, "--wait", "15")
+
+    assert code == 0, out
+    assert "Status: Ready" in out
+    assert "waiting for deepseek-vllm" in err

@@ -78,9 +78,7 @@ def test_wait_on_a_503_that_never_ends_stops_at_the_deadline(
 
 
 @pytest.mark.parametrize("status", [200, 404, 500])
-def test_any_other_answer_ends_the_wait_at_once(
-    respx_mock: respx.MockRouter, status: int
-) -> None:
+def test_any_other_answer_ends_the_wait_at_once(respx_mock: respx.MockRouter, status: int) -> None:
     route = respx_mock.get(f"{ROOT}/health").respond(status)
 
     asyncio.run(
