@@ -25,14 +25,29 @@ def deepseek(**extra: Any) -> BackendConfig:
     return backend_config(**{"name": "deepseek-vllm", "model": MODEL, "base_url": BASE, **extra})
 
 
-def openrouter() -> BackendConfig:
+NEMOTRON_FREE = "nvidia/nemotron-nano-12b-v2-vl:free"
+
+
+def openrouter(model: str = NEMOTRON_FREE) -> BackendConfig:
     return backend_config(
         name="nemotron-openrouter",
         kind="openrouter",
-        model="nvidia/nemotron-nano-12b-v2-vl:free",
+        model=model,
         base_url=OR_BASE,
         api_key_env="OPENROUTER_API_KEY",
     )
+
+
+def openrouter_models(
+    router: respx.MockRouter,
+    catalogue: tuple[str, ...] = (NEMOTRON_FREE, "nvidia/nemotron-nano-12b-v2-vl"),
+    for_key: tuple[str, ...] | None = None,
+) -> tuple[respx.Route, respx.Route]:
+    """OpenRouter's /models (every model) and /models/user (those this key may use)."""
+    listed = catalogue if for_key is None else for_key
+    every = router.get(f"{OR_BASE}/models").respond(json=models(*catalogue))
+    usable = router.get(f"{OR_BASE}/models/user").respond(json=models(*listed))
+    return every, usable
 
 
 def models(*ids: str, max_model_len: int = 8192) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from ..health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo
 from ..pages import PageImage, PageText
 from .base import Notify
 from .openai_compat import OpenAICompatBackend
+from .openrouter_models import check_model_available
 from .server_checks import strip_name
 
 __all__ = ["MAX_TILES", "NEMOTRON_PROMPT", "TILE", "OpenRouterBackend", "fit_to_tiles"]
@@ -128,11 +129,17 @@ class OpenRouterBackend(OpenAICompatBackend):
         return None
 
     async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
-        """The key is accepted, and its credit or free-tier quota is not used up.
+        """The key is accepted, its quota not used up, and the model exists for this key.
 
         OpenRouter's ``GET /key`` answers for the key itself
-        (https://openrouter.ai/docs/api-reference/limits).
+        (https://openrouter.ai/docs/api-reference/limits); the model lists for
+        the model (:mod:`.openrouter_models`).
         """
+        await self._check_key_and_quota(report)
+        if report.ready:
+            await check_model_available(self.config, self.client, report)
+
+    async def _check_key_and_quota(self, report: HealthReport) -> None:
         report.model = self.config.model
         if not self.check_key(report):
             return

@@ -3,7 +3,8 @@
 Besides chat completions it serves what clients probe before they send pages: vLLM's
 empty-bodied ``/health`` (503, like chat, for ``warmup_s`` after the port opens, as SGLang
 answers while it warms up), its ``/v1/models`` card with ``max_model_len``, its Prometheus
-``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota, and the server's own
+``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota and its model lists
+(``/api/v1/models``, and ``/api/v1/models/user`` for the key), and the server's own
 counters as JSON at ``/_mock/stats`` for callers that run it in another process.
 """
 
@@ -29,6 +30,9 @@ CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _FREE_DAILY_REQUESTS = 50
 """OpenRouter's daily request limit on free models for a key without credits."""
 
+OPENROUTER_CATALOGUE = ("nvidia/nemotron-nano-12b-v2-vl:free", "nvidia/nemotron-nano-12b-v2-vl")
+"""OpenRouter ids every simulated catalogue lists besides the served model."""
+
 _Handler = Callable[[Request, Exchange], Awaitable[Response | None]]
 
 
@@ -49,6 +53,8 @@ class MockApp:
             "/chat/completions": ("POST", chat),
             "/metrics": ("GET", self._prometheus),
             "/api/v1/key": ("GET", self._key_info),
+            "/api/v1/models": ("GET", self._openrouter_models),
+            "/api/v1/models/user": ("GET", self._openrouter_models_for_key),
             "/_mock/stats": ("GET", self._stats_json),
         }
 
@@ -132,6 +138,22 @@ class MockApp:
             "free_model_daily_requests": quota,
         }
         return json_response(200, {"data": data})
+
+    def _catalogue(self) -> list[str]:
+        return list(dict.fromkeys((self.config.model, *OPENROUTER_CATALOGUE)))
+
+    async def _openrouter_models(self, request: Request, exchange: Exchange) -> Response:
+        """OpenRouter's public model list: the served model and the project's Nemotron ids."""
+        return json_response(200, {"data": [{"id": m} for m in self._catalogue()]})
+
+    async def _openrouter_models_for_key(self, request: Request, exchange: Exchange) -> Response:
+        """The models this key may use after privacy settings and guardrails (``key_models``)."""
+        if not self._authorized(request):
+            error = {"code": 401, "message": "No auth credentials found"}
+            return json_response(401, {"error": error})
+        usable = self.config.key_models
+        ids = self._catalogue() if usable is None else list(usable)
+        return json_response(200, {"data": [{"id": m} for m in ids]})
 
     async def _stats_json(self, request: Request, exchange: Exchange) -> Response:
         """The stats for a server in another process (the benchmark), minus the records."""

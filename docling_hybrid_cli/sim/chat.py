@@ -72,6 +72,8 @@ class ChatRoute:
             return json_response(
                 429, {"error": {"message": "Rate limit exceeded", "code": 429}}, retry_after
             )
+        if fault == "429-daily":
+            return _daily_cap()
         if fault == "500":
             message = "EngineCore encountered an issue. See stack trace (above) for the root cause."
             return vllm_error(500, message, "InternalServerError")
@@ -118,6 +120,29 @@ class ChatRoute:
             call.model, content, finish_reason, call.prompt_tokens, completion_tokens
         )
         return json_response(200, body)
+
+
+def _daily_cap() -> Response:
+    """OpenRouter's 429 once the free models' daily requests are spent.
+
+    Nothing remains until midnight UTC; ``X-RateLimit-Reset`` is that moment in epoch
+    milliseconds, sent as headers and again inside ``error.metadata.headers``. The message
+    wording varies in the wild, so clients should not rely on it.
+    """
+    now = time.time()
+    midnight = (now // 86400 + 1) * 86400
+    limits = {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(midnight * 1000)),
+    }
+    error = {
+        "message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 "
+        "free model requests per day",
+        "code": 429,
+        "metadata": {"headers": limits},
+    }
+    return json_response(429, {"error": error}, tuple(limits.items()))
 
 
 def _retry_after_headers(seconds: float | None) -> Headers:

@@ -30,6 +30,8 @@ class MockConfig:
     ngram_processor: bool = True
     """Started with DeepSeek's n-gram logits processor: invalid ``vllm_xargs`` are refused.
     False: a server started without it, which silently ignores them."""
+    key_models: tuple[str, ...] | None = None
+    """OpenRouter's ``/models/user``: the ids this key may use (None: the whole catalogue)."""
     warmup_s: float = 0.0
     """Once listening, ``/health`` and chat answer 503 this long, as SGLang's do while warming."""
 

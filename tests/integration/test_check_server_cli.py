@@ -256,3 +256,33 @@ def test_a_server_warming_up_is_waited_for(tmp_path: Path) -> None:
     assert code == 0, out
     assert "Status: Ready" in out
     assert "waiting for deepseek-vllm" in err
+
+
+def test_openrouter_model_id_that_does_not_exist(
+    tmp_path: Path, server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    config = write_config(tmp_path / "c.toml", server.url)
+
+    code, out, _ = run(
+        config, "--backend", "nemotron-openrouter", "--model", "nvidia/nemotron-nano-12b-vl:free"
+    )
+
+    assert code == 1
+    assert "OpenRouter has no model 'nvidia/nemotron-nano-12b-vl:free'" in out
+    assert "did you mean 'nvidia/nemotron-nano-12b-v2-vl:free'" in out
+
+
+def test_openrouter_model_hidden_by_the_accounts_privacy_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    paid_only = MockConfig(api_key=SECRET, key_models=("nvidia/nemotron-nano-12b-v2-vl",))
+    with MockServer(paid_only) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config, "--backend", "nemotron-openrouter")
+
+    assert code == 1
+    assert "is not available to this key" in out
+    assert "https://openrouter.ai/settings/privacy" in out
+    assert SECRET not in out

@@ -29,6 +29,7 @@ from docling_hybrid_cli.errors import BackendRateLimited, BackendRejected, BadMo
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.ratelimit import TokenBucket
 from docling_hybrid_cli.retry import RetryPolicy
+from docling_hybrid_cli.sim import MockConfig, MockServer
 from docling_hybrid_cli.spending import SpendingCap
 
 BASE = "https://openrouter.test/api/v1"
@@ -462,3 +463,24 @@ def test_a_cut_off_answer_is_billed_too() -> None:
         _pages(_capped_backend(cap, "nvidia/nemotron-nano-12b-v2-vl"), 1)
 
     assert cap.total == pytest.approx(0.25)
+
+
+def test_daily_cap_from_the_simulated_openrouter_moves_on_at_once() -> None:
+    """Over real HTTP: the sim's daily-cap 429 is one request, then a rejection."""
+    with MockServer(MockConfig(model=MODEL, style="plain")) as server:
+        server.inject("429-daily", "429-daily")
+        config = backend_config(
+            name="nemotron-openrouter", kind="openrouter", model=MODEL, base_url=f"{server.url}/v1"
+        )
+        backend = build_backend(config, retry=RetryPolicy(sleep=_no_sleep), environ=KEY)
+        with pytest.raises(BackendRejected, match=r"daily request quota is used up \(resets in"):
+            asyncio.run(_one_page(backend))
+        assert server.stats.chat_requests == 1
+
+
+async def _one_page(backend: Any) -> PageText:
+    try:
+        page: PageText = await backend.ocr_page(make_page())
+        return page
+    finally:
+        await backend.aclose()

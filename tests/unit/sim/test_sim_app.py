@@ -91,3 +91,19 @@ def test_warming_up_answers_503_on_health_and_chat_then_serves(
             time.sleep(0.05)
         assert http.get("/health").status_code == 200
         assert http.post(CHAT, json=chat_body(jpeg_b64(320, 200))).status_code == 200
+
+
+def test_openrouter_model_lists(make_server: Callable[..., MockServer]) -> None:
+    """/api/v1/models is public; /api/v1/models/user needs the key and honours key_models."""
+    server = make_server(api_key="sk-test", key_models=("nvidia/nemotron-nano-12b-v2-vl",))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        every = [m["id"] for m in http.get("/api/v1/models").json()["data"]]
+        assert http.get("/api/v1/models/user").status_code == 401
+        authed = {"Authorization": "Bearer sk-test"}
+        usable = [m["id"] for m in http.get("/api/v1/models/user", headers=authed).json()["data"]]
+    assert every == [
+        "deepseek-ai/DeepSeek-OCR",
+        "nvidia/nemotron-nano-12b-v2-vl:free",
+        "nvidia/nemotron-nano-12b-v2-vl",
+    ]
+    assert usable == ["nvidia/nemotron-nano-12b-v2-vl"]

@@ -113,3 +113,19 @@ def test_latency_applies_to_answers(make_server: Callable[..., MockServer]) -> N
     response = httpx.post(server.url + CHAT, json=chat_body(None))
     assert response.status_code == 200
     assert time.monotonic() - started >= 0.18
+
+
+def test_daily_cap_fault_carries_openrouters_rate_limit_headers(
+    server: MockServer, client: httpx.Client
+) -> None:
+    """Nothing remaining until midnight UTC, in headers and again in error.metadata.headers."""
+    server.inject("429-daily")
+    before = time.time()
+    response = client.post(CHAT, json=chat_body(jpeg_b64(320, 200)))
+    assert response.status_code == 429
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    reset_s = int(response.headers["x-ratelimit-reset"]) / 1000
+    assert 0 < reset_s - before <= 86400
+    assert reset_s % 86400 == 0
+    inner = response.json()["error"]["metadata"]["headers"]
+    assert inner["X-RateLimit-Reset"] == response.headers["x-ratelimit-reset"]
