@@ -92,9 +92,17 @@ def page_text(style: str, image: ImageFacts | None) -> str:
 
 
 def completion_body(
-    model: str, content: str, finish_reason: str, prompt_tokens: int, completion_tokens: int
+    model: str,
+    content: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost: float | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object with every field vLLM sends, in vLLM's order."""
+    """A ``chat.completion`` object with every field vLLM sends, in vLLM's order.
+
+    ``cost`` adds OpenRouter's ``usage.cost`` (what the request was billed).
+    """
     message: dict[str, Any] = {
         "role": "assistant",
         "content": content,
@@ -112,12 +120,14 @@ def completion_body(
         "finish_reason": finish_reason,
         "stop_reason": None,
     }
-    usage = {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens": completion_tokens,
         "prompt_tokens_details": None,
     }
+    if cost is not None:
+        usage["cost"] = cost
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",

@@ -117,7 +117,12 @@ class ChatRoute:
         page = bool(content) and finish_reason == "stop"
         self._counters.answered(call.prompt_tokens, completion_tokens, finish_reason, page=page)
         body = completion_body(
-            call.model, content, finish_reason, call.prompt_tokens, completion_tokens
+            call.model,
+            content,
+            finish_reason,
+            call.prompt_tokens,
+            completion_tokens,
+            cost=cfg.cost_per_request,
         )
         return json_response(200, body)
 

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "(vllm_xargs silently ignored)",
     )
     add("--warmup", type=float, default=0.0, help="seconds of 503 from /health and chat once up")
+    add("--cost", type=float, default=None, help="usage.cost (USD) on every answer, as OpenRouter")
     return parser
 
 
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             timeout_fault_s=args.timeout_fault,
             ngram_processor=args.ngram_processor,
             warmup_s=args.warmup,
+            cost_per_request=args.cost,
         )
     except ValueError as exc:
         parser.error(str(exc))

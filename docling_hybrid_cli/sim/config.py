@@ -30,6 +30,8 @@ class MockConfig:
     ngram_processor: bool = True
     """Started with DeepSeek's n-gram logits processor: invalid ``vllm_xargs`` are refused.
     False: a server started without it, which silently ignores them."""
+    cost_per_request: float | None = None
+    """OpenRouter's ``usage.cost`` on every answer (a paid model); None: no cost reported."""
     key_models: tuple[str, ...] | None = None
     """OpenRouter's ``/models/user``: the ids this key may use (None: the whole catalogue)."""
     warmup_s: float = 0.0
@@ -53,6 +55,8 @@ class MockConfig:
             self.timeout_fault_s,
             self.warmup_s,
         )
+        if self.cost_per_request is not None and not 0 <= self.cost_per_request < 1e6:
+            raise ValueError("cost_per_request must be within [0, 1e6)")
         if min(delays) < 0 or (self.retry_after_s is not None and self.retry_after_s < 0):
             raise ValueError("latencies, delays and retry_after_s must not be negative")
         if self.max_model_len <= 0:

@@ -731,3 +731,59 @@ def test_request_body_is_freed_without_the_cycle_collector(body: bytes, status: 
         assert sent and sent[0]() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("finish", "content", "raises"),
+    [
+        pytest.param("stop", "# Page", False, id="answer"),
+        pytest.param("length", "loop loop", True, id="cut-off"),
+        pytest.param("stop", "", True, id="empty"),
+    ],
+)
+def test_every_reported_cost_reaches_the_observer(
+    respx_mock: respx.MockRouter, body: bytes, finish: str, content: str, raises: bool
+) -> None:
+    """The spending cap hears of billed answers even when they are rejected as page text."""
+    usage = {"prompt_tokens": 900, "completion_tokens": 42, "cost": 0.0125}
+    respx_mock.post(CHAT).respond(json=completion(content, finish_reason=finish, usage=usage))
+    seen: list[float] = []
+
+    async def go() -> None:
+        client = ChatClient(backend="or", base_url=BASE, http=mocked_http(respx_mock))
+        client.on_cost = seen.append
+        try:
+            await client.chat(body)
+        finally:
+            await client.aclose()
+
+    if raises:
+        with pytest.raises(BadModelOutput):
+            asyncio.run(go())
+    else:
+        asyncio.run(go())
+    assert seen == [0.0125]
+
+
+@pytest.mark.parametrize("cost", [0, -1, "0.5", float("nan"), None])
+def test_no_cost_or_a_nonsense_cost_is_not_reported(
+    respx_mock: respx.MockRouter, body: bytes, cost: Any
+) -> None:
+    usage: dict[str, Any] = {"prompt_tokens": 1, "completion_tokens": 1}
+    if cost is not None:
+        usage["cost"] = cost
+    respx_mock.post(CHAT).mock(
+        return_value=httpx.Response(200, content=json.dumps(completion(usage=usage)).encode())
+    )
+    seen: list[float] = []
+
+    async def go() -> None:
+        client = ChatClient(backend="or", base_url=BASE, http=mocked_http(respx_mock))
+        client.on_cost = seen.append
+        try:
+            await client.chat(body)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert seen == []
