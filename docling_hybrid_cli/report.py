@@ -14,6 +14,7 @@ from . import __version__
 from .output import page_record
 from .pipeline import DocumentResult
 from .settings import Settings
+from .spending import SpendingCap
 
 __all__ = ["document_report", "document_summary"]
 
@@ -41,13 +42,22 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
     }
 
 
-def document_report(results: Sequence[DocumentResult], settings: Settings) -> dict[str, Any]:
-    """The ``--report`` manifest: every page of every document, with every error."""
+def document_report(
+    results: Sequence[DocumentResult],
+    settings: Settings,
+    spending: SpendingCap | None = None,
+) -> dict[str, Any]:
+    """The ``--report`` manifest: every page of every document, with every error.
+
+    ``cost`` is everything the servers reported in the run, failed attempts
+    included (a page's own ``cost`` is its successful answer's), and the cap.
+    """
     return {
         "tool": "docling-hybrid-ocr",
         "version": __version__,
         "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
+        "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
         "documents": [
             {**document_summary(r), "page_results": [page_record(p) for p in r.pages]}
             for r in results

@@ -51,6 +51,16 @@ class SpendingCap:
         with self._lock:
             return sum(self._by_backend.values())
 
+    def to_dict(self) -> dict[str, object]:
+        """The record as reports carry it: total, cap, and what each backend cost."""
+        with self._lock:
+            by_backend = {name: round(cost, 6) for name, cost in self._by_backend.items()}
+        return {
+            "recorded": round(sum(by_backend.values()), 6),
+            "max_cost": self.limit,
+            "by_backend": by_backend,
+        }
+
     def spent_by(self, backend: str) -> float:
         with self._lock:
             return self._by_backend.get(backend, 0.0)

@@ -177,7 +177,7 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report(batch.documents, settings))
+        write_json(report, document_report(batch.documents, settings, batch.spending))
     _print_summary(batch, settings, json_out=json_out)
     raise typer.Exit(batch.exit_code)
 
@@ -268,10 +268,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
             ],
             "seconds": round(batch.seconds, 3),
-            "cost": {
-                "recorded": round(batch.spending.total, 6),
-                "max_cost": batch.spending.limit,
-            },
+            "cost": batch.spending.to_dict(),
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -216,7 +216,13 @@ def test_max_cost_stops_paid_requests_and_the_rest_go_down_the_chain(
     assert served == 3
     assert "3 by nemotron-openrouter, 3 by text-layer" in err
     assert "cost: 0.0030 USD reported by the servers (--max-cost 0.0025: reached" in err
-    pages = json.loads(report.read_text())["documents"][0]["page_results"]
+    manifest = json.loads(report.read_text())
+    assert manifest["cost"] == {
+        "recorded": 0.003,
+        "max_cost": 0.0025,
+        "by_backend": {"nemotron-openrouter": 0.003},
+    }
+    pages = manifest["documents"][0]["page_results"]
     refused = [p for p in pages if p["backend"] == "text-layer"]
     assert len(refused) == 3
     assert all("spending cap reached" in p["errors"][0]["error"] for p in refused)
