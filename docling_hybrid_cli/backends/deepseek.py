@@ -46,6 +46,8 @@ TIGHT_NGRAM_GUARD = {"ngram_size": 20, "window_size": 50, "whitelist_token_ids":
 DEFAULT_MODEL_LEN = 8192
 _SAFETY_TOKENS = 64
 """Room kept for the prompt's text tokens and the chat template around the image."""
+_MAX_MARGIN = 4096
+"""A prompt this much larger than counted is no counting error; later pages ignore it."""
 _RELOOKUP_S = 5.0
 """After a failed ``/models`` lookup, pages assume the default this long before asking again."""
 
@@ -264,7 +266,9 @@ class DeepSeekBackend(HttpBackend):
             model_len = min(model_len, overflow.limit)
         if overflow.prompt_tokens is not None:
             counted = image_tokens(page.width, page.height, self.vision_encoder)
-            self._prompt_margin = max(self._prompt_margin, overflow.prompt_tokens - counted)
+            excess = overflow.prompt_tokens - counted
+            if excess <= _MAX_MARGIN:
+                self._prompt_margin = max(self._prompt_margin, excess)
             room = model_len - overflow.prompt_tokens
         else:
             room = self.answer_room(page, model_len)

@@ -340,3 +340,16 @@ def test_max_tokens_fits_the_served_models_image_tokens(
     run(make(respx_mock, **fields), page())
 
     assert max_tokens_sent(chat) == [8192 - image_tokens(*LETTER, encoder) - 64]  # type: ignore[arg-type]
+
+
+def test_an_absurd_prompt_size_does_not_shrink_later_pages(respx_mock: respx.MockRouter) -> None:
+    """A server claiming a 50,000-token prompt fails that page only; the margin stays sane."""
+    respx_mock.get(MODELS).mock(return_value=listing(4096))
+    first = 4096 - OCR1_LETTER - 64
+    chat = respx_mock.post(CHAT).mock(side_effect=[too_large(first, 4096, 50_000), answer()])
+
+    results = run(make(respx_mock), page(1), page(2))
+
+    assert isinstance(results[0], ContextOverflow)
+    assert isinstance(results[1], PageText)
+    assert max_tokens_sent(chat) == [first, first]
