@@ -58,7 +58,8 @@ def check_server(
             "--wait",
             min=0,
             metavar="SECONDS",
-            help="Poll a server that is still loading for up to SECONDS before checking it.",
+            help="Poll a server that is still loading (or warming up: 503) for up to SECONDS "
+            "before checking it.",
         ),
     ] = 0.0,
     probe: Annotated[
