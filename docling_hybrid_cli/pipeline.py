@@ -121,6 +121,7 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
         jpeg_quality=convert.jpeg_quality,
         jpeg_subsampling=convert.jpeg_subsampling,
         extract_text=extract_text,
+        skip_blank=convert.skip_blank_pages,
     )
 
 

@@ -30,6 +30,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
+from .blank import looks_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
 from .inputfile import check_pdf
 from .pages import PageImage
@@ -42,6 +43,7 @@ __all__ = [
     "PdfRenderer",
     "RenderOptions",
     "encode_image",
+    "encode_and_inspect",
     "probe_pdf",
     # Still imported from here by bench.py and tests/pdfgen.py; removed at merge.
     "run_pdfium",
@@ -55,6 +57,9 @@ class RenderOptions:
     ``max_side`` and ``max_pixels`` only ever scale *down*: a huge page (a poster,
     a mis-sized scan) must not allocate gigabytes, while a small page is never
     blown up past ``dpi`` because upscaling adds bytes but no detail.
+
+    ``skip_blank`` marks a page without a text layer whose image is blank
+    (``blank.py``), so no backend is asked about it.
     """
 
     dpi: int = 144
@@ -64,6 +69,7 @@ class RenderOptions:
     jpeg_subsampling: Literal["4:2:0", "4:4:4"] = "4:2:0"
     extract_text: bool = False
     max_pixels: int = 40_000_000
+    skip_blank: bool = True
 
     def __post_init__(self) -> None:
         if self.dpi <= 0:
@@ -226,6 +232,42 @@ def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, flo
     return buf.getvalue(), (time.perf_counter() - started) * 1000
 
 
+def encode_and_inspect(
+    image: Image.Image, options: RenderOptions, *, look_for_blank: bool
+) -> tuple[bytes, float, bool]:
+    """Encode the page and, when asked, tell whether it is blank: one trip to a worker thread.
+
+    The time returned covers both: it is what the page cost off the pdfium thread.
+    """
+    started = time.perf_counter()
+    blank = look_for_blank and looks_blank(image)
+    data, _ = encode_image(image, options)
+    return data, (time.perf_counter() - started) * 1000, blank
+
+
+def _has_text_layer(recycling: RecyclingDocument, page_no: int) -> bool:
+    """Whether the page carries any text (visible or not); on the pdfium thread.
+
+    Asked only for pages whose image looks blank. A page pdfium cannot read,
+    or a document closed meanwhile, counts as having text: the page is then
+    sent, never called blank.
+    """
+    try:
+        page = recycling.document[page_no - 1]
+    except (pdfium.PdfiumError, ValueError):
+        return True
+    try:
+        textpage = page.get_textpage()
+        try:
+            return bool(str(textpage.get_text_range()).strip())
+        finally:
+            textpage.close()
+    except pdfium.PdfiumError:
+        return True
+    finally:
+        page.close()
+
+
 class PageSource(abc.ABC):
     """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
 
@@ -323,16 +365,24 @@ class PdfRenderer(PageSource):
             raise PageRangeError(
                 f"page {page_no} does not exist in {self.path} ({self._page_count} pages)"
             )
+        recycling = self._doc
         render_job = functools.partial(
             _render_page, page_no=page_no, options=self.options, path=self.path, pool=self._pool
         )
         rendered = await arun_pdfium(self._doc.run_page, render_job)
-        data, encode_ms = await asyncio.to_thread(encode_image, rendered.image, self.options)
+        # An extracted text layer settles it; otherwise the image goes first, and
+        # only an image that looks blank costs a look at the text layer.
+        look = self.options.skip_blank and not (rendered.text and rendered.text.strip())
+        data, encode_ms, blank = await asyncio.to_thread(
+            encode_and_inspect, rendered.image, self.options, look_for_blank=look
+        )
         # Only now is nothing reading the buffer (a cancelled or failed encode may
         # still be, so then the buffer is simply dropped).
         width, height = rendered.image.size
         rendered.image.close()
         self._pool.give(rendered.buffer)
+        if blank and rendered.text is None:
+            blank = not await arun_pdfium(_has_text_layer, recycling, page_no)
         return PageImage(
             page=page_no,
             data=data,
@@ -344,6 +394,7 @@ class PdfRenderer(PageSource):
             figure_prefix=self.figure_prefix,
             render_ms=rendered.render_ms,
             encode_ms=encode_ms,
+            blank=blank,
         )
 
     def _crop_figure(

@@ -328,10 +328,12 @@ class HttpBackend(BackendTraits):
             try:
                 text = await self.send(page, body(step), notify, breaker)
             except BackendError as exc:
-                exc.step = step.label
                 move = next_move(
                     exc, empty_retries_left=empty_retries, steps_left=len(steps) - 1 - index
                 )
+                # Steps are named once the ladder is in play: a first request that
+                # failed for any other reason was just "the request".
+                exc.step = step.label if index > 0 or move == "next step" else ""
                 if move == "next backend":
                     exc.earlier = tuple(failures)
                     exc.attempts += sum(f.attempts for f in failures)
@@ -349,7 +351,7 @@ class HttpBackend(BackendTraits):
             return replace(
                 text,
                 attempts=text.attempts + sum(f.attempts for f in failures),
-                step=step.label,
+                step=step.label if index > 0 else "",
                 failed_steps=tuple(AttemptError.of(self.name, f) for f in failures),
             )
 
