@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--start-delay", type=float, default=0.0, help="seconds before the port listens")
     add("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     add("--timeout-fault", type=float, default=defaults.timeout_fault_s)
+    add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
+    add("--loop-period", type=int, default=None, help="every page loops with this period")
+    add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
     return parser
 
 
@@ -63,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             start_delay_s=args.start_delay,
             retry_after_s=args.retry_after,
             timeout_fault_s=args.timeout_fault,
+            empty_for_blank=args.empty_for_blank,
+            loop_period=args.loop_period,
+            loop_escape_temperature=args.loop_escape_temperature,
         )
     except ValueError as exc:
         parser.error(str(exc))
