@@ -61,16 +61,19 @@ def make_pdf(
     text: str = "Page {n}",
     rotate: dict[int, int] | None = None,
     scanned: set[int] | None = None,
+    blank: set[int] | None = None,
 ) -> Path:
     """Write a ``pages``-page PDF to ``path`` and return the path.
 
     Each page carries ``text.format(n=n)`` and two paragraphs as a real text
-    layer, except pages in ``scanned`` (1-based), which hold only an image.
+    layer, except pages in ``scanned`` (1-based), which hold only an image,
+    and pages in ``blank``, which hold nothing at all.
     ``rotate`` maps 1-based page numbers to a ``/Rotate`` of 90, 180 or 270.
     """
     if widths is not None and len(widths) != pages:
         raise ValueError(f"widths has {len(widths)} entries for {pages} pages")
     scanned = scanned or set()
+    blank = blank or set()
     pdf = FPDF(unit="pt")
     pdf.set_auto_page_break(False)
     pdf.set_font("Helvetica", size=12)
@@ -78,6 +81,8 @@ def make_pdf(
         width = widths[n - 1] if widths is not None else page_width(n)
         pdf.add_page(format=(width, PAGE_HEIGHT))
         label = text.format(n=n)
+        if n in blank:
+            continue
         if n in scanned:
             pdf.image(_scan_image(width, PAGE_HEIGHT, label), x=0, y=0, w=width, h=PAGE_HEIGHT)
             continue
