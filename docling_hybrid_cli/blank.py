@@ -20,9 +20,11 @@ doubt answers "not blank":
   again in each colour band, so colour that has the background's brightness
   is not missed.
 
-Pillow does the work in C: grey conversion, box reductions, histograms and a
-look-up table; a page with text is told apart in ~3 ms (Letter at 144 dpi),
-a page that is blank in ~10 ms (docs/PERFORMANCE.md).
+Most pages are never looked at: the encoded page's size already says a busy
+page is not blank (:func:`might_be_blank`). The look itself is Pillow's C
+code -- grey conversion, box reductions, histograms, a look-up table -- a few
+milliseconds for a page with a little text, ~15 for a blank one
+(docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -31,7 +33,17 @@ from typing import cast
 
 from PIL import Image
 
-__all__ = ["INK_LEVELS", "MIN_MARKED", "PATCH", "looks_blank"]
+__all__ = [
+    "BUSY_BYTES_PER_PIXEL",
+    "INK_LEVELS",
+    "MIN_MARKED",
+    "PATCH",
+    "looks_blank",
+    "might_be_blank",
+]
+
+BUSY_BYTES_PER_PIXEL = 0.12
+"""Encoded bytes a pixel above which a page holds too much to be blank (see might_be_blank)."""
 
 INK_LEVELS = 16
 """Difference from the background (of 255) that makes a pixel a mark: ~6 % contrast."""
@@ -43,12 +55,24 @@ _SURELY_INKED = 0.005
 """Share of marked pixels above which a page is not blank without looking at patches."""
 
 
+def might_be_blank(encoded: bytes, width: int, height: int) -> bool:
+    """Whether a page encoded this small is worth :func:`looks_blank` (free: the size is known).
+
+    A blank Letter page at 144 dpi is ~0.016 bytes a pixel as JPEG q90, a few
+    lines of text ~0.03, paper grain of +-3 levels ~0.1, a page of text
+    0.15-0.3. A page above :data:`BUSY_BYTES_PER_PIXEL` is simply not blank,
+    which spares the pages that hold most documents any look at all.
+    """
+    return len(encoded) <= BUSY_BYTES_PER_PIXEL * width * height
+
+
 def looks_blank(image: Image.Image) -> bool:
     """True when no patch of ``image`` holds a mark, in grey or in any colour band."""
     if not _band_blank(image.convert("L")):
         return False
     if image.mode == "L":
         return True
+    # Colour at the background's brightness shows only in the colour bands.
     colour = image if image.mode in ("RGB", "RGBX") else image.convert("RGB")
     return all(_band_blank(band) for band in colour.split()[:3])
 

@@ -30,7 +30,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
-from .blank import looks_blank
+from .blank import looks_blank, might_be_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
 from .inputfile import check_pdf
 from .pages import PageImage
@@ -237,11 +237,13 @@ def encode_and_inspect(
 ) -> tuple[bytes, float, bool]:
     """Encode the page and, when asked, tell whether it is blank: one trip to a worker thread.
 
-    The time returned covers both: it is what the page cost off the pdfium thread.
+    The encoded size comes first: a page that compresses poorly holds too much
+    to be blank and is not looked at. The time returned covers both steps.
     """
     started = time.perf_counter()
-    blank = look_for_blank and looks_blank(image)
     data, _ = encode_image(image, options)
+    width, height = image.size
+    blank = look_for_blank and might_be_blank(data, width, height) and looks_blank(image)
     return data, (time.perf_counter() - started) * 1000, blank
 
 

@@ -2,10 +2,10 @@
 
 Each fault is tried two ways on the chain's first backend: *once* (the next
 attempt succeeds) and *persistent* (every attempt fails). The expected
-outcome follows backends.md §6 rules 9–10: transient faults are retried on
-the same backend; 400/401/403/404 are not retried, and — the documented 4xx
-policy — the page goes to the next backend; a cut-off answer is retried once
-with a tighter repetition guard on DeepSeek and otherwise goes to the next
+outcome follows docs/BACKENDS.md: transient faults are retried on the same
+backend; 400/401/403/404 are not retried, and — the documented 4xx policy —
+the page goes to the next backend; an empty answer is sent once more; a
+cut-off answer climbs DeepSeek's loop ladder and otherwise goes to the next
 backend. Either way every page ends converted or with every backend's error.
 """
 

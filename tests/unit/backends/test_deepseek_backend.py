@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import tomllib
 from collections.abc import Callable
 from typing import Any
 
@@ -14,12 +15,13 @@ import respx
 from PIL import Image
 from pydantic import ValidationError
 
-from docling_hybrid_cli.backend_configs import backend_config
+from docling_hybrid_cli.backend_configs import DeepSeekConfig, DeepSeekMlxConfig, backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.deepseek import DEEPSEEK_PROMPT, DeepSeekBackend, image_tokens
 from docling_hybrid_cli.errors import EmptyAnswer, LoopedAnswer
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.retry import RetryPolicy
+from docling_hybrid_cli.settings import default_config_text, load_settings
 
 BASE = "http://gpu.test:8000/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -465,3 +467,18 @@ def test_answer_of_only_tags_is_an_empty_answer(
         ocr(make_backend(), make_page())
     assert chat.call_count == 2
     assert info.value.attempts == 2
+
+
+@pytest.mark.parametrize("kind", ["deepseek-vllm", "deepseek-mlx"])
+def test_the_ladder_shown_in_default_toml_is_the_default(kind: str) -> None:
+    """default.toml shows each family's ladder commented out; it must be the one in force."""
+    text = default_config_text()
+    section = text[text.index(f"[backends.{kind}]") :]
+    line = next(ln for ln in section.splitlines() if ln.startswith("# loop_ladder = "))
+    shown = tomllib.loads(line.removeprefix("# "))["loop_ladder"]
+    in_force = load_settings(environ={}).settings.backend(kind)
+    assert isinstance(in_force, DeepSeekConfig | DeepSeekMlxConfig)
+    assert backend_config(name=kind, kind=kind, loop_ladder=shown) == backend_config(
+        name=kind, kind=kind, loop_ladder=in_force.loop_ladder
+    )
+    assert len(in_force.loop_ladder) == 3
