@@ -36,7 +36,7 @@ from .inputfile import check_pdf
 from .pages import PageImage
 from .pdfdoc import Recycling, RecyclingDocument, count_pages
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
-from .textlayer import text_in_reading_order
+from .textlayer import page_has_text, text_in_reading_order
 
 __all__ = [
     "PageSource",
@@ -247,29 +247,6 @@ def encode_and_inspect(
     return data, (time.perf_counter() - started) * 1000, blank
 
 
-def _has_text_layer(recycling: RecyclingDocument, page_no: int) -> bool:
-    """Whether the page carries any text (visible or not); on the pdfium thread.
-
-    Asked only for pages whose image looks blank. A page pdfium cannot read,
-    or a document closed meanwhile, counts as having text: the page is then
-    sent, never called blank.
-    """
-    try:
-        page = recycling.document[page_no - 1]
-    except (pdfium.PdfiumError, ValueError):
-        return True
-    try:
-        textpage = page.get_textpage()
-        try:
-            return bool(str(textpage.get_text_range()).strip())
-        finally:
-            textpage.close()
-    except pdfium.PdfiumError:
-        return True
-    finally:
-        page.close()
-
-
 class PageSource(abc.ABC):
     """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
 
@@ -301,6 +278,14 @@ class PageSource(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _page_has_text(recycling: RecyclingDocument, page_no: int) -> bool:
+    """On the pdfium thread; a document closed meanwhile counts as text (never "blank")."""
+    try:
+        return page_has_text(recycling.document, page_no)
+    except ValueError:
+        return True
 
 
 class PdfRenderer(PageSource):
@@ -384,7 +369,7 @@ class PdfRenderer(PageSource):
         rendered.image.close()
         self._pool.give(rendered.buffer)
         if blank and rendered.text is None:
-            blank = not await arun_pdfium(_has_text_layer, recycling, page_no)
+            blank = not await arun_pdfium(_page_has_text, recycling, page_no)
         return PageImage(
             page=page_no,
             data=data,
