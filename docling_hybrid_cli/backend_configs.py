@@ -24,9 +24,11 @@ __all__ = [
     "BackendConfigBase",
     "DeepSeekConfig",
     "DeepSeekMlxConfig",
+    "GuardStep",
     "HttpBackendConfig",
     "OpenAICompatConfig",
     "OpenRouterConfig",
+    "PenaltyStep",
     "TesseractConfig",
     "TextLayerConfig",
     "backend_config",
@@ -120,6 +122,56 @@ def _all_finite(value: Any) -> bool:
     return True
 
 
+class GuardStep(BaseModel):
+    """One loop-ladder step on vLLM: DeepSeek's n-gram guard, optionally a temperature.
+
+    The guard bans a token that would complete an ``ngram_size``-gram already
+    seen in the last ``window_size`` tokens, so it stops loops whose period is
+    at most ``window_size - ngram_size + 1`` tokens.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ngram_size: int = Field(ge=2, le=1024)
+    window_size: int = Field(ge=3, le=65536)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+    @model_validator(mode="after")
+    def _window_holds_ngram(self) -> GuardStep:
+        if self.window_size <= self.ngram_size:
+            raise ValueError("window_size must be larger than ngram_size, or the guard never fires")
+        return self
+
+
+class PenaltyStep(BaseModel):
+    """One loop-ladder step on mlx-vlm, which has no n-gram guard: a repetition penalty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repetition_penalty: float = Field(ge=1.0, le=2.0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+
+_MAX_LADDER_STEPS = 8
+
+
+def _guard_ladder() -> list[GuardStep]:
+    """DeepSeek's recipe guard (loops up to 61 tokens), a wide one (up to 473), then sampling."""
+    return [
+        GuardStep(ngram_size=30, window_size=90),
+        GuardStep(ngram_size=40, window_size=512),
+        GuardStep(ngram_size=40, window_size=512, temperature=0.2),
+    ]
+
+
+def _penalty_ladder() -> list[PenaltyStep]:
+    return [
+        PenaltyStep(repetition_penalty=1.1),
+        PenaltyStep(repetition_penalty=1.2),
+        PenaltyStep(repetition_penalty=1.2, temperature=0.2),
+    ]
+
+
 class DeepSeekConfig(HttpBackendConfig):
     """DeepSeek-OCR served by vLLM."""
 
@@ -132,6 +184,12 @@ class DeepSeekConfig(HttpBackendConfig):
         description="Which model's image-token count fits max_tokens: auto reads it off the "
         "model name (DeepSeek-OCR-2 when it contains 'ocr-2' or 'ocr2').",
     )
+    loop_ladder: list[GuardStep] = Field(
+        default_factory=_guard_ladder,
+        min_length=1,
+        max_length=_MAX_LADDER_STEPS,
+        description="Requests tried in turn while answers are cut off (probable loops).",
+    )
 
 
 class DeepSeekMlxConfig(HttpBackendConfig):
@@ -141,6 +199,12 @@ class DeepSeekMlxConfig(HttpBackendConfig):
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek MLX server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"
+    loop_ladder: list[PenaltyStep] = Field(
+        default_factory=_penalty_ladder,
+        min_length=1,
+        max_length=_MAX_LADDER_STEPS,
+        description="Requests tried in turn while answers are cut off (probable loops).",
+    )
 
 
 class OpenAICompatConfig(HttpBackendConfig):

@@ -6,7 +6,8 @@ the document's content hash, the render settings and the backend chain
 into. Re-running the same command after Ctrl-C, a crash or failed pages
 reuses those pages and asks the servers only for the rest; changing the
 model or the DPI starts afresh. Failed pages are never stored, so they are
-always retried. Entries hold page text and figure crops, never keys.
+always retried; empty pages are converted pages and are stored, with their
+reason. Entries hold page text and figure crops, never keys.
 
 Location: ``[cache] dir`` in the config, else ``$XDG_CACHE_HOME`` (or
 ``~/.cache``) ``/docling-hybrid-ocr/pages``. ``docling-hybrid-ocr cache clear``
@@ -41,6 +42,7 @@ _OUTPUT_AFFECTING_KEYS = {
     "temperature",
     "max_tokens",
     "extra_body",
+    "loop_ladder",
 }
 
 
@@ -120,6 +122,8 @@ class PageCache:
                 cost=record.get("cost"),
                 response_id=record.get("response_id"),
                 figures=figures,
+                step=str(record.get("step") or ""),
+                empty_reason=_optional_text(record.get("empty_reason")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -128,7 +132,7 @@ class PageCache:
         return PageResult(page=page, text=text, attempts=0, from_cache=True)
 
     def store(self, result: PageResult) -> None:
-        """Checkpoint a converted page; failed pages are not stored, so they are retried."""
+        """Checkpoint a converted (or empty) page; failed pages are not, so they are retried."""
         if result.text is None:
             return
         text = result.text
@@ -146,6 +150,8 @@ class PageCache:
             "cost": text.cost,
             "response_id": text.response_id,
             "figures": [f.name for f in text.figures],
+            "step": text.step,
+            "empty_reason": text.empty_reason,
         }
         atomic_write_text(
             self._entry(result.page),
@@ -156,6 +162,13 @@ class PageCache:
     def clear(self) -> None:
         """Forget this document's pages (after a complete run they are no longer needed)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _optional_text(value: Any) -> str | None:
+    """A stored reason is a string or absent; anything else marks a damaged entry."""
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, not {type(value).__name__}")
 
 
 def clear_cache(root: Path) -> int:

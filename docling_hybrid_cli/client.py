@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from .answer_policy import answer_error
 from .errors import BadModelOutput
 from .http_errors import HTTPX_ERRORS, error_text, status_error, translate_httpx_error
 from .pages import PageImage
@@ -250,7 +251,7 @@ class ChatClient:
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise BadModelOutput(f"{self.backend}: answer has no choices", backend=self.backend)
         choice = choices[0]
-        finish = choice.get("finish_reason")
+        finish = _finish_reason(choice.get("finish_reason"))
         message = choice.get("message") or {}
         content = _content_text(message.get("content") if isinstance(message, dict) else None)
         usage = payload.get("usage")
@@ -259,22 +260,8 @@ class ChatClient:
         cost = _float_or_none(usage.get("cost"))
         if cost and self.on_cost is not None:
             self.on_cost(cost)
-        if finish == "length":
-            raise BadModelOutput(
-                f"{self.backend}: answer cut off at max_tokens (probable repetition loop)",
-                backend=self.backend,
-                finish_reason="length",
-            )
-        if finish == "error":
-            raise BadModelOutput(
-                f"{self.backend}: generation failed mid-answer",
-                backend=self.backend,
-                finish_reason=finish,
-            )
-        if not content.strip():
-            raise BadModelOutput(
-                f"{self.backend}: empty answer", backend=self.backend, finish_reason=finish
-            )
+        if (problem := answer_error(self.backend, finish, content)) is not None:
+            raise problem
         return ChatResult(
             content=content,
             finish_reason=finish,
@@ -290,6 +277,13 @@ class ChatClient:
 def _response_id(value: Any) -> str | None:
     """A completion id is a short printable string; anything else is not worth keeping."""
     if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
+        return value
+    return None
+
+
+def _finish_reason(value: Any) -> str | None:
+    """A finish reason is a short word; anything else a server sends counts as none given."""
+    if isinstance(value, str) and 0 < len(value) <= 40 and value.isprintable():
         return value
     return None
 

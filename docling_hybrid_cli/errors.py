@@ -36,8 +36,13 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── BackendServerError     5xx
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
-    │   │   └── ContextOverflow    400: prompt + max_tokens exceed the served context
-    │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
+    │   │   ├── ContextOverflow    400: prompt + max_tokens exceed the served context
+    │   │   ├── BackendNotConfigured   cannot work in this run (no key, no program)
+    │   │   └── NoTextFound            a local backend looked and found no text
+    │   └── BadModelOutput         answer arrived but is unusable: retried
+    │       ├── EmptyAnswer        finished with no text: one retry, then the next backend
+    │       ├── LoopedAnswer       cut off (length, repetition): the backend's loop ladder
+    │       └── WithheldAnswer     a content filter withheld it: the next backend
     ├── SimulatedServerError       the simulated server ``benchmark`` starts did not come up
     └── Interrupted                exit 130: Ctrl-C; finished pages are kept
 
@@ -57,6 +62,7 @@ from typing import TypeVar
 __all__ = [
     "BackendConnectError",
     "BackendError",
+    "BackendNotConfigured",
     "BackendRateLimited",
     "BackendRejected",
     "BackendServerError",
@@ -68,16 +74,20 @@ __all__ = [
     "ConfigFileExists",
     "CorruptPdf",
     "DoclingHybridError",
+    "EmptyAnswer",
     "EncryptedPdf",
     "InputError",
     "InputNotFound",
     "Interrupted",
+    "LoopedAnswer",
+    "NoTextFound",
     "NotAPdf",
     "OutputError",
     "PageRangeError",
     "PasswordRequired",
     "SimulatedServerError",
     "UsageError",
+    "WithheldAnswer",
     "EXIT_OK",
     "EXIT_PAGES_FAILED",
     "EXIT_USAGE",
@@ -168,6 +178,10 @@ class BackendError(DoclingHybridError):
     retryable: bool = False
     attempts: int = 1
     """How many attempts were made on this backend before giving up (set by the retry loop)."""
+    step: str = ""
+    """The request variant that failed (a loop-ladder step, e.g. "guard 30/90"); "" if only one."""
+    earlier: tuple[BackendError, ...] = ()
+    """Failures on the same backend before this one (earlier ladder steps), oldest first."""
 
     def __init__(
         self,
@@ -254,11 +268,26 @@ class ContextOverflow(BackendRejected):
         self.prompt_tokens = prompt_tokens
 
 
-class BadModelOutput(BackendError):
-    """The answer arrived but cannot be page text: empty, truncated or an error in a 200.
+class BackendNotConfigured(BackendRejected):
+    """The backend cannot work in this run (its key is unset, its program missing).
 
-    ``finish_reason`` is the model's, when known; "length" marks a probable
-    repetition loop.
+    It says nothing about the page: when every other backend found no text,
+    the page is still empty rather than failed.
+    """
+
+
+class NoTextFound(BackendRejected):
+    """A local backend looked at the page and found no text (no text layer, no characters).
+
+    Deterministic, so never retried; with a model's empty answer it makes an empty page.
+    """
+
+
+class BadModelOutput(BackendError):
+    """The answer arrived but cannot be page text: an error in a 200, or an answer the
+    server ended for a bad reason (``abort``, ``error``). Retried: a retry can differ.
+
+    ``finish_reason`` is the model's, when known (``answer_policy.py`` reads it).
     """
 
     retryable = True
@@ -282,6 +311,32 @@ class SimulatedServerError(DoclingHybridError):
     Not a usage error: the command was right, the tool's own helper failed
     (its output, on stderr, says why).
     """
+
+
+class EmptyAnswer(BadModelOutput):
+    """The model finished its answer but it holds no text.
+
+    At temperature 0 the same request gets the same answer, so it is retried
+    once (a server hiccup), not on the transient budget; then the next backend.
+    """
+
+    retryable = False
+
+
+class LoopedAnswer(BadModelOutput):
+    """The answer was cut off (``length``, or vLLM's ``repetition``): a probable loop.
+
+    The same request would loop again; a backend with a loop ladder retries
+    with a different request, any other gives the page to the next backend.
+    """
+
+    retryable = False
+
+
+class WithheldAnswer(BadModelOutput):
+    """A content filter withheld the answer: deterministic, so the next backend."""
+
+    retryable = False
 
 
 class Interrupted(DoclingHybridError):

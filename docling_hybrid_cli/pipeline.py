@@ -89,11 +89,18 @@ class DocumentResult:
         return [p for p in self.pages if not p.ok]
 
     @property
+    def empty(self) -> list[PageResult]:
+        """Converted pages with nothing to write: blank, or no backend found text."""
+        return [p for p in self.pages if p.empty]
+
+    @property
     def by_backend(self) -> dict[str, int]:
+        """Pages each backend converted; empty pages are no backend's work."""
         counts: dict[str, int] = {}
         for page in self.converted:
             assert page.text is not None
-            counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
+            if not page.text.empty:
+                counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
         return counts
 
     @property
@@ -114,6 +121,7 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
         jpeg_quality=convert.jpeg_quality,
         jpeg_subsampling=convert.jpeg_subsampling,
         extract_text=extract_text,
+        skip_blank=convert.skip_blank_pages,
     )
 
 

@@ -28,6 +28,8 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
         "output": str(result.job.output),
         "pages": pages,
         "converted": len(result.converted),
+        "empty": len(result.empty),
+        "empty_pages": [p.page for p in result.empty],
         "failed": len(result.failed),
         "failed_pages": [p.page for p in result.failed],
         "by_backend": result.by_backend,

@@ -1,6 +1,6 @@
 """Retry with exponential backoff and jitter, on two separate budgets.
 
-Transient failures (5xx, resets, timeouts, empty answers) and rate limits
+Transient failures (5xx, resets, timeouts, aborted answers) and rate limits
 (429) are counted apart, so a burst of 429s on a shared endpoint does not use
 up the attempts meant for real failures (a tool that counts them together
 loses whole documents to a rate-limited burst). ``Retry-After`` is honoured when the server
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import BackendError, BackendRateLimited, BadModelOutput
+from .errors import BackendError, BackendRateLimited
 from .settings import RetrySettings
 
 __all__ = ["RetryPolicy"]
@@ -67,7 +67,7 @@ class RetryPolicy:
         """Call ``attempt`` until it succeeds or a budget runs out.
 
         Returns the result and the number of attempts made. Non-retryable
-        errors, a ``finish_reason == "length"`` answer (the backend decides
+        errors (among them empty and cut-off answers: the backend decides
         what to change before trying again) and exhausted budgets re-raise the
         last error, with ``attempts`` set on it. ``on_outcome`` sees every
         attempt's outcome and ``should_stop`` is asked before every retry: the
@@ -81,9 +81,7 @@ class RetryPolicy:
                 exc.attempts = transient + limited + 1
                 if on_outcome is not None:
                     on_outcome(exc)
-                if not exc.retryable or (
-                    isinstance(exc, BadModelOutput) and exc.finish_reason == "length"
-                ):
+                if not exc.retryable:
                     raise
                 if isinstance(exc, BackendRateLimited):
                     limited += 1

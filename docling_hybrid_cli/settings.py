@@ -76,6 +76,11 @@ class ConvertSettings(BaseModel):
     )
     concurrency: int = Field(default=16, ge=1, le=1024)
     render_ahead: int = Field(default=4, ge=1, le=256)
+    skip_blank_pages: bool = Field(
+        default=True,
+        description="A page without a text layer whose image is blank becomes an empty page "
+        "without asking any backend.",
+    )
     page_separator: str = "\n\n<!-- page {page} -->\n\n"
     max_cost: float | None = Field(
         default=None,

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from .errors import CorruptPdf, PageRangeError
 from .inputfile import sniff
 from .pages import PageImage
-from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_image
+from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_and_inspect
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -115,7 +115,10 @@ class ImageRenderer(PageSource):
             size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
             image = image.resize(size, Image.Resampling.LANCZOS)
         render_ms = (time.perf_counter() - started) * 1000
-        data, encode_ms = encode_image(image, self.options)
+        # An image has no text layer: a blank one is blank.
+        data, encode_ms, blank = encode_and_inspect(
+            image, self.options, look_for_blank=self.options.skip_blank
+        )
         return PageImage(
             page=page_no,
             data=data,
@@ -126,6 +129,7 @@ class ImageRenderer(PageSource):
             figure_prefix=self.figure_prefix,
             render_ms=render_ms,
             encode_ms=encode_ms,
+            blank=blank,
         )
 
     async def aclose(self) -> None:

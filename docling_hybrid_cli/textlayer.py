@@ -19,7 +19,7 @@ import itertools
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-__all__ = ["HEADING_MARK", "text_in_reading_order"]
+__all__ = ["HEADING_MARK", "page_has_text", "text_in_reading_order"]
 
 _PARAGRAPH_GAP = 1.3
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
@@ -43,6 +43,28 @@ _SPANNING_SHARE = 0.3
 
 _Box = tuple[float, float, float, float, str, float]
 """left, bottom, right, top (page space, y up), text, font size."""
+
+
+def page_has_text(doc: pdfium.PdfDocument, page_no: int) -> bool:
+    """Whether 1-based page ``page_no`` carries any text, visible or not.
+
+    The renderer asks only about pages whose image looks blank. A page pdfium
+    cannot read counts as having text: it is then sent, never called blank.
+    """
+    try:
+        page = doc[page_no - 1]
+    except pdfium.PdfiumError:
+        return True
+    try:
+        textpage = page.get_textpage()
+        try:
+            return bool(str(textpage.get_text_range()).strip())
+        finally:
+            textpage.close()
+    except pdfium.PdfiumError:
+        return True
+    finally:
+        page.close()
 
 
 def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:

@@ -11,38 +11,40 @@ DeepSeek-OCR-2's count, :mod:`.deepseek_tokens`), because vLLM rejects
 requests that overflow the context; when it still does (a server restarted
 with a smaller ``--max-model-len``), ``/models`` is read again and the page
 is refitted once.
+
+An answer cut off at ``max_tokens`` is almost always a loop. The config's
+``loop_ladder`` says what to try next: a guard that catches longer repeats,
+then a small temperature (greedy decoding re-enters the same loop; olmOCR
+samples its retries for the same reason,
+https://github.com/allenai/olmocr/blob/main/olmocr/pipeline.py), then the
+next backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..backend_configs import DeepSeekConfig, DeepSeekMlxConfig
+from ..answer_policy import empty_answer
+from ..backend_configs import DeepSeekConfig, DeepSeekMlxConfig, GuardStep, PenaltyStep
 from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
-from ..errors import (
-    BackendError,
-    BackendRejected,
-    BackendUnavailable,
-    BadModelOutput,
-    ContextOverflow,
-)
+from ..errors import BackendError, BackendRejected, BackendUnavailable, ContextOverflow
 from ..health_report import CHECK_TIMEOUT_S, MIN_ANSWER_TOKENS, HealthReport
 from ..pages import PageImage, PageText
-from .base import HttpBackend, Notify
+from .base import HttpBackend, Notify, RequestStep
 from .deepseek_guard import check_ngram_guard
 from .deepseek_output import clean_deepseek_output
 from .deepseek_tokens import VisionEncoder, image_tokens, vision_encoder_for
 
-__all__ = ["DEEPSEEK_PROMPT", "DeepSeekBackend", "image_tokens"]
+__all__ = ["DEEPSEEK_PROMPT", "GUARD_WHITELIST", "DeepSeekBackend", "image_tokens"]
 
 DEEPSEEK_PROMPT = "<|grounding|>Convert the document to markdown."
-NGRAM_GUARD = {"ngram_size": 30, "window_size": 90, "whitelist_token_ids": [128821, 128822]}
-TIGHT_NGRAM_GUARD = {"ngram_size": 20, "window_size": 50, "whitelist_token_ids": [128821, 128822]}
+GUARD_WHITELIST = [128821, 128822]
+"""``<td>`` and ``</td>``: table rows repeat them legitimately, so the guard never bans them."""
 DEFAULT_MODEL_LEN = 8192
 _SAFETY_TOKENS = 64
 """Room kept for the prompt's text tokens and the chat template around the image."""
@@ -175,16 +177,17 @@ class DeepSeekBackend(HttpBackend):
     def fitted_max_tokens(self, page: PageImage, model_len: int) -> int:
         return max(1, min(self.config.max_tokens, self.answer_room(page, model_len)))
 
-    def params(self, page: PageImage, model_len: int, guard: dict[str, Any]) -> dict[str, Any]:
+    def loop_ladder(self) -> Sequence[RequestStep]:
+        """The config's ladder as request changes: guard (vLLM) or penalty (MLX), temperature."""
+        return tuple(_request_step(step) for step in self.config.loop_ladder)
+
+    def params(self, page: PageImage, model_len: int, step: RequestStep) -> dict[str, Any]:
         params: dict[str, Any] = {
             "temperature": self.config.temperature,
             "max_tokens": self.fitted_max_tokens(page, model_len),
             "skip_special_tokens": False,
+            **step.params,
         }
-        if self.on_vllm:
-            params["vllm_xargs"] = dict(guard)
-        else:
-            params["repetition_penalty"] = 1.1
         params.update(self.config.extra_body)
         return params
 
@@ -199,29 +202,15 @@ class DeepSeekBackend(HttpBackend):
     async def attempt(
         self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
     ) -> PageText:
-        """Send the page; a truncated answer (a probable loop) is tried once more, tighter."""
-        try:
-            return await self.send_fitted(page, notify, breaker, NGRAM_GUARD)
-        except BadModelOutput as exc:
-            if exc.finish_reason != "length":
-                raise
-            if notify is not None:
-                notify("retrying", "answer cut off (repetition loop?) — tighter n-gram guard")
-            tight: dict[str, Any] = {} if self.on_vllm else {"repetition_penalty": 1.2}
-            try:
-                text = await self.send_fitted(page, notify, breaker, TIGHT_NGRAM_GUARD, **tight)
-            except BackendError as again:
-                again.attempts += exc.attempts
-                raise
-            return replace(text, attempts=text.attempts + exc.attempts)
+        """Send the page up the loop ladder, each step fitted to the served context."""
+        return await self.climb(lambda step: self.send_fitted(page, notify, breaker, step), notify)
 
     async def send_fitted(
         self,
         page: PageImage,
         notify: Notify | None,
         breaker: CircuitBreaker | None,
-        guard: dict[str, Any],
-        **overrides: Any,
+        step: RequestStep,
     ) -> PageText:
         """Send the page with ``max_tokens`` fitted to the served context.
 
@@ -231,7 +220,7 @@ class DeepSeekBackend(HttpBackend):
         server's own numbers where its message gives them.
         """
         model_len = await self.model_len() if self.on_vllm else DEFAULT_MODEL_LEN
-        params = {**self.params(page, model_len, guard), **overrides}
+        params = self.params(page, model_len, step)
         try:
             return await self.send(page, self.build_body(page, **params), notify, breaker)
         except ContextOverflow as exc:
@@ -280,7 +269,27 @@ class DeepSeekBackend(HttpBackend):
     def finish(self, result: ChatResult, page: PageImage) -> PageText:
         cleaned = clean_deepseek_output(result.content, page)
         if not cleaned.markdown.strip():
-            raise BadModelOutput(
-                f"{self.name}: answer held only layout tags, no text", backend=self.name
+            raise empty_answer(
+                self.name, result.finish_reason, "answer held only layout tags, no text"
             )
         return self.page_text(result, cleaned.markdown, figures=cleaned.figures)
+
+
+def _request_step(step: GuardStep | PenaltyStep) -> RequestStep:
+    """What one ladder step changes in the request, and how the report names it."""
+    params: dict[str, Any]
+    if isinstance(step, GuardStep):
+        guard = {
+            "ngram_size": step.ngram_size,
+            "window_size": step.window_size,
+            "whitelist_token_ids": GUARD_WHITELIST,
+        }
+        params = {"vllm_xargs": guard}
+        label = f"guard {step.ngram_size}/{step.window_size}"
+    else:
+        params = {"repetition_penalty": step.repetition_penalty}
+        label = f"repetition_penalty {step.repetition_penalty:g}"
+    if step.temperature is not None:
+        params["temperature"] = step.temperature
+        label += f", temperature {step.temperature:g}"
+    return RequestStep(label=label, params=params)

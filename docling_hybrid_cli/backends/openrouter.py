@@ -243,7 +243,7 @@ class OpenRouterBackend(OpenAICompatBackend):
         self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
     ) -> PageText:
         fitted = await fit_page(page)
-        return await self.send(fitted, self.build_body(fitted), notify, breaker)
+        return await super().attempt(fitted, notify, breaker)
 
     async def call(self, body: bytes) -> ChatResult:
         """One attempt, with OpenRouter's 429s, 403s and 404s read for what they mean.

@@ -115,6 +115,9 @@ def convert(
     finishes. Converted pages are checkpointed: after Ctrl-C or failed pages,
     the same command again sends only the missing pages.
 
+    A blank page, or one on which no backend found text, is an empty page:
+    converted, with nothing but the page separator in the Markdown.
+
     Exit codes: 0 every page converted; 1 some pages failed (their place in
     the Markdown holds a comment saying why); 2 bad input, config or flags;
     130 interrupted (143 on SIGTERM, handled the same way).
@@ -281,6 +284,9 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
             f"{summary['completion_tokens']} tokens) -> {summary['output']}"
         )
+        if summary["empty"]:
+            empty_pages = ", ".join(map(str, summary["empty_pages"]))
+            line += f"; {summary['empty']} empty: pages {empty_pages}"
         if summary["failed"]:
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"

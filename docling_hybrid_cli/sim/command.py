@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--warmup", type=float, default=0.0, help="seconds of 503 from /health and chat once up")
     add("--cost", type=float, default=None, help="usage.cost (USD) on every answer, as OpenRouter")
+    add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
+    add("--loop-period", type=int, default=None, help="every page loops with this period")
+    add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
     return parser
 
 
@@ -75,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             ngram_processor=args.ngram_processor,
             warmup_s=args.warmup,
             cost_per_request=args.cost,
+            empty_for_blank=args.empty_for_blank,
+            loop_period=args.loop_period,
+            loop_escape_temperature=args.loop_escape_temperature,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -36,6 +36,13 @@ class MockConfig:
     """OpenRouter's ``/models/user``: the ids this key may use (None: the whole catalogue)."""
     warmup_s: float = 0.0
     """Once listening, ``/health`` and chat answer 503 this long, as SGLang's do while warming."""
+    empty_for_blank: bool = False
+    """Answer a blank (near-uniform) image with "" and ``stop``, as DeepSeek-OCR does."""
+    loop_period: int | None = None
+    """Every page loops with this period in tokens (``length``) unless the request's n-gram
+    guard reaches that far (``window_size - ngram_size + 1 >= loop_period``)."""
+    loop_escape_temperature: float | None = None
+    """With ``loop_period``: a request at this temperature or above does not loop."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -61,6 +68,10 @@ class MockConfig:
             raise ValueError("latencies, delays and retry_after_s must not be negative")
         if self.max_model_len <= 0:
             raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
+        if self.loop_period is not None and self.loop_period <= 0:
+            raise ValueError(f"loop_period must be positive, not {self.loop_period}")
+        if self.loop_escape_temperature is not None and self.loop_escape_temperature < 0:
+            raise ValueError("loop_escape_temperature must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

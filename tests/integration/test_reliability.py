@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from fpdf import FPDF
 from pdfgen import make_empty_pdf, make_pdf
-from PIL import Image
+from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from docling_hybrid_cli.batch import convert_batch, refuse_keys_over_plain_http
@@ -278,9 +278,16 @@ def test_no_cache_stores_and_reuses_nothing(
 # --------------------------------------------------------------------------- many documents
 
 
+def page_image(size: tuple[int, int]) -> Image.Image:
+    """A white image with a line of text on it (a blank one would not be sent)."""
+    image = Image.new("RGB", size, "white")
+    ImageDraw.Draw(image).text((20, 20), "A scanned line of text.", fill="black")
+    return image
+
+
 def write_png(path: Path, size: tuple[int, int]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, "white").save(path, "PNG")
+    page_image(size).save(path, "PNG")
     return path
 
 
@@ -325,7 +332,7 @@ def test_several_file_arguments(
     """PDF, PNG and a multi-frame TIFF given as arguments each become a document in OUT."""
     make_pdf(tmp_path / "doc.pdf", 2)
     write_png(tmp_path / "photo.png", (300, 200))
-    frames = [Image.new("RGB", size, "white") for size in ((320, 240), (240, 320))]
+    frames = [page_image(size) for size in ((320, 240), (240, 320))]
     frames[0].save(tmp_path / "scan.tiff", "TIFF", save_all=True, append_images=frames[1:])
 
     run = invoke("convert", "doc.pdf", "photo.png", "scan.tiff", "-o", "out", *backend_args(server))

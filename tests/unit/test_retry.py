@@ -17,6 +17,9 @@ from docling_hybrid_cli.errors import (
     BackendTimeout,
     BackendUnavailable,
     BadModelOutput,
+    EmptyAnswer,
+    LoopedAnswer,
+    WithheldAnswer,
 )
 from docling_hybrid_cli.retry import RetryPolicy
 from docling_hybrid_cli.settings import RetrySettings
@@ -80,10 +83,20 @@ def test_rejections_are_never_retried(status: int) -> None:
     assert caught.value.attempts == 1
 
 
-def test_length_is_left_to_the_backend() -> None:
-    """A cut-off answer is not resent unchanged: the backend retries it with a tighter guard."""
+@pytest.mark.parametrize(
+    "answer",
+    [
+        LoopedAnswer("cut", finish_reason="length"),
+        LoopedAnswer("cut", finish_reason="repetition"),
+        EmptyAnswer("empty", finish_reason="stop"),
+        WithheldAnswer("filtered", finish_reason="content_filter"),
+    ],
+    ids=lambda exc: type(exc).__name__ + "-" + str(exc.finish_reason),
+)
+def test_deterministic_answers_are_left_to_the_backend(answer: BadModelOutput) -> None:
+    """The same request would get the same answer: the backend decides what to change."""
     retry, _ = policy()
-    attempt, calls = script(BadModelOutput("cut", finish_reason="length"), "ok")
+    attempt, calls = script(answer, "ok")
     with pytest.raises(BadModelOutput):
         run(retry, attempt)
     assert calls == [1]

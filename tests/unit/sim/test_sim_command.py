@@ -23,6 +23,13 @@ def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown fault kinds" in capsys.readouterr().err
 
 
+def test_main_rejects_a_bad_loop_period(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--empty-for-blank", "--loop-period", "0", "--loop-escape-temperature", "0.2"])
+    assert exit_info.value.code == 2
+    assert "loop_period must be positive" in capsys.readouterr().err
+
+
 def test_cli_prints_listening_line_and_stops_on_sigterm() -> None:
     """`python -m docling_hybrid_cli.sim` announces its URL, serves, and exits 0 on SIGTERM."""
     command = [sys.executable, "-m", "docling_hybrid_cli.sim", "--port", "0"]
