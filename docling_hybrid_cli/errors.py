@@ -23,6 +23,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── InputNotFound
     │   │   ├── NotAPdf
     │   │   ├── CorruptPdf
+    │   │   ├── ImageTooLarge      more pixels than the decode policy allows
     │   │   └── EncryptedPdf
     │   │       └── PasswordRequired   no password given, or a wrong one
     │   ├── PageRangeError         --pages does not parse or is out of range
@@ -77,6 +78,7 @@ __all__ = [
     "EmptyAnswer",
     "EncryptedPdf",
     "InputError",
+    "ImageTooLarge",
     "InputNotFound",
     "Interrupted",
     "LoopedAnswer",
@@ -142,6 +144,14 @@ class NotAPdf(InputError):
 
 class CorruptPdf(InputError):
     """The file claims to be a PDF but pdfium cannot parse it, or it has no pages."""
+
+
+class ImageTooLarge(InputError):
+    """An input image has more pixels than the tool agrees to decode.
+
+    A header can claim any size; decoding it whole would allocate gigabytes
+    (a decompression bomb), so the size is checked before any pixel is read.
+    """
 
 
 class EncryptedPdf(InputError):

@@ -156,7 +156,7 @@ def convert(
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
     if len(jobs) == 1:
-        count_source_pages(jobs[0].source, password)
+        count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 
