@@ -26,6 +26,7 @@ from .http_errors import HTTPX_ERRORS, error_text, status_error, translate_httpx
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
+from .textclean import clean_text
 
 __all__ = [
     "HTTPX_ERRORS",
@@ -268,10 +269,17 @@ class ChatClient:
             prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
             completion_tokens=_int_or_none(usage.get("completion_tokens")),
             cost=cost,
-            model=str(payload.get("model") or ""),
+            model=_model_name(payload.get("model")),
             latency_s=latency,
             response_id=_response_id(payload.get("id")),
         )
+
+
+def _model_name(value: Any) -> str:
+    """The model the server says answered: a short printable name, else "" (the config's)."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
+        return value
+    return ""
 
 
 def _response_id(value: Any) -> str | None:
@@ -291,9 +299,10 @@ def _finish_reason(value: Any) -> str | None:
 def _content_text(content: Any) -> str:
     """``message.content`` is a string, or (some servers) a list of typed parts."""
     if isinstance(content, str):
-        return content
+        return clean_text(content)
     if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        parts = (part.get("text") for part in content if isinstance(part, dict))
+        return clean_text("".join(part for part in parts if isinstance(part, str)))
     return ""
 
 

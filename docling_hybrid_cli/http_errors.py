@@ -27,6 +27,7 @@ from .errors import (
     lookup_by_mro,
 )
 from .redact import redact
+from .textclean import one_line
 
 __all__ = ["HTTPX_ERRORS", "error_text", "retry_after", "status_error", "translate_httpx_error"]
 
@@ -131,20 +132,36 @@ def error_text(body: Any) -> str:
     ``message`` at the top level, some servers send ``{"error": "..."}``, and
     FastAPI's default is ``{"detail": ...}``.
     """
+    return one_line(_error_text(body))
+
+
+def _error_text(body: Any) -> str:
     if not isinstance(body, dict):
-        return str(body)[:200]
+        return _bounded_str(body, 200)
     err = body.get("error")
     if isinstance(err, dict):
-        text = str(err.get("message") or err.get("code") or "unknown error")
-        provider = (
-            (err.get("metadata") or {}).get("provider_name")
-            if isinstance(err.get("metadata"), dict)
-            else None
-        )
-        return f"{text} (provider {provider})" if provider else text
+        text = _bounded_str(err.get("message") or err.get("code") or "unknown error")
+        metadata = err.get("metadata")
+        provider = metadata.get("provider_name") if isinstance(metadata, dict) else None
+        return f"{text} (provider {_bounded_str(provider, 100)})" if provider else text
     if isinstance(err, str):
-        return err
-    return str(body.get("message") or body.get("detail") or "unknown error")
+        return err[:2000]
+    return _bounded_str(body.get("message") or body.get("detail") or "unknown error")
+
+
+def _bounded_str(value: Any, limit: int = 2000) -> str:
+    """``str(value)`` for a value from a server, cut short; never raises.
+
+    A server can send any JSON where a message belongs: ``str`` of a huge
+    integer raises ``ValueError`` (Python's digit limit), of a deep list
+    ``RecursionError``.
+    """
+    if isinstance(value, str):
+        return value[:limit]
+    try:
+        return str(value)[:limit]
+    except (ValueError, RecursionError):
+        return f"<unprintable {type(value).__name__}>"
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -152,9 +169,8 @@ def _error_message(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        text = redact(response.text).strip().replace("\n", " ")
-        return text[:200] or response.reason_phrase
-    return " ".join(redact(error_text(body)).split())[:2000]
+        return one_line(redact(response.text[:4000]), 200) or response.reason_phrase
+    return one_line(redact(error_text(body)))
 
 
 def _first_number(patterns: tuple[re.Pattern[str], ...], text: str) -> int | None:

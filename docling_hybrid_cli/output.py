@@ -21,6 +21,7 @@ from typing import IO, Any
 from .errors import OutputError
 from .pages import Figure, PageResult
 from .redact import redact
+from .textclean import html_comment_text
 
 __all__ = [
     "MarkdownWriter",
@@ -82,8 +83,7 @@ def failed_page_placeholder(result: PageResult) -> str:
         for e in result.errors
     )
     reasons = reasons or "no backend tried"
-    reasons = redact(reasons)
-    reasons = reasons.replace("--", "- -").replace("\n", " ")
+    reasons = html_comment_text(redact(reasons))
     return f"<!-- page {result.page} failed: {reasons} -->"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import BackendError
+from .textclean import one_line
 
 __all__ = [
     "AttemptError",
@@ -92,7 +93,7 @@ class AttemptError:
     def of(cls, backend: str, exc: BackendError) -> AttemptError:
         return cls(
             backend=backend,
-            error=str(exc).removeprefix(f"{backend}: "),
+            error=one_line(str(exc).removeprefix(f"{backend}: ")),
             kind=type(exc).__name__,
             status=exc.status,
             step=exc.step,
