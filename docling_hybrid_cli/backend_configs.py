@@ -73,6 +73,12 @@ class HttpBackendConfig(BackendConfigBase):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_response_mb: float = Field(
+        default=32.0,
+        gt=0,
+        le=1024,
+        description="Answers larger than this (after decompression) are refused while read.",
+    )
     prompt: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)

@@ -10,6 +10,7 @@ string off the event loop (docs/PERFORMANCE.md has the cost of ``json=``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
@@ -21,8 +22,15 @@ from typing import Any
 import httpx
 
 from .answer_policy import answer_error
-from .errors import BadModelOutput
-from .http_errors import HTTPX_ERRORS, error_text, status_error, translate_httpx_error
+from .errors import AnswerTooLarge, BackendTimeout, BadModelOutput
+from .http_errors import (
+    HTTPX_ERRORS,
+    error_text,
+    safe_url,
+    status_error,
+    translate_httpx_error,
+)
+from .jsonsafe import json_of
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
@@ -39,6 +47,11 @@ __all__ = [
 
 _MAX_ID_CHARS = 200
 """Longer "ids" are a broken or hostile server's; they are dropped, not stored."""
+
+DEFAULT_DEADLINE_S = 180.0
+"""A request's whole exchange, when the caller names no ``timeout_s``."""
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 2**20
+"""A page's answer is tens of KB; 32 MiB leaves room for anything real."""
 
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
@@ -118,9 +131,15 @@ class ChatClient:
         http: httpx.AsyncClient,
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
+        self.deadline_s = deadline_s
+        """The whole exchange (connect, send, every byte of the answer) must fit in this."""
+        self.max_response_bytes = max_response_bytes
+        """Answers beyond this (decompressed) are refused while being read."""
         self.on_cost: Callable[[float], None] | None = None
         """Told every cost a completion reports (the spending cap), even one later rejected."""
         self._http = http
@@ -142,6 +161,7 @@ class ChatClient:
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_transport: str = "aiohttp",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> ChatClient:
         """A client whose pool keeps one live connection per request in flight.
 
@@ -168,7 +188,15 @@ class ChatClient:
             transport=transport,
             trust_env=True,
         )
-        return cls(backend=backend, base_url=base_url, http=http, api_key=api_key, headers=headers)
+        return cls(
+            backend=backend,
+            base_url=base_url,
+            http=http,
+            api_key=api_key,
+            headers=headers,
+            deadline_s=timeout_s,
+            max_response_bytes=max_response_bytes,
+        )
 
     @property
     def server_root(self) -> str:
@@ -204,24 +232,79 @@ class ChatClient:
     async def _send(
         self, method: str, url: str, *, content: bytes | None = None, timeout_s: float | None = None
     ) -> httpx.Response:
+        """One request, read whole under a size cap and within a total deadline.
+
+        httpx's timeouts bound each wait (connect, one read), so a server that
+        drips a byte a second would never time out; ``deadline_s`` bounds the
+        whole exchange. The body is read in chunks and refused past
+        ``max_response_bytes`` (counted after decompression, so a gzip bomb
+        stops there too).
+        """
         kwargs: dict[str, Any] = {}
+        deadline = self.deadline_s
         if timeout_s is not None:
             kwargs["timeout"] = httpx.Timeout(timeout_s)
+            deadline = timeout_s
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, url, content=content, headers=self._headers, **kwargs
             )
+            async with asyncio.timeout(deadline):
+                streamed = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read_capped(streamed, url)
+                finally:
+                    await streamed.aclose()
+                    # httpx links a response and its stream wrapper in a cycle; cut it
+                    # so the request body is freed now, not by the cyclic collector.
+                    streamed.stream = httpx.ByteStream(b"")
+        except TimeoutError:
+            raise BackendTimeout(
+                f"{self.backend}: no complete answer from {safe_url(url)} within {deadline:g} s",
+                backend=self.backend,
+            ) from None
         except _HTTPX_EXCEPTIONS as exc:
             raise translate_httpx_error(exc, backend=self.backend, url=url) from None
-        # httpx's Response and the stream wrapper it installs refer to each other,
-        # so every response -- and through ``response.request`` the request body,
-        # ~0.5 MB a page -- would wait for the cyclic garbage collector, which kept
-        # dozens of bodies alive (docs/PERFORMANCE.md, target 3). The body is read
-        # already, so the wrapper has no use left.
-        response.stream = httpx.ByteStream(b"")
+        # A fresh response over the bytes read; no cycle keeps ~0.5 MB of request
+        # body per page waiting for the cyclic garbage collector
+        # (docs/PERFORMANCE.md, target 3).
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        response = httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=body,
+            request=request,
+            extensions={"reason_phrase": streamed.reason_phrase.encode("latin-1", "replace")},
+        )
         if response.status_code >= 400:
             raise status_error(response, self.backend)
         return response
+
+    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+        """The decoded body, or :class:`AnswerTooLarge` once it passes the cap."""
+        cap = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+            raise self._too_large(url, cap)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise self._too_large(url, cap)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, url: str, cap: int) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"{self.backend}: answer from {safe_url(url)} is larger than {cap / 2**20:g} MiB",
+            backend=self.backend,
+            hint="raise the backend's max_response_mb if such answers are expected",
+        )
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key back ("Incorrect API key provided: sk-..."); never show it."""
@@ -229,8 +312,8 @@ class ChatClient:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_of(response)
+        except ValueError:
             raise BadModelOutput(
                 f"{self.backend}: answer is not JSON (HTTP {response.status_code})",
                 backend=self.backend,

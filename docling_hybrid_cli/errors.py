@@ -41,6 +41,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── BackendNotConfigured   cannot work in this run (no key, no program)
     │   │   └── NoTextFound            a local backend looked and found no text
     │   └── BadModelOutput         answer arrived but is unusable: retried
+    │       ├── AnswerTooLarge     past the response size cap: the next backend
     │       ├── EmptyAnswer        finished with no text: one retry, then the next backend
     │       ├── LoopedAnswer       cut off (length, repetition): the backend's loop ladder
     │       └── WithheldAnswer     a content filter withheld it: the next backend
@@ -61,6 +62,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 __all__ = [
+    "AnswerTooLarge",
     "BackendConnectError",
     "BackendError",
     "BackendNotConfigured",
@@ -321,6 +323,15 @@ class SimulatedServerError(DoclingHybridError):
     Not a usage error: the command was right, the tool's own helper failed
     (its output, on stderr, says why).
     """
+
+
+class AnswerTooLarge(BadModelOutput):
+    """The answer passed the size cap while being read: refused, never buffered whole.
+
+    Asking again would only fetch the same flood, so the page moves on.
+    """
+
+    retryable = False
 
 
 class EmptyAnswer(BadModelOutput):

@@ -7,7 +7,6 @@ answers. Every message is redacted (servers echo keys back) and bounded.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -26,10 +25,18 @@ from .errors import (
     ContextOverflow,
     lookup_by_mro,
 )
+from .jsonsafe import json_of
 from .redact import redact
 from .textclean import one_line
 
-__all__ = ["HTTPX_ERRORS", "error_text", "retry_after", "status_error", "translate_httpx_error"]
+__all__ = [
+    "HTTPX_ERRORS",
+    "error_text",
+    "retry_after",
+    "safe_url",
+    "status_error",
+    "translate_httpx_error",
+]
 
 _RATE_LIMIT_PREFIX = "x-ratelimit-"
 _MAX_RATE_LIMIT_HEADERS = 8
@@ -167,8 +174,8 @@ def _bounded_str(value: Any, limit: int = 2000) -> str:
 def _error_message(response: httpx.Response) -> str:
     """The server's message on one line (callers cut it short); secrets are redacted first."""
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json_of(response)
+    except ValueError:
         return one_line(redact(response.text[:4000]), 200) or response.reason_phrase
     return one_line(redact(error_text(body)))
 
@@ -191,8 +198,8 @@ def _rate_limit_headers(response: httpx.Response) -> dict[str, str]:
     """
     found: dict[str, str] = {}
     try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json_of(response)
+    except ValueError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     metadata = error.get("metadata") if isinstance(error, dict) else None
@@ -232,11 +239,11 @@ def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> Back
     if entry is None:
         raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
     error_class, template = entry
-    message = template.format(backend=backend, where=_safe_url(url), name=type(exc).__name__)
+    message = template.format(backend=backend, where=safe_url(url), name=type(exc).__name__)
     return error_class(message, backend=backend)
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without credentials or query string, fit for a message."""
     try:
         parsed = httpx.URL(url)

@@ -12,8 +12,9 @@ it); this is a small owned version because that one maps a dropped
 keep-alive connection (``ServerDisconnectedError``) to ``httpx.ConnectTimeout``,
 which would make the circuit breaker treat a live server as a dead one.
 
-Responses are read whole before they are returned: chat completions are a
-few KB, and a fully read response can never pin a pooled connection.
+Response bodies are streamed: the client reads them under a size cap (a
+hostile server can send any amount) and always closes them, which releases
+the pooled connection.
 
 ``trust_env`` means what it means in httpx: proxies from ``HTTP(S)_PROXY``,
 ``ALL_PROXY`` and ``NO_PROXY``, read once. aiohttp's own ``trust_env`` would
@@ -27,6 +28,7 @@ from __future__ import annotations
 import functools
 import ssl
 import urllib.request
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -90,7 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         body = request.content if request.method not in ("GET", "HEAD") else None
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
         try:
-            async with session.request(
+            response = await session.request(
                 request.method,
                 str(request.url),
                 data=body or None,
@@ -104,22 +106,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
                 ),
-            ) as response:
-                content = await response.read()
-                status, reason = response.status, response.reason
-                raw_headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
+            )
         except Exception as exc:
             mapped = _map_exception(exc, request)
             if mapped is None:
                 raise
             raise mapped from exc
-        # aiohttp has already decoded any Content-Encoding; do not let httpx decode again.
-        raw_headers = [(k, v) for k, v in raw_headers if k.lower() != b"content-encoding"]
+        # aiohttp decodes any Content-Encoding itself; do not let httpx decode again.
+        # The encoded length is not the length the client will read either.
+        encoded = "Content-Encoding" in response.headers
+        raw_headers = [
+            (k, v)
+            for k, v in response.raw_headers
+            if k.lower() != b"content-encoding" and not (encoded and k.lower() == b"content-length")
+        ]
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if reason:
-            extensions["reason_phrase"] = reason.encode("latin-1", "replace")
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
         return httpx.Response(
-            status, headers=raw_headers, content=content, request=request, extensions=extensions
+            response.status,
+            headers=raw_headers,
+            stream=_AiohttpBody(response, request),
+            request=request,
+            extensions=extensions,
         )
 
     def _proxy_for(self, url: httpx.URL) -> str | None:
@@ -148,6 +157,34 @@ def _bypassed(host: str, no_proxy: str) -> bool:
         if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
             return True
     return False
+
+
+class _AiohttpBody(httpx.AsyncByteStream):
+    """An aiohttp response body read chunk by chunk, so the caller can stop reading.
+
+    The client caps how much of an answer it reads (a 300 MB body, a gzip
+    bomb); reading it here whole would buffer it before anyone could refuse
+    it. Chunks are already decompressed. Closing releases the connection.
+    """
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(self.CHUNK):
+                yield chunk
+        except Exception as exc:
+            mapped = _map_exception(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
 
 
 @functools.cache

@@ -203,6 +203,7 @@ class HttpBackend(BackendTraits):
             api_key=self.api_key,
             headers={**self.default_headers(), **config.headers},
             transport=transport,
+            max_response_bytes=int(config.max_response_mb * 2**20),
         )
         if spending is not None:
             self.client.on_cost = lambda cost: spending.record(self.name, cost)

@@ -34,6 +34,7 @@ from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
 from ..errors import BackendError, BackendRejected, BackendUnavailable, ContextOverflow
 from ..health_report import CHECK_TIMEOUT_S, MIN_ANSWER_TOKENS, HealthReport
+from ..jsonsafe import json_of
 from ..pages import PageImage, PageText
 from .base import HttpBackend, Notify, RequestStep
 from .deepseek_guard import check_ngram_guard
@@ -155,7 +156,7 @@ class DeepSeekBackend(HttpBackend):
             response = await self.client.get(
                 f"{self.client.base_url}/models", timeout_s=CHECK_TIMEOUT_S
             )
-            listing = response.json()
+            listing = json_of(response)
         except (BackendUnavailable, ValueError):
             return None
         except BackendRejected:

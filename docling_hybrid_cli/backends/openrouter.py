@@ -44,6 +44,7 @@ from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
 from ..errors import BackendError, BackendRateLimited, BackendRejected
 from ..health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo
+from ..jsonsafe import json_of
 from ..pages import PageImage, PageText
 from .base import Notify
 from .openai_compat import OpenAICompatBackend
@@ -157,7 +158,7 @@ class OpenRouterBackend(OpenAICompatBackend):
             return
         key.accepted = True
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
             body = None
         data = body.get("data") if isinstance(body, dict) else None

@@ -19,6 +19,7 @@ from ..backend_configs import HttpBackendConfig
 from ..client import ChatClient
 from ..errors import BackendError
 from ..health_report import CHECK_TIMEOUT_S, HealthReport
+from ..jsonsafe import json_of
 from .server_checks import strip_name
 
 __all__ = ["check_model_available"]
@@ -31,7 +32,7 @@ async def _model_ids(client: ChatClient, url: str) -> set[str] | BackendError:
     """The ``data[].id`` of a model list, or the error that kept us from it."""
     try:
         response = await client.get(url, timeout_s=CHECK_TIMEOUT_S)
-        body: Any = response.json()
+        body: Any = json_of(response)
     except BackendError as exc:
         return exc
     except ValueError:

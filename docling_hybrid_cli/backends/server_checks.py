@@ -19,6 +19,7 @@ from ..backend_configs import HttpBackendConfig
 from ..client import ChatClient
 from ..errors import BackendConnectError, BackendError, BackendServerError, BackendTimeout
 from ..health_report import CHECK_TIMEOUT_S, HealthReport
+from ..jsonsafe import json_of
 
 __all__ = ["check_openai_server", "get_model_listing", "strip_name", "unreachable"]
 
@@ -140,7 +141,7 @@ async def get_model_listing(
     if report.key is not None:
         report.key.accepted = True
     try:
-        listing = response.json()
+        listing = json_of(response)
     except ValueError:
         listing = None
     if not isinstance(listing, dict):
