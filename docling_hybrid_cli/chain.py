@@ -29,6 +29,7 @@ from .pages import AttemptError, Notify, PageImage, PageResult, PageText
 from .retry import RetryPolicy
 from .settings import Settings
 from .spending import SpendingCap
+from .textclean import one_line
 
 __all__ = ["BLANK_PAGE", "FallbackChain", "build_chain"]
 
@@ -76,6 +77,14 @@ class FallbackChain:
                 if notify is not None:
                     notify("falling back", str(exc))
                 continue
+            except Exception as exc:
+                # A bug, or an answer shaped in a way no check foresaw: it must cost
+                # this backend's attempt, never the run (and the rest of a batch).
+                result.attempts += 1
+                result.errors.append(_unexpected(backend.name, exc))
+                if notify is not None:
+                    notify("falling back", f"{backend.name}: unexpected {type(exc).__name__}")
+                continue
             result.attempts += text.attempts
             result.errors.extend(text.failed_steps)
             result.text = text
@@ -88,6 +97,16 @@ class FallbackChain:
     async def aclose(self) -> None:
         for backend in self.backends:
             await backend.aclose()
+
+
+def _unexpected(backend: str, exc: Exception) -> AttemptError:
+    """An exception outside our tree, recorded like any failed attempt (with its type)."""
+    try:
+        detail = str(exc)
+    except Exception:
+        detail = ""
+    text = f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else "")
+    return AttemptError(backend=backend, error=one_line(text, 500), kind=type(exc).__name__)
 
 
 def _no_text_reason(errors: list[AttemptError]) -> str:

@@ -245,3 +245,57 @@ def test_build_chain_uses_configured_order_and_breaker_settings() -> None:
         assert (breaker.threshold, breaker.cooldown_s) == (5, 2.5)
     finally:
         asyncio.run(chain.aclose())
+
+
+class _Exploding:
+    """A backend with a bug: raises something outside the tool's exception tree."""
+
+    name = "exploding"
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def ocr_page(self, page: PageImage, notify: Any = None, *, breaker: Any = None) -> Any:
+        raise self.exc
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Fine:
+    name = "fine"
+
+    async def ocr_page(self, page: PageImage, notify: Any = None, *, breaker: Any = None) -> Any:
+        from docling_hybrid_cli.pages import PageText
+
+        return PageText(markdown="# ok", backend="fine")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TypeError("'int' object is not iterable"),
+        RecursionError(),
+        OverflowError("\x1b[2J"),
+        _Unprintable(),
+    ],
+    ids=["TypeError", "RecursionError", "OverflowError", "unprintable"],
+)
+def test_an_unexpected_exception_costs_one_attempt_not_the_run(exc: Exception) -> None:
+    """The last line of defence: recorded with its type, and the next backend converts."""
+    page = PageImage(page=1, data=b"x", mime="image/png", width=1, height=1)
+    chain = FallbackChain([_Exploding(exc), _Fine()])  # type: ignore[list-item]
+    result = asyncio.run(chain.convert(page))
+    assert result.ok and result.text is not None and result.text.markdown == "# ok"
+    [error] = result.errors
+    assert error.backend == "exploding" and error.kind == type(exc).__name__
+    assert error.error.startswith(f"unexpected {type(exc).__name__}")
+    assert "\x1b" not in error.error
