@@ -82,6 +82,11 @@ class HttpBackendConfig(BackendConfigBase):
     prompt: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    headers_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Header name -> environment variable holding its value: secret headers "
+        "need not live in a config file.",
+    )
     allow_insecure_http: bool = Field(
         default=False,
         description="Allow sending the API key over plain HTTP to a non-loopback host.",

@@ -9,14 +9,10 @@ others.
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from .chain import build_chain
 from .checkpoint import PageCache, default_cache_dir
@@ -24,15 +20,14 @@ from .errors import (
     EXIT_OK,
     EXIT_PAGES_FAILED,
     EXIT_USAGE,
-    ConfigError,
     DoclingHybridError,
     UsageError,
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
-from .settings import HttpBackendConfig, Settings
+from .settings import Settings
 from .spending import SpendingCap
 
-__all__ = ["BatchResult", "FileFailure", "refuse_keys_over_plain_http", "convert_batch"]
+__all__ = ["BatchResult", "FileFailure", "convert_batch"]
 
 
 @dataclass(frozen=True)
@@ -65,38 +60,6 @@ def cache_root(settings: Settings) -> Path:
     return Path(settings.cache.dir).expanduser() if settings.cache.dir else default_cache_dir()
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def refuse_keys_over_plain_http(
-    settings: Settings, environ: Mapping[str, str] | None = None
-) -> None:
-    """Refuse to send an API key in clear text to another machine unless allowed.
-
-    Plain HTTP to a loopback address is fine (a local vLLM); to anything else
-    the key would cross the network readable, so the user must opt in with
-    ``allow_insecure_http = true`` on that backend.
-    """
-    environ = os.environ if environ is None else environ
-    for cfg in settings.chain:
-        if not isinstance(cfg, HttpBackendConfig):
-            continue
-        if not cfg.api_key_env or not environ.get(cfg.api_key_env):
-            continue
-        url = httpx.URL(cfg.base_url)
-        if url.scheme == "http" and not _is_loopback(url.host) and not cfg.allow_insecure_http:
-            raise ConfigError(
-                f"backend {cfg.name!r} would send its API key over plain HTTP to {url.host}",
-                hint=f"use https, or set backends.{cfg.name}.allow_insecure_http = true",
-            )
-
-
 async def convert_batch(
     jobs: Sequence[DocumentJob],
     settings: Settings,
@@ -109,7 +72,6 @@ async def convert_batch(
     With a single job its input error is raised instead, so the one-file case
     reads like any other command failing.
     """
-    refuse_keys_over_plain_http(settings)
     started = time.perf_counter()
     result = BatchResult(spending=SpendingCap(settings.convert.max_cost))
     chain = build_chain(settings, spending=result.spending)

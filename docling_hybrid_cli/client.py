@@ -31,6 +31,7 @@ from .http_errors import (
     translate_httpx_error,
 )
 from .jsonsafe import json_of
+from .keyguard import is_secret_header, refuse_secrets_in_clear
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
@@ -144,6 +145,10 @@ class ChatClient:
         """Told every cost a completion reports (the spending cap), even one later rejected."""
         self._http = http
         self._headers = {"Content-Type": "application/json", **(headers or {})}
+        for name, value in self._headers.items():
+            if is_secret_header(name):
+                register_secret(value)
+        register_secret(_url_password(base_url))
         if api_key:
             register_secret(api_key)
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -162,6 +167,7 @@ class ChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
         http_transport: str = "aiohttp",
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
     ) -> ChatClient:
         """A client whose pool keeps one live connection per request in flight.
 
@@ -173,6 +179,13 @@ class ChatClient:
         flight (encode/httpx#3215). ``max_keepalive_connections`` equals
         ``max_connections`` either way.
         """
+        refuse_secrets_in_clear(
+            backend,
+            base_url,
+            api_key=api_key,
+            headers=headers or {},
+            allow_insecure_http=allow_insecure_http,
+        )
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -356,6 +369,14 @@ class ChatClient:
             latency_s=latency,
             response_id=_response_id(payload.get("id")),
         )
+
+
+def _url_password(url: str) -> str | None:
+    """Credentials in a base URL (``https://user:pass@host``) are a secret like a key."""
+    try:
+        return httpx.URL(url).password or None
+    except (httpx.InvalidURL, TypeError):
+        return None
 
 
 def _model_name(value: Any) -> str:

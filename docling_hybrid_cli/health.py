@@ -152,7 +152,10 @@ async def check_backend(
     try:
         backend = _build(config, environ, transport)
     except ConfigError as exc:
-        return report.fail("misconfigured", str(exc), "fix the backend's kind in the config")
+        report.refused_config = True
+        return report.fail(
+            "misconfigured", str(exc), exc.hint or "fix the backend's kind in the config"
+        )
     report.title = backend.title
     report.ready_phrase = backend.ready_phrase
     report.url = backend.health_url

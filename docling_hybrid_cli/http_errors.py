@@ -26,6 +26,7 @@ from .errors import (
     lookup_by_mro,
 )
 from .jsonsafe import json_of
+from .keyguard import public_url
 from .redact import redact
 from .textclean import one_line
 
@@ -245,9 +246,4 @@ def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> Back
 
 def safe_url(url: str) -> str:
     """The URL without credentials or query string, fit for a message."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return "an invalid URL"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+    return public_url(url)

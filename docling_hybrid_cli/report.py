@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .keyguard import public_url
 from .output import page_record
 from .pipeline import DocumentResult
 from .settings import Settings
@@ -73,6 +74,6 @@ def _chain_entry(config: dict[str, Any]) -> dict[str, Any]:
         "name": config["name"],
         "kind": config["kind"],
         "model": config.get("model", ""),
-        "base_url": config.get("base_url", ""),
+        "base_url": public_url(config.get("base_url", "")) if config.get("base_url") else "",
         "api_key_env": config.get("api_key_env"),
     }

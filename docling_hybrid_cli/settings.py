@@ -36,6 +36,8 @@ from .backend_configs import (
     infer_kind,
 )
 from .errors import ConfigError
+from .keyguard import is_secret_header
+from .redact import register_secret
 
 __all__ = [
     "APP_NAME",
@@ -365,7 +367,21 @@ def load_settings(
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origins)) from None
+    _register_secret_headers(settings)
     return ResolvedSettings(settings=settings, origins=origins, config_file=chosen)
+
+
+def _register_secret_headers(settings: Settings) -> None:
+    """Secret header values written in a config are redacted from everything we print.
+
+    ``config show`` and ``config set`` echo settings, and a server may echo a
+    header back in an error: registering the values once, as soon as they are
+    read, covers every path.
+    """
+    for cfg in settings.backends.configs.values():
+        for name, value in getattr(cfg, "headers", {}).items():
+            if is_secret_header(name):
+                register_secret(value)
 
 
 def _describe(exc: ValidationError, origins: dict[str, str]) -> str:

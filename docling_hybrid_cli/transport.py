@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import functools
 import ssl
-import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .errors import lookup_by_mro
+from .keyguard import environment_proxies, proxy_for
 
 if TYPE_CHECKING:
     import aiohttp
@@ -57,7 +57,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._limits = limits or httpx.Limits()
         self._verify = verify
-        self._proxies = urllib.request.getproxies_environment() if trust_env else {}
+        self._proxies = environment_proxies() if trust_env else {}
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -133,30 +133,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _proxy_for(self, url: httpx.URL) -> str | None:
         """The environment's proxy for ``url``, as httpx would pick it, or None."""
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if not proxy or _bypassed(url.host, self._proxies.get("no", "")):
-            return None
-        return proxy
+        return proxy_for(url, self._proxies)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """Whether ``NO_PROXY`` exempts ``host``: ``*``, or hosts and domain suffixes.
-
-    Entries may carry a scheme (``http://127.0.0.1``), as httpx allows; a
-    leading dot is optional (``.example.com`` and ``example.com`` both cover
-    ``api.example.com``).
-    """
-    host = host.lower()
-    for raw in no_proxy.split(","):
-        entry = raw.strip().lower().split("://")[-1].lstrip(".")
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return True
-    return False
 
 
 class _AiohttpBody(httpx.AsyncByteStream):

@@ -23,12 +23,13 @@ from ..answer_policy import EMPTY_ANSWER_RETRIES, empty_answer, next_move
 from ..backend_configs import BackendConfigBase, HttpBackendConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
-from ..errors import BackendError, BackendNotConfigured
+from ..errors import BackendError
 from ..health_report import HealthReport, KeyInfo
 from ..pages import AttemptError, Notify, PageImage, PageText
 from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
 from ..spending import SpendingCap
+from .credentials import Credentials
 from .server_checks import check_openai_server
 
 __all__ = [
@@ -193,7 +194,10 @@ class HttpBackend(BackendTraits):
         self.name = config.name
         self.retry = retry or RetryPolicy()
         self.spending = spending
-        self.api_key = self._api_key(environ if environ is not None else dict(os.environ))
+        self.credentials = Credentials.read(
+            config, environ if environ is not None else dict(os.environ)
+        )
+        self.api_key = self.credentials.api_key
         self.client = ChatClient.create(
             backend=config.name,
             base_url=config.base_url,
@@ -201,9 +205,10 @@ class HttpBackend(BackendTraits):
             connect_timeout_s=config.connect_timeout_s,
             max_connections=config.max_concurrency,
             api_key=self.api_key,
-            headers={**self.default_headers(), **config.headers},
+            headers={**self.default_headers(), **config.headers, **self.credentials.headers},
             transport=transport,
             max_response_bytes=int(config.max_response_mb * 2**20),
+            allow_insecure_http=config.allow_insecure_http,
         )
         if spending is not None:
             self.client.on_cost = lambda cost: spending.record(self.name, cost)
@@ -265,20 +270,9 @@ class HttpBackend(BackendTraits):
         """Headers a backend family always sends; the config's ``headers`` win over them."""
         return {}
 
-    def _api_key(self, environ: dict[str, str]) -> str | None:
-        if not self.config.api_key_env:
-            return None
-        return environ.get(self.config.api_key_env) or None
-
     def missing_key_error(self) -> BackendError | None:
-        """A backend whose key variable is configured but empty fails before any request."""
-        if self.config.api_key_env and not self.api_key:
-            return BackendNotConfigured(
-                f"{self.name}: {self.config.api_key_env} is not set",
-                backend=self.name,
-                hint=f"export {self.config.api_key_env}=... or remove {self.name} from the chain",
-            )
-        return None
+        """A backend whose key (or header) variable is named but empty fails before any request."""
+        return self.credentials.missing(self.config)
 
     def build_body(self, page: PageImage, **overrides: Any) -> bytes:
         """The default request: the page plus the configured prompt and parameters."""

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK, EXIT_PAGES_FAILED, UsageError
+from ..errors import EXIT_OK, EXIT_PAGES_FAILED, EXIT_USAGE, UsageError
+from ..keyguard import public_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -132,6 +133,8 @@ def check_server(
         _print_table(reports)
     else:
         _print_one(reports[0])
+    if not all_backends and reports[0].refused_config:
+        raise typer.Exit(EXIT_USAGE)  # the one backend asked for is misconfigured: a usage error
     raise typer.Exit(EXIT_OK if all(r.ready for r in reports) else EXIT_PAGES_FAILED)
 
 
@@ -199,7 +202,7 @@ def _line(console: Console, text: str, style: str = "") -> None:
 
 def _headline(report: HealthReport) -> str:
     title = report.title or report.kind
-    where = f" at {report.url}" if report.url else ""
+    where = f" at {public_url(report.url)}" if report.url else ""
     if report.ready:
         return f"✓ {title} {report.ready_phrase}{where}"
     return f"✗ {title} is not ready{where}"
@@ -293,7 +296,7 @@ def _print_table(reports: list[HealthReport]) -> None:
             r.kind,
             status,
             Text(_clean(r.model)),
-            Text(_clean(r.url)),
+            Text(_clean(public_url(r.url) if r.url else "")),
             latency,
             Text(_clean(detail)),
         )

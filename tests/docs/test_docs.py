@@ -163,7 +163,7 @@ MESSAGES = [
     "needs a base_url",
     "must start with http:// or https://",
     "is not available",
-    "would send its API key over plain HTTP",
+    "over plain HTTP to",
     "config file already exists:",
     # output
     "cannot write",

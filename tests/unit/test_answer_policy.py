@@ -191,16 +191,16 @@ def make(config: dict[str, Any], router: respx.MockRouter) -> Any:
 
 def run_chain(kind: str, position: str, reply: httpx.Response) -> tuple[PageResult, int]:
     router = respx.MockRouter(assert_all_called=False)
-    router.get("http://x.test/v1/models").mock(
+    router.get("https://x.test/v1/models").mock(
         return_value=httpx.Response(200, json={"data": [{"id": MODEL, "max_model_len": 8192}]})
     )
-    under_test = router.post("http://x.test/v1/chat/completions").mock(return_value=reply)
-    router.post("http://next.test/v1/chat/completions").mock(
+    under_test = router.post("https://x.test/v1/chat/completions").mock(return_value=reply)
+    router.post("https://next.test/v1/chat/completions").mock(
         return_value=httpx.Response(
             200, json={"choices": [{"message": {"content": "# Next"}, "finish_reason": "stop"}]}
         )
     )
-    server = {"model": MODEL, "base_url": "http://x.test/v1"}
+    server = {"model": MODEL, "base_url": "https://x.test/v1"}
     backends = [make({"name": "x", "kind": kind, **server}, router)]
     if position == "first":
         backends.append(
@@ -209,7 +209,7 @@ def run_chain(kind: str, position: str, reply: httpx.Response) -> tuple[PageResu
                     "name": "next",
                     "kind": "openai-compatible",
                     "model": MODEL,
-                    "base_url": "http://next.test/v1",
+                    "base_url": "https://next.test/v1",
                 },
                 router,
             )
@@ -264,9 +264,9 @@ def test_policy_table(reason: str | None, content: str, kind: str, position: str
 
 def test_a_blank_page_asks_no_backend() -> None:
     router = respx.MockRouter(assert_all_called=False)
-    route = router.post("http://x.test/v1/chat/completions")
+    route = router.post("https://x.test/v1/chat/completions")
     backend = make(
-        {"name": "x", "kind": "deepseek-vllm", "model": MODEL, "base_url": "http://x.test/v1"},
+        {"name": "x", "kind": "deepseek-vllm", "model": MODEL, "base_url": "https://x.test/v1"},
         router,
     )
     chain = FallbackChain([backend])
@@ -288,18 +288,18 @@ def test_a_blank_page_asks_no_backend() -> None:
 def test_an_unset_key_says_nothing_about_the_page() -> None:
     """DeepSeek answers empty, OpenRouter has no key: the page is empty, not failed."""
     router = respx.MockRouter(assert_all_called=False)
-    router.get("http://x.test/v1/models").mock(return_value=httpx.Response(404))
-    router.post("http://x.test/v1/chat/completions").mock(
+    router.get("https://x.test/v1/models").mock(return_value=httpx.Response(404))
+    router.post("https://x.test/v1/chat/completions").mock(
         return_value=httpx.Response(
             200, json={"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]}
         )
     )
     first = make(
-        {"name": "x", "kind": "deepseek-vllm", "model": MODEL, "base_url": "http://x.test/v1"},
+        {"name": "x", "kind": "deepseek-vllm", "model": MODEL, "base_url": "https://x.test/v1"},
         router,
     )
     keyless = build_backend(
-        backend_config(name="or", kind="openrouter", model=MODEL, base_url="http://or.test/v1"),
+        backend_config(name="or", kind="openrouter", model=MODEL, base_url="https://or.test/v1"),
         retry=RetryPolicy(sleep=_no_sleep),
         transport=httpx.MockTransport(router.async_handler),
         environ={},

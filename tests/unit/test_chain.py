@@ -107,7 +107,7 @@ def make_chain(kinds: tuple[str, ...], router: respx.MockRouter) -> FallbackChai
     backends = []
     for index, kind in enumerate(kinds):
         config = backend_config(
-            name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"http://b{index}.test/v1"
+            name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"https://b{index}.test/v1"
         )  # type: ignore[arg-type]
         backends.append(
             build_backend(
@@ -117,7 +117,7 @@ def make_chain(kinds: tuple[str, ...], router: respx.MockRouter) -> FallbackChai
                 environ=KEY,
             )
         )
-        router.get(f"http://b{index}.test/v1/models").mock(
+        router.get(f"https://b{index}.test/v1/models").mock(
             return_value=httpx.Response(200, json={"data": [{"id": MODEL, "max_model_len": 8192}]})
         )
     return FallbackChain(backends, breaker_threshold=3, breaker_cooldown_s=30)
@@ -145,10 +145,10 @@ def test_fault_once_then_recovery(fault: str, kinds: tuple[str, str]) -> None:
     """One fault on the primary: retried there, unless the policy says move on."""
     router = respx.MockRouter(assert_all_called=False)
     answers = iter([FAULTS[fault], ok])
-    primary = router.post("http://b0.test/v1/chat/completions").mock(
+    primary = router.post("https://b0.test/v1/chat/completions").mock(
         side_effect=lambda _: next(answers)()
     )
-    second = router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    second = router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     [result] = convert(make_chain(kinds, router), page())
 
     assert result.ok and result.text is not None
@@ -181,8 +181,8 @@ def test_persistent_fault_falls_back_with_the_error_recorded(
     """The primary always fails: the page comes from the second backend, the error is kept."""
     router = respx.MockRouter(assert_all_called=False)
     make = FAULTS[fault]
-    primary = router.post("http://b0.test/v1/chat/completions").mock(side_effect=lambda _: make())
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    primary = router.post("https://b0.test/v1/chat/completions").mock(side_effect=lambda _: make())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     [result] = convert(make_chain(kinds, router), page())
 
     assert result.ok and result.text is not None
@@ -206,8 +206,8 @@ def test_persistent_fault_falls_back_with_the_error_recorded(
 @pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
 def test_every_backend_failing_fails_the_page_with_every_error(kinds: tuple[str, str]) -> None:
     router = respx.MockRouter(assert_all_called=False)
-    router.post("http://b0.test/v1/chat/completions").mock(return_value=FAULTS["503"]())
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=FAULTS["401"]())
+    router.post("https://b0.test/v1/chat/completions").mock(return_value=FAULTS["503"]())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=FAULTS["401"]())
     [result] = convert(make_chain(kinds, router), page())
     assert not result.ok
     assert [(e.backend, e.status) for e in result.errors] == [
@@ -219,10 +219,10 @@ def test_every_backend_failing_fails_the_page_with_every_error(kinds: tuple[str,
 def test_dead_primary_is_skipped_after_the_breaker_opens() -> None:
     """Ten pages, primary refusing: three refused connections in all, then it is skipped."""
     router = respx.MockRouter(assert_all_called=False)
-    primary = router.post("http://b0.test/v1/chat/completions").mock(
+    primary = router.post("https://b0.test/v1/chat/completions").mock(
         side_effect=httpx.ConnectError("Connection refused")
     )
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     results = convert(
         make_chain(("deepseek-vllm", "openrouter"), router), *(page(n) for n in range(1, 11))
     )
