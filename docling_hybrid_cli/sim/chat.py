@@ -28,6 +28,12 @@ from docling_hybrid_cli.sim.answers import (
 from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.counters import Counters, Exchange
 from docling_hybrid_cli.sim.faults import FaultSource
+from docling_hybrid_cli.sim.hostile import (
+    CONTENT_KINDS,
+    HOSTILE_KINDS,
+    hostile_content,
+    hostile_response,
+)
 from docling_hybrid_cli.sim.http import (
     Headers,
     Request,
@@ -80,6 +86,13 @@ class ChatRoute:
         cfg = self._config
         retry_after = _retry_after_headers(cfg.retry_after_s)
         page = page_text(cfg.style, call.image)
+        if fault in CONTENT_KINDS:
+            return await self._complete(call, hostile_content(fault, page), "stop")
+        if fault in HOSTILE_KINDS:
+            normal = await self._complete(call, page, "stop")
+            return hostile_response(
+                fault, normal.body, hostile_mb=cfg.hostile_mb, drip_s=cfg.drip_s
+            )
         if fault == "429":
             return json_response(
                 429, {"error": {"message": "Rate limit exceeded", "code": 429}}, retry_after

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--start-delay", type=float, default=0.0, help="seconds before the port listens")
     add("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     add("--timeout-fault", type=float, default=defaults.timeout_fault_s)
+    add("--hostile-mb", type=float, default=defaults.hostile_mb, help="oversized/gzip-bomb MiB")
+    add("--drip", type=float, default=defaults.drip_s, help="seconds between drip-fed bytes")
     add(
         "--no-ngram-processor",
         dest="ngram_processor",
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             start_delay_s=args.start_delay,
             retry_after_s=args.retry_after,
             timeout_fault_s=args.timeout_fault,
+            hostile_mb=args.hostile_mb,
+            drip_s=args.drip,
             ngram_processor=args.ngram_processor,
             warmup_s=args.warmup,
             cost_per_request=args.cost,

@@ -27,6 +27,10 @@ class MockConfig:
     start_delay_s: float = 0.0
     retry_after_s: float | None = None
     timeout_fault_s: float = 30.0
+    hostile_mb: float = 48.0
+    """Size of the ``oversized`` and ``gzip-bomb`` answers, in MiB."""
+    drip_s: float = 0.5
+    """Seconds between the bytes of a ``drip`` answer."""
     ngram_processor: bool = True
     """Started with DeepSeek's n-gram logits processor: invalid ``vllm_xargs`` are refused.
     False: a server started without it, which silently ignores them."""
@@ -61,11 +65,14 @@ class MockConfig:
             self.start_delay_s,
             self.timeout_fault_s,
             self.warmup_s,
+            self.drip_s,
         )
         if self.cost_per_request is not None and not 0 <= self.cost_per_request < 1e6:
             raise ValueError("cost_per_request must be within [0, 1e6)")
         if min(delays) < 0 or (self.retry_after_s is not None and self.retry_after_s < 0):
             raise ValueError("latencies, delays and retry_after_s must not be negative")
+        if not 0 < self.hostile_mb <= 1024:
+            raise ValueError(f"hostile_mb must be within (0, 1024], not {self.hostile_mb}")
         if self.max_model_len <= 0:
             raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
         if self.loop_period is not None and self.loop_period <= 0:

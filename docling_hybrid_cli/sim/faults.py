@@ -12,12 +12,15 @@ import random
 import threading
 from collections.abc import Iterable
 
+from docling_hybrid_cli.sim.hostile import HOSTILE_KINDS
+
 __all__ = ["DEFAULT_FAULTS", "FAULT_KINDS", "FaultSource", "check_fault_kinds"]
 
 FAULT_KINDS = frozenset(
     {
         *("429", "429-daily", "500", "502", "503", "reset", "timeout", "empty", "length"),
         *("error200", "401", "404", "content_filter", "abort", "repetition", "finish_error"),
+        *HOSTILE_KINDS,
     }
 )
 """Every fault name :class:`~docling_hybrid_cli.sim.MockConfig` and ``inject`` accept.
