@@ -74,7 +74,7 @@ class HttpBackendConfig(BackendConfigBase):
     max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_response_mb: float = Field(
-        default=32.0,
+        default=8.0,
         gt=0,
         le=1024,
         description="Answers larger than this (after decompression) are refused while read.",

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from .answer_policy import answer_error
+from .bodyread import BodyTooLarge, UnreadableBody, read_capped
 from .errors import AnswerTooLarge, BackendTimeout, BadModelOutput
 from .http_errors import (
     HTTPX_ERRORS,
@@ -51,8 +52,8 @@ _MAX_ID_CHARS = 200
 
 DEFAULT_DEADLINE_S = 180.0
 """A request's whole exchange, when the caller names no ``timeout_s``."""
-DEFAULT_MAX_RESPONSE_BYTES = 32 * 2**20
-"""A page's answer is tens of KB; 32 MiB leaves room for anything real."""
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 2**20
+"""A page's answer is tens of KB; 8 MiB leaves room for anything real (x concurrency in RAM)."""
 
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
@@ -144,7 +145,12 @@ class ChatClient:
         self.on_cost: Callable[[float], None] | None = None
         """Told every cost a completion reports (the spending cap), even one later rejected."""
         self._http = http
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        # Uncompressed answers only: see bodyread.py for why.
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            **(headers or {}),
+        }
         for name, value in self._headers.items():
             if is_secret_header(name):
                 register_secret(value)
@@ -300,17 +306,21 @@ class ChatClient:
     async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
         """The decoded body, or :class:`AnswerTooLarge` once it passes the cap."""
         cap = self.max_response_bytes
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and len(declared) < 20 and int(declared) > cap:
-            raise self._too_large(url, cap)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > cap:
+        if response.is_stream_consumed:
+            # Already in memory and decoded: a test transport (respx) reads its answers.
+            if len(response.content) > cap:
                 raise self._too_large(url, cap)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "")
+        declared = response.headers.get("Content-Length", "")
+        if not encoding and declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+            raise self._too_large(url, cap)
+        try:
+            return await read_capped(response.aiter_raw(), encoding, cap)
+        except BodyTooLarge:
+            raise self._too_large(url, cap) from None
+        except UnreadableBody as exc:
+            raise BadModelOutput(f"{self.backend}: {exc}", backend=self.backend) from None
 
     def _too_large(self, url: str, cap: int) -> AnswerTooLarge:
         return AnswerTooLarge(

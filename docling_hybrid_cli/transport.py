@@ -79,7 +79,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,  # proxies are resolved by _proxy_for; never netrc
-                auto_decompress=True,
+                auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
             )
         return self._session
@@ -112,14 +112,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if mapped is None:
                 raise
             raise mapped from exc
-        # aiohttp decodes any Content-Encoding itself; do not let httpx decode again.
-        # The encoded length is not the length the client will read either.
-        encoded = "Content-Encoding" in response.headers
-        raw_headers = [
-            (k, v)
-            for k, v in response.raw_headers
-            if k.lower() != b"content-encoding" and not (encoded and k.lower() == b"content-length")
-        ]
+        # The body stays encoded (auto_decompress=False): the client inflates it
+        # under its size cap, which aiohttp's decoder, inflating whole chunks, cannot.
+        raw_headers = list(response.raw_headers)
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
@@ -146,7 +141,7 @@ class _AiohttpBody(httpx.AsyncByteStream):
 
     The client caps how much of an answer it reads (a 300 MB body, a gzip
     bomb); reading it here whole would buffer it before anyone could refuse
-    it. Chunks are already decompressed. Closing releases the connection.
+    it. Chunks are raw (still content-encoded). Closing releases the connection.
     """
 
     CHUNK = 64 * 1024

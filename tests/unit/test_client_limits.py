@@ -33,9 +33,10 @@ class Drip(httpx.AsyncByteStream):
         self.data, self.gap_s = data, gap_s
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for i in range(len(self.data)):
+        step = 1 if self.gap_s else 4096  # no gap: a plain streamed body, in chunks
+        for i in range(0, len(self.data), step):
             await asyncio.sleep(self.gap_s)
-            yield self.data[i : i + 1]
+            yield self.data[i : i + step]
 
 
 class Endless(httpx.AsyncByteStream):
@@ -86,7 +87,7 @@ def test_gzip_bomb_is_capped_after_decompression() -> None:
     assert len(bomb) < 64 * 1024
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+        return httpx.Response(200, stream=Drip(bomb, 0), headers={"Content-Encoding": "gzip"})
 
     with pytest.raises(AnswerTooLarge):
         run(handler, max_response_bytes=2**20)
@@ -121,3 +122,36 @@ def test_error_status_with_hostile_body_is_still_one_clean_line() -> None:
     text = str(info.value)
     assert "\x1b" not in text and "\x07" not in text and "\n" not in text
     assert "bad [2J thing" in text
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip, gzip", "zstd"])
+def test_encodings_that_cannot_be_bounded_are_refused(encoding: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Drip(b"xx", 0), headers={"Content-Encoding": encoding})
+
+    with pytest.raises(BadModelOutput, match="content encoding"):
+        run(handler)
+
+
+def test_damaged_gzip_is_bad_model_output() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, stream=Drip(b"\x1f\x8bnot gzip", 0), headers={"Content-Encoding": "gzip"}
+        )
+
+    with pytest.raises(BadModelOutput, match="damaged"):
+        run(handler)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_answers_within_the_cap_are_read(encoding: str) -> None:
+    import zlib
+
+    data = json.dumps(completion("ok")).encode()
+    packed = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Accept-Encoding"] == "identity"
+        return httpx.Response(200, stream=Drip(packed, 0), headers={"Content-Encoding": encoding})
+
+    assert run(handler).content == "ok"
