@@ -20,7 +20,7 @@ import httpx
 from .backends import build_backend
 from .backends.base import Backend
 from .breaker import CircuitBreaker
-from .errors import BackendError
+from .errors import BackendError, BackendUnavailable
 from .pages import AttemptError, Notify, PageImage, PageResult
 from .retry import RetryPolicy
 from .settings import Settings
@@ -75,7 +75,13 @@ class FallbackChain:
 
 
 def _attempt_error(backend: str, exc: BackendError) -> AttemptError:
-    return AttemptError(backend=backend, error=str(exc), kind=type(exc).__name__, status=exc.status)
+    return AttemptError(
+        backend=backend,
+        error=str(exc),
+        kind=type(exc).__name__,
+        status=exc.status,
+        transient=isinstance(exc, BackendUnavailable),
+    )
 
 
 def build_chain(

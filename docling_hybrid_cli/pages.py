@@ -94,6 +94,10 @@ class AttemptError:
     error: str
     kind: str
     status: int | None = None
+    transient: bool = False
+    """The server could not answer *now* (5xx, 429, a dropped connection, a timeout, an
+    open breaker): worth one more pass at the end of the document, unlike a rejection
+    or an unusable answer, which would only repeat."""
 
 
 @dataclass(slots=True)

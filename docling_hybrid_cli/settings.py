@@ -100,13 +100,37 @@ class ConvertSettings(BaseModel):
 
 
 class RetrySettings(BaseModel):
-    """Bounds on retrying one backend for one page before the chain moves on."""
+    """Bounds on retrying one backend for one page before the chain moves on.
+
+    The deadline is the bound that matters: transient failures are retried
+    until it has passed, however many attempts that takes. The two attempt
+    counts are optional caps, kept so that config files written when they
+    were the only bound still load (and still cap); unset, they do not apply.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    rate_limit_attempts: int = Field(default=6, ge=1, le=100)
-    backoff_initial_s: float = Field(default=0.5, ge=0.0, le=60.0)
+    deadline_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Seconds per page and backend in which transient failures are retried; "
+        "a request already sent runs to its own timeout.",
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Optional cap on attempts per page and backend (429s apart); "
+        "unset: the deadline alone.",
+    )
+    rate_limit_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Optional cap on 429 answers per page and backend; unset: the deadline alone.",
+    )
+    backoff_initial_s: float = Field(default=0.25, ge=0.0, le=60.0)
     backoff_max_s: float = Field(default=30.0, ge=0.0, le=600.0)
     breaker_threshold: int = Field(
         default=3, ge=1, le=1000, description="Refused connections in a row that open a breaker."

@@ -318,10 +318,16 @@ class HttpBackend(BackendTraits):
         return replace(text, attempts=attempts)
 
     async def call(self, body: bytes) -> ChatResult:
-        """One HTTP attempt, after taking a token from the rate limiter when one is set."""
+        """One HTTP attempt, after taking a token from the rate limiter when one is set.
+
+        The backend's ``max_concurrency`` slot is held for the request alone, not
+        across the retry loop's backoff sleeps: a page waiting to retry leaves its
+        slot to a page that can use it.
+        """
         if self.limiter is not None:
             await self.limiter.acquire()
-        return await self.client.chat(body)
+        async with self._slots:
+            return await self.client.chat(body)
 
     async def ocr_page(
         self,
@@ -332,10 +338,9 @@ class HttpBackend(BackendTraits):
     ) -> PageText:
         if (missing := self.missing_key_error()) is not None:
             raise missing
-        async with self._slots:
-            if breaker is not None and (blocked := breaker.blocked()) is not None:
-                raise blocked
-            return await self.attempt(page, notify, breaker)
+        if breaker is not None and (blocked := breaker.blocked()) is not None:
+            raise blocked
+        return await self.attempt(page, notify, breaker)
 
     async def aclose(self) -> None:
         await self.client.aclose()
