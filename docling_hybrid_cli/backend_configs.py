@@ -184,9 +184,19 @@ def _penalty_ladder() -> list[PenaltyStep]:
 
 
 class DeepSeekConfig(HttpBackendConfig):
-    """DeepSeek-OCR served by vLLM."""
+    """DeepSeek-OCR served by vLLM.
+
+    ``timeout_s`` defaults to 600 s, fitted to the longest answer a page may
+    get: ``max_model_len`` 8192 less the image's tokens leaves ~7,000 answer
+    tokens. DeepSeek reports ~2,500 tokens/s for a whole A100-40G
+    (https://github.com/deepseek-ai/DeepSeek-OCR); decoding is bound by memory
+    bandwidth, so an L4 (300 GB/s against the A100's 1,555) makes ~480
+    tokens/s, ~15 per request with 32 in flight, and ~7,000 tokens take ~470 s
+    before any queueing. 180 s would cut such a page off at ~2,700 tokens.
+    """
 
     kind: Literal["deepseek-vllm"] = "deepseek-vllm"
+    timeout_s: float = Field(default=600.0, gt=0)
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek vLLM server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import BackendError
+from .errors import BackendError, BackendUnavailable
 from .textclean import one_line
 
 __all__ = [
@@ -88,6 +88,10 @@ class AttemptError:
     kind: str
     status: int | None = None
     step: str = ""
+    transient: bool = False
+    """The server could not answer *now* (5xx, 429, a dropped connection, a timeout, an
+    open breaker): worth one more pass at the end of the document, unlike a rejection
+    or an unusable answer, which would only repeat."""
 
     @classmethod
     def of(cls, backend: str, exc: BackendError) -> AttemptError:
@@ -97,6 +101,7 @@ class AttemptError:
             kind=type(exc).__name__,
             status=exc.status,
             step=exc.step,
+            transient=isinstance(exc, BackendUnavailable),
         )
 
 

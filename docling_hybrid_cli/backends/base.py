@@ -401,8 +401,11 @@ class HttpBackend(BackendTraits):
     async def call(self, body: bytes) -> ChatResult:
         """One HTTP attempt, after taking a token from the rate limiter when one is set.
 
-        A paid backend whose run has reached ``--max-cost`` sends nothing: the
-        refusal is final here, so the chain moves the page on.
+        The backend's ``max_concurrency`` slot is held for the request alone, not
+        across the retry loop's backoff sleeps: a page waiting to retry leaves its
+        slot to a page that can use it. A paid backend whose run has reached
+        ``--max-cost`` sends nothing: the refusal is final here, so the chain
+        moves the page on.
         """
         if self.spending is not None and (
             refused := self.spending.refusal(self.name, paid=self.may_cost_money)
@@ -410,7 +413,8 @@ class HttpBackend(BackendTraits):
             raise refused
         if self.limiter is not None:
             await self.limiter.acquire()
-        return await self.client.chat(body)
+        async with self._slots:
+            return await self.client.chat(body)
 
     async def ocr_page(
         self,
@@ -421,10 +425,9 @@ class HttpBackend(BackendTraits):
     ) -> PageText:
         if (missing := self.missing_key_error()) is not None:
             raise missing
-        async with self._slots:
-            if breaker is not None and (blocked := breaker.blocked()) is not None:
-                raise blocked
-            return await self.attempt(page, notify, breaker)
+        if breaker is not None and (blocked := breaker.blocked()) is not None:
+            raise blocked
+        return await self.attempt(page, notify, breaker)
 
     async def aclose(self) -> None:
         await self.client.aclose()
