@@ -25,9 +25,9 @@ from pathlib import Path
 from fpdf import FPDF
 from PIL import Image
 
-from docling_hybrid_cli.bench import generate_pdf
 from docling_hybrid_cli.memory import tune_glibc_malloc
 from docling_hybrid_cli.render import PdfRenderer, RenderOptions
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 
 
 def empty_pdf(path: Path, pages: int) -> Path:
@@ -78,7 +78,7 @@ def main() -> None:
     tune_glibc_malloc()
     with tempfile.TemporaryDirectory() as tmp:
         docs = {
-            "dense text": generate_pdf(Path(tmp) / "text.pdf", args.pages),
+            "dense text": write_benchmark_pdf(Path(tmp) / "text.pdf", args.pages),
             "empty pages": empty_pdf(Path(tmp) / "empty.pdf", args.pages),
             "blank scans": grain_pdf(Path(tmp) / "grain.pdf", args.pages),
         }

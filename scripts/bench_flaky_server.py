@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docling_hybrid_cli.bench import generate_pdf, start_mock_server
+from docling_hybrid_cli.bench import start_sim_server
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 
 MODEL = "deepseek-ai/DeepSeek-OCR"
 TARGET_RATIO = 1.3
@@ -83,7 +84,7 @@ def run_once(
 ) -> tuple[float, bool]:
     """One conversion against a fresh server; returns (seconds, nothing lost and exit 0)."""
     extra = ["--fail-rate", repr(fail_rate), "--faults", args.faults] if fail_rate else []
-    with start_mock_server(latency_s=args.latency, model=MODEL, seed=run, extra_args=extra) as mock:
+    with start_sim_server(latency_s=args.latency, model=MODEL, seed=run, extra_args=extra) as mock:
         code, wall, summary = convert(pdf, tmp / "out.md", mock.api_root, args.concurrency)
         stats = mock.stats() or {}
     converted, total = pages_converted(summary)
@@ -112,7 +113,7 @@ def main() -> None:
     all_ok = True
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        pdf = generate_pdf(tmp / "doc.pdf", args.pages)
+        pdf = write_benchmark_pdf(tmp / "doc.pdf", args.pages)
         kinds = (("fault-free", 0.0, clean), ("faulty", args.fail_rate, flaky))
         for run in range(args.runs):  # interleaved, so a busy neighbour slows both alike
             for label, rate, walls in kinds:
