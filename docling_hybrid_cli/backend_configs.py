@@ -66,7 +66,11 @@ class HttpBackendConfig(BackendConfigBase):
     """A backend behind an OpenAI-compatible chat-completions endpoint."""
 
     model: str = ""
-    base_url: str = ""
+    base_url: str | list[str] = Field(
+        default="",
+        description="The OpenAI API root; a list names several replicas of the same model "
+        "(an endpoint pool).",
+    )
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key."
     )
@@ -97,10 +101,36 @@ class HttpBackendConfig(BackendConfigBase):
         le=1_000_000,
         description="Client-side request rate cap (a token bucket); None for no cap.",
     )
+    probe_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="With several replicas: how often each one's /health is probed (an "
+        "ejected replica is re-probed as often, and re-admitted once it answers).",
+    )
+    probe_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="With several replicas: how long one /health probe may take.",
+    )
 
     @property
     def needs_key(self) -> bool:
         return bool(self.api_key_env)
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every replica's API root, in the configured order (one for a plain backend)."""
+        if isinstance(self.base_url, str):
+            return (self.base_url,) if self.base_url else ()
+        return tuple(self.base_url)
+
+    @property
+    def primary_url(self) -> str:
+        """The first replica's API root: where family checks that need one server look."""
+        urls = self.base_urls
+        return urls[0] if urls else ""
 
     @field_validator("extra_body")
     @classmethod
@@ -112,15 +142,39 @@ class HttpBackendConfig(BackendConfigBase):
 
     @field_validator("base_url")
     @classmethod
-    def _api_root(cls, value: str) -> str:
-        """Accept both the API root and the seed's full ``.../chat/completions`` URL."""
-        value = value.strip().rstrip("/")
-        for suffix in ("/chat/completions", "/completions"):
-            if value.endswith(suffix):
-                value = value[: -len(suffix)].rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    def _api_root(cls, value: str | list[str]) -> str | list[str]:
+        """Accept both the API root and the seed's full ``.../chat/completions`` URL.
+
+        A list is a pool of replicas: each entry is checked the same way, and
+        a list of one is that one URL (the pool machinery is then idle).
+        """
+        if isinstance(value, str):
+            return _one_api_root(value)
+        if not value:
+            raise ValueError("a list of replicas must name at least one URL")
+        if len(value) > _MAX_REPLICAS:
+            raise ValueError(f"at most {_MAX_REPLICAS} replicas per backend")
+        roots = [_one_api_root(url) for url in value]
+        if not all(roots):
+            raise ValueError("a replica URL is empty")
+        duplicates = sorted({url for url in roots if roots.count(url) > 1})
+        if duplicates:
+            raise ValueError(f"replica {duplicates[0]} is listed twice")
+        return roots[0] if len(roots) == 1 else roots
+
+
+_MAX_REPLICAS = 256
+"""More replicas than this behind one client is a router's job, not a config list's."""
+
+
+def _one_api_root(value: str) -> str:
+    value = value.strip().rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if value.endswith(suffix):
+            value = value[: -len(suffix)].rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
 
 
 def _all_finite(value: Any) -> bool:

@@ -74,6 +74,8 @@ class ChatResult:
     latency_s: float
     response_id: str | None = None
     """The server's id for this completion (``chatcmpl-…``), to find the page in its log."""
+    replica: str = ""
+    """Which server of the backend's pool answered (its URL without credentials)."""
 
 
 def image_data_url(page: PageImage) -> str:

@@ -89,24 +89,40 @@ async def wait_until_up(
     environ: Mapping[str, str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> float:
-    """Poll the backend's startup URL until the server answers at all or ``timeout_s`` passes.
+    """Poll the backend's startup URLs until each server answers at all or ``timeout_s`` passes.
 
-    Returns the seconds waited. Refused connections and timeouts (vLLM
-    loading its weights), and 503 (SGLang answers 503 from ``/health`` while
-    it warms up) keep it polling; any other HTTP answer ends the wait, and the
-    check that follows reports it. A vLLM whose engine died also answers 503,
-    so it is waited for until ``timeout_s`` -- the check then says so.
-    Backends without a startup URL (remote services, local programs) are
-    not waited for.
+    Returns the seconds waited (for the slowest replica of a pool). Refused
+    connections and timeouts (vLLM loading its weights), and 503 (SGLang
+    answers 503 from ``/health`` while it warms up) keep it polling; any
+    other HTTP answer ends the wait, and the check that follows reports it.
+    A vLLM whose engine died also answers 503, so it is waited for until
+    ``timeout_s`` -- the check then says so. Backends without a startup URL
+    (remote services, local programs) are not waited for.
     """
     started = time.monotonic()
     backend = _build(config, os.environ if environ is None else environ, transport)
-    url = backend.startup_url
+    urls = backend.startup_urls
     await backend.aclose()
-    if url is None:
+    if not urls:
         return 0.0
+    await asyncio.gather(
+        *(_poll(config.name, url, started, timeout_s, interval_s, tick, transport) for url in urls)
+    )
+    return time.monotonic() - started
+
+
+async def _poll(
+    name: str,
+    url: str,
+    started: float,
+    timeout_s: float,
+    interval_s: float,
+    tick: Tick | None,
+    transport: httpx.AsyncBaseTransport | None,
+) -> None:
+    """Poll one server's startup URL until it answers (not 503) or the wait is over."""
     client = ChatClient.create(
-        backend=config.name,
+        backend=name,
         base_url=url,
         timeout_s=POLL_TIMEOUT_S,
         connect_timeout_s=POLL_TIMEOUT_S,
@@ -117,20 +133,19 @@ async def wait_until_up(
         while True:
             try:
                 await client.get(url, timeout_s=POLL_TIMEOUT_S)
-                break
+                return
             except BackendError as exc:
                 if exc.status is not None and exc.status != _WARMING:
-                    break
+                    return
             elapsed = time.monotonic() - started
             if tick is not None:
-                tick(config.name, elapsed)
+                tick(name, elapsed)
             remaining = timeout_s - elapsed
             if remaining <= 0:
-                break
+                return
             await asyncio.sleep(min(interval_s, remaining))
     finally:
         await client.aclose()
-    return time.monotonic() - started
 
 
 async def check_backend(

@@ -20,6 +20,8 @@ __all__ = [
     "HealthReport",
     "KeyInfo",
     "ProbeResult",
+    "ReplicaReport",
+    "ReplicaState",
     "State",
 ]
 
@@ -29,6 +31,10 @@ MIN_ANSWER_TOKENS = 256
 """Below this many tokens left for the answer, a dense page cannot be transcribed."""
 
 State = Literal["ready", "unreachable", "unhealthy", "misconfigured", "probe-failed"]
+ReplicaState = Literal["ready", "loading", "dead", "misconfigured"]
+"""One replica of a pool: serving; answering 503 (warming up, or its engine died); not
+answering at all (refused, or no answer in time: a vLLM still loading its weights
+refuses connections too); or answering but unfit (wrong model, missing guard, bad key)."""
 
 
 @dataclass
@@ -54,6 +60,21 @@ class ProbeResult:
     chars: int = 0
     completion_tokens: int | None = None
     error: str | None = None
+
+
+@dataclass
+class ReplicaReport:
+    """The verdict on one server of a backend's pool, with its own facts."""
+
+    url: str
+    state: ReplicaState
+    ready: bool
+    max_model_len: int | None = None
+    latency_ms: float | None = None
+    health_status: int | None = None
+    reason: str | None = None
+    hint: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +106,8 @@ class HealthReport:
     waited_s: float | None = None
     key: KeyInfo | None = None
     probe: ProbeResult | None = None
+    replicas: list[ReplicaReport] = field(default_factory=list)
+    """A pool's servers, each checked on its own (empty for a backend with one URL)."""
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     title: str = field(default="", repr=False)
@@ -103,4 +126,6 @@ class HealthReport:
         data = asdict(self)
         del data["title"], data["ready_phrase"], data["refused_config"]
         data["url"] = public_url(self.url) if self.url else ""
+        for replica in data["replicas"]:
+            replica["url"] = public_url(replica["url"])
         return data

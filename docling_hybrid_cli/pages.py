@@ -125,6 +125,8 @@ class PageText:
     figures: tuple[Figure, ...] = ()
     attempts: int = 1
     response_id: str | None = None
+    replica: str = ""
+    """The server that answered, when the backend has one (its URL, no credentials)."""
     step: str = ""
     failed_steps: tuple[AttemptError, ...] = ()
     empty_reason: str | None = None

@@ -1,12 +1,8 @@
-"""The Backend protocol and the shared machinery of HTTP and local backends.
+"""The shared machinery of HTTP backends (the Backend protocol lives in :mod:`.protocol`).
 
-A backend turns one :class:`PageImage` into one :class:`PageText` or raises a
-:class:`BackendError`. It also knows its own family: whether it needs a
-server, a key or the PDF's text layer, what to call it, and how to check that
-it is ready (``check_health``), so nothing outside ``backends/`` branches on
-a config's ``kind``. HTTP backends differ only in how they build the request,
-read the answer and check their server; concurrency bounds, retries, the
-loop ladder and progress notices live here once.
+HTTP backends differ only in how they build the request, read the answer
+and check their server; the endpoint pool (one server or several replicas),
+retries, the loop ladder and progress notices live here once.
 """
 
 from __future__ import annotations
@@ -15,14 +11,15 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 import httpx
 
 from ..answer_policy import EMPTY_ANSWER_RETRIES, empty_answer, next_move
-from ..backend_configs import BackendConfigBase, HttpBackendConfig
+from ..backend_configs import HttpBackendConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
+from ..endpoints import EndpointPool, Moved, Replica
 from ..errors import BackendError
 from ..health_report import HealthReport, KeyInfo
 from ..pages import AttemptError, Notify, PageImage, PageText
@@ -30,6 +27,8 @@ from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
 from ..spending import SpendingCap
 from .credentials import Credentials
+from .protocol import Backend, BackendTraits, LocalBackend
+from .replica_checks import check_replicas
 from .server_checks import check_openai_server
 
 __all__ = [
@@ -58,114 +57,6 @@ class RequestStep:
 
     label: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Anything that can convert a page and say whether it is ready to."""
-
-    name: str
-
-    @property
-    def config(self) -> BackendConfigBase: ...
-
-    @property
-    def title(self) -> str:
-        """What people call this kind of backend ("DeepSeek vLLM server")."""
-        ...
-
-    @property
-    def needs_server(self) -> bool: ...
-
-    @property
-    def needs_key(self) -> bool: ...
-
-    @property
-    def needs_text_layer(self) -> bool:
-        """True when pages must carry the PDF's own text (the renderer extracts it)."""
-        ...
-
-    @property
-    def health_url(self) -> str:
-        """Where check-server says it looked; empty for a backend without a server."""
-        ...
-
-    @property
-    def startup_url(self) -> str | None:
-        """A URL that answers once the server is up (``--wait`` polls it); None: don't wait."""
-        ...
-
-    @property
-    def ready_phrase(self) -> str:
-        """The verb of a ready verdict: "is healthy", "accepts the key"."""
-        ...
-
-    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
-        """Fill ``report`` with this backend's readiness; fail it with a reason and a hint.
-
-        ``page_size`` is the rendered page (pixels) any context check assumes.
-        Never raises for a server's failure: the report says what happened.
-        """
-        ...
-
-    async def ocr_page(
-        self,
-        page: PageImage,
-        notify: Notify | None = None,
-        *,
-        breaker: CircuitBreaker | None = None,
-    ) -> PageText: ...
-
-    async def aclose(self) -> None: ...
-
-
-class BackendTraits:
-    """The capabilities a backend reads off its family's config model."""
-
-    config: BackendConfigBase
-    name: str
-
-    @property
-    def title(self) -> str:
-        return self.config.family_title
-
-    @property
-    def needs_server(self) -> bool:
-        return self.config.needs_server
-
-    @property
-    def needs_key(self) -> bool:
-        return self.config.needs_key
-
-    @property
-    def needs_text_layer(self) -> bool:
-        return self.config.needs_text_layer
-
-
-class LocalBackend(BackendTraits):
-    """A backend that runs on this machine: no server, no key, nothing to wait for."""
-
-    health_url: ClassVar[str] = ""
-    startup_url: ClassVar[str | None] = None
-    ready_phrase: ClassVar[str] = "is ready (no server needed)"
-
-    def __init__(
-        self,
-        config: BackendConfigBase,
-        *,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        environ: dict[str, str] | None = None,
-        spending: SpendingCap | None = None,
-    ) -> None:
-        self.config = config
-        self.name = config.name
-
-    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
-        report.notes.append("no server needed")
-
-    async def aclose(self) -> None:
-        return None
 
 
 class HttpBackend(BackendTraits):
@@ -198,24 +89,47 @@ class HttpBackend(BackendTraits):
             config, environ if environ is not None else dict(os.environ)
         )
         self.api_key = self.credentials.api_key
-        self.client = ChatClient.create(
+        self.pool = EndpointPool(
+            config.name,
+            [
+                Replica(url, self._client_for(url, transport), config.max_concurrency)
+                for url in config.base_urls
+            ],
+            probe_interval_s=config.probe_interval_s,
+            probe_timeout_s=config.probe_timeout_s,
+        )
+        self.limiter = (
+            TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
+        )
+
+    def _client_for(self, url: str, transport: httpx.AsyncBaseTransport | None) -> ChatClient:
+        """One replica's client; every replica URL passes the plain-HTTP key guard.
+
+        The connection pool has one connection more than ``max_concurrency``,
+        so a health probe or a ``/models`` lookup never queues behind pages.
+        """
+        config = self.config
+        client = ChatClient.create(
             backend=config.name,
-            base_url=config.base_url,
+            base_url=url,
             timeout_s=config.timeout_s,
             connect_timeout_s=config.connect_timeout_s,
-            max_connections=config.max_concurrency,
+            max_connections=config.max_concurrency + 1,
             api_key=self.api_key,
             headers={**self.default_headers(), **config.headers, **self.credentials.headers},
             transport=transport,
             max_response_bytes=int(config.max_response_mb * 2**20),
             allow_insecure_http=config.allow_insecure_http,
         )
-        if spending is not None:
-            self.client.on_cost = lambda cost: spending.record(self.name, cost)
-        self._slots = asyncio.Semaphore(config.max_concurrency)
-        self.limiter = (
-            TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
-        )
+        if self.spending is not None:
+            spending = self.spending
+            client.on_cost = lambda cost: spending.record(self.name, cost)
+        return client
+
+    @property
+    def client(self) -> ChatClient:
+        """A live replica's client, for the family's own lookups (``/models``, ``/key``)."""
+        return self.pool.primary.client
 
     @property
     def may_cost_money(self) -> bool:
@@ -227,11 +141,11 @@ class HttpBackend(BackendTraits):
 
     @property
     def health_url(self) -> str:
-        return server_root(self.config.base_url)
+        return server_root(self.config.primary_url)
 
     @property
-    def startup_url(self) -> str | None:
-        return f"{server_root(self.config.base_url)}/health"
+    def startup_urls(self) -> tuple[str, ...]:
+        return tuple(f"{server_root(url)}/health" for url in self.config.base_urls)
 
     @property
     def start_hint(self) -> str:
@@ -243,7 +157,18 @@ class HttpBackend(BackendTraits):
         report.model = self.config.model
         if not self.check_key(report):
             return
-        await check_openai_server(self.config, self.client, report, self.start_hint)
+        if self.pool.pooled:
+            await check_replicas(
+                self.pool, report, lambda sub, client: self.check_server(sub, client, page_size)
+            )
+        else:
+            await self.check_server(report, self.client, page_size)
+
+    async def check_server(
+        self, report: HealthReport, client: ChatClient, page_size: tuple[int, int]
+    ) -> None:
+        """One server's checks (each replica's, in a pool); families add their own after."""
+        await check_openai_server(self.config, client, report, self.start_hint)
         if report.ready:
             self.check_context(report, page_size)
 
@@ -300,6 +225,7 @@ class HttpBackend(BackendTraits):
             cost=result.cost,
             raw=result.content,
             response_id=result.response_id,
+            replica=result.replica,
             **extra,
         )
 
@@ -375,10 +301,14 @@ class HttpBackend(BackendTraits):
             if notify is not None:
                 notify("retrying", f"{exc} — again in {wait:.1f} s")
 
+        def moved(detail: str) -> None:
+            if notify is not None:
+                notify("retrying", detail)
+
         async def once() -> ChatResult:
             if notify is not None:
                 notify("sent", self.name)
-            return await self.call(body)
+            return await self.call(body, moved)
 
         result, attempts = await self.retry.run(
             once,
@@ -398,12 +328,14 @@ class HttpBackend(BackendTraits):
             raise
         return replace(text, attempts=attempts)
 
-    async def call(self, body: bytes) -> ChatResult:
+    async def call(self, body: bytes, moved: Moved | None = None) -> ChatResult:
         """One HTTP attempt, after taking a token from the rate limiter when one is set.
 
-        The backend's ``max_concurrency`` slot is held for the request alone, not
-        across the retry loop's backoff sleeps: a page waiting to retry leaves its
-        slot to a page that can use it. A paid backend whose run has reached
+        The pool picks the replica; a replica's ``max_concurrency`` slot is held
+        for the request alone, not across the retry loop's backoff sleeps: a
+        page waiting to retry leaves its slot to a page that can use it. A
+        request whose replica is lost is moved to another (``moved`` is told).
+        A paid backend whose run has reached
         ``--max-cost`` sends nothing: the refusal is final here, so the chain
         moves the page on.
         """
@@ -413,8 +345,7 @@ class HttpBackend(BackendTraits):
             raise refused
         if self.limiter is not None:
             await self.limiter.acquire()
-        async with self._slots:
-            return await self.client.chat(body)
+        return await self.pool.call(body, moved)
 
     async def ocr_page(
         self,
@@ -430,4 +361,4 @@ class HttpBackend(BackendTraits):
         return await self.attempt(page, notify, breaker)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.pool.aclose()

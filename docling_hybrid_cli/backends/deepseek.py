@@ -31,7 +31,7 @@ from typing import Any
 from ..answer_policy import empty_answer
 from ..backend_configs import DeepSeekConfig, DeepSeekMlxConfig, GuardStep, PenaltyStep
 from ..breaker import CircuitBreaker
-from ..client import ChatResult, build_chat_body
+from ..client import ChatClient, ChatResult, build_chat_body
 from ..errors import BackendError, BackendRejected, BackendUnavailable, ContextOverflow
 from ..health_report import CHECK_TIMEOUT_S, MIN_ANSWER_TOKENS, HealthReport
 from ..jsonsafe import json_of
@@ -82,11 +82,17 @@ class DeepSeekBackend(HttpBackend):
             "start it with scripts/start_vllm_deepseek.sh" if self.on_vllm else "start the server"
         )
 
-    async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
-        """The shared server checks, then (vLLM) whether the n-gram guard is really loaded."""
-        await super().check_health(report, page_size)
+    async def check_server(
+        self, report: HealthReport, client: ChatClient, page_size: tuple[int, int]
+    ) -> None:
+        """The shared server checks, then (vLLM) whether the n-gram guard is really loaded.
+
+        In a pool every replica is checked: one started without the guard's
+        flag would loop unchecked on its share of the pages.
+        """
+        await super().check_server(report, client, page_size)
         if report.ready and self.on_vllm:
-            await check_ngram_guard(self.config, self.client, report)
+            await check_ngram_guard(self.config, client, report)
 
     def check_context(self, report: HealthReport, page_size: tuple[int, int]) -> None:
         """On vLLM the page's image tokens plus the answer must fit ``max_model_len``.

@@ -42,6 +42,7 @@ from PIL import Image
 from ..backend_configs import OpenRouterConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
+from ..endpoints import Moved
 from ..errors import BackendError, BackendRateLimited, BackendRejected
 from ..health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo
 from ..jsonsafe import json_of
@@ -117,7 +118,7 @@ class OpenRouterBackend(OpenAICompatBackend):
 
     @property
     def health_url(self) -> str:
-        return self.config.base_url
+        return self.config.primary_url
 
     @property
     def may_cost_money(self) -> bool:
@@ -125,9 +126,9 @@ class OpenRouterBackend(OpenAICompatBackend):
         return not self.config.model.endswith(":free")
 
     @property
-    def startup_url(self) -> str | None:
+    def startup_urls(self) -> tuple[str, ...]:
         """A remote service: there is nothing to wait for."""
-        return None
+        return ()
 
     async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
         """The key is accepted, its quota not used up, and the model exists for this key.
@@ -147,7 +148,7 @@ class OpenRouterBackend(OpenAICompatBackend):
         started = time.perf_counter()
         try:
             response = await self.client.get(
-                f"{self.config.base_url}/key", timeout_s=CHECK_TIMEOUT_S
+                f"{self.client.base_url}/key", timeout_s=CHECK_TIMEOUT_S
             )
         except BackendError as exc:
             self._key_failed(report, exc)
@@ -179,7 +180,7 @@ class OpenRouterBackend(OpenAICompatBackend):
         elif exc.status is None:
             report.fail(
                 "unreachable",
-                f"cannot reach {self.config.base_url}: {strip_name(self.config, exc)}",
+                f"cannot reach {self.client.base_url}: {strip_name(self.config, exc)}",
                 f"check the network, proxy settings and backends.{self.name}.base_url",
             )
         else:
@@ -246,14 +247,14 @@ class OpenRouterBackend(OpenAICompatBackend):
         fitted = await fit_page(page)
         return await super().attempt(fitted, notify, breaker)
 
-    async def call(self, body: bytes) -> ChatResult:
+    async def call(self, body: bytes, moved: Moved | None = None) -> ChatResult:
         """One attempt, with OpenRouter's 429s, 403s and 404s read for what they mean.
 
         The daily cap is final for today, so it is not retried; a per-minute
         429 without ``Retry-After`` waits for ``X-RateLimit-Reset``.
         """
         try:
-            return await super().call(body)
+            return await super().call(body, moved)
         except BackendRateLimited as exc:
             limit = RateLimitState.read(exc.rate_limit_headers, time.time())
             if _DAILY_QUOTA_MARK in str(exc) or limit.spent_for_long:

@@ -56,10 +56,10 @@ async def check_model_available(
     pages will say what is wrong if anything is.
     """
     model = config.model
-    usable = await _model_ids(client, f"{config.base_url}/models/user")
+    usable = await _model_ids(client, f"{client.base_url}/models/user")
     if isinstance(usable, set) and model in usable:
         return
-    catalogue = await _model_ids(client, f"{config.base_url}/models")
+    catalogue = await _model_ids(client, f"{client.base_url}/models")
     if isinstance(catalogue, set) and catalogue and model not in catalogue:
         close = difflib.get_close_matches(model, sorted(catalogue), n=1, cutoff=0.6)
         hint = f"set backends.{config.name}.model to an id listed at https://openrouter.ai/models"

@@ -113,7 +113,7 @@ async def get_model_listing(
     """``GET /models`` as a dict, or None after failing ``report`` with the reason."""
     started = time.perf_counter()
     try:
-        response = await client.get(f"{config.base_url}/models", timeout_s=CHECK_TIMEOUT_S)
+        response = await client.get(f"{client.base_url}/models", timeout_s=CHECK_TIMEOUT_S)
     except BackendError as exc:
         if exc.status in (401, 403):
             hint = (
@@ -128,7 +128,7 @@ async def get_model_listing(
         elif exc.status == 404:
             report.fail(
                 "misconfigured",
-                f"{config.base_url}/models not found (HTTP 404)",
+                f"{client.base_url}/models not found (HTTP 404)",
                 f"backends.{config.name}.base_url must be the API root, usually ending in /v1",
             )
         elif exc.status is None:
@@ -147,7 +147,7 @@ async def get_model_listing(
     if not isinstance(listing, dict):
         report.fail(
             "misconfigured",
-            f"{config.base_url}/models is not an OpenAI-compatible model list",
+            f"{client.base_url}/models is not an OpenAI-compatible model list",
             f"check backends.{config.name}.base_url",
         )
         return None

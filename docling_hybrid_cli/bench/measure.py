@@ -78,7 +78,7 @@ async def convert_once(
     sampler: MetricsSampler | None = None
     sampling: asyncio.Task[None] | None = None
     if servers:  # vLLM's queue gauges, sampled while the run goes on
-        url = f"{server_root(servers[0].base_url.rstrip('/'))}/metrics"
+        url = f"{server_root(servers[0].primary_url)}/metrics"
         sampler = MetricsSampler(http or SideChannel(), url)
         sampling = asyncio.create_task(sampler.run())
     cpu0 = time.process_time()

@@ -157,7 +157,7 @@ def _run_level(
     settings = _settings_for(options, backend, concurrency, base_url)
     first = settings.chain[0]
     metrics_url = (
-        f"{server_root(first.base_url.rstrip('/'))}/metrics"
+        f"{server_root(first.primary_url)}/metrics"
         if isinstance(first, HttpBackendConfig)
         else None
     )
