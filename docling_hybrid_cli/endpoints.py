@@ -145,7 +145,9 @@ class EndpointPool:
         probe_interval_s: float = 2.0,
         probe_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        probe_in_background: bool = True,
     ) -> None:
+        """``probe_in_background=False`` leaves probing to whoever calls :meth:`probe_due`."""
         if not replicas:
             raise ValueError("a pool needs at least one replica")
         self.backend = backend
@@ -153,6 +155,7 @@ class EndpointPool:
         self.probe_interval_s = probe_interval_s
         self.probe_timeout_s = probe_timeout_s
         self._clock = clock
+        self._background = probe_in_background
         self._changed: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._prober: asyncio.Task[None] | None = None
@@ -181,7 +184,7 @@ class EndpointPool:
         Errors that are the request's own (a 4xx, a bad answer, a timeout)
         are raised for the retry policy, as from a single server.
         """
-        if self.pooled:
+        if self.pooled and self._background:
             self._start_prober()
         tried: list[Replica] = []
         while True:
