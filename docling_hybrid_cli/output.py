@@ -180,6 +180,7 @@ def page_record(result: PageResult) -> dict[str, Any]:
             completion_tokens=text.completion_tokens,
             cost=text.cost,
             response_id=text.response_id,
+            replica=text.replica or None,
             figures=[f.name for f in text.figures],
             chars=len(text.markdown),
         )

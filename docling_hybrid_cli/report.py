@@ -17,7 +17,7 @@ from .pipeline import DocumentResult
 from .settings import Settings
 from .spending import SpendingCap
 
-__all__ = ["document_report", "document_summary"]
+__all__ = ["by_replica", "document_report", "document_summary"]
 
 
 def document_summary(result: DocumentResult) -> dict[str, Any]:
@@ -34,6 +34,7 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
         "failed": len(result.failed),
         "failed_pages": [p.page for p in result.failed],
         "by_backend": result.by_backend,
+        "by_replica": by_replica(result),
         "seconds": round(result.seconds, 3),
         "pages_per_s": round(pages / seconds, 3),
         "completion_tokens": result.completion_tokens,
@@ -43,6 +44,15 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
         "encode_ms_per_page": round(result.encode_ms / pages, 2) if pages else 0.0,
         "kb_per_page": round(result.image_bytes / 1024 / pages, 1) if pages else 0.0,
     }
+
+
+def by_replica(result: DocumentResult) -> dict[str, int]:
+    """Pages each server answered in this run, by URL: a pool's share per replica."""
+    counts: dict[str, int] = {}
+    for page in result.converted:
+        if page.text is not None and page.text.replica and not page.from_cache:
+            counts[page.text.replica] = counts.get(page.text.replica, 0) + 1
+    return counts
 
 
 def document_report(
@@ -74,6 +84,13 @@ def _chain_entry(config: dict[str, Any]) -> dict[str, Any]:
         "name": config["name"],
         "kind": config["kind"],
         "model": config.get("model", ""),
-        "base_url": public_url(config.get("base_url", "")) if config.get("base_url") else "",
+        "base_url": _public_urls(config.get("base_url") or ""),
         "api_key_env": config.get("api_key_env"),
     }
+
+
+def _public_urls(base_url: str | list[str]) -> str | list[str]:
+    """A backend's URL, or its replicas' URLs, without credentials."""
+    if isinstance(base_url, list):
+        return [public_url(url) for url in base_url]
+    return public_url(base_url) if base_url else ""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ..health import HealthReport, KeyInfo
+    from ..health_report import ReplicaReport
 
 __all__ = ["register"]
 
@@ -46,8 +47,12 @@ def check_server(
         bool, typer.Option("--all", help="Check every backend of the fallback chain.")
     ] = False,
     base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="API root to check instead of the configured one."),
+        list[str] | None,
+        typer.Option(
+            "--base-url",
+            help="API root to check instead of the configured one; repeat it for the "
+            "replicas of a pool (each is checked and shown).",
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -85,11 +90,11 @@ def check_server(
 
     from ..health import check_backends, render_probe_page
     from ..settings import load_settings
-    from .console import stderr_is_tty
+    from .console import one_or_many, stderr_is_tty
 
     if backend is not None and all_backends:
         raise UsageError("--backend and --all cannot be combined")
-    if all_backends and (base_url is not None or model is not None):
+    if all_backends and (base_url or model is not None):
         raise UsageError("--base-url and --model apply to one backend; drop --all")
     settings = load_settings(config_file=ctx.obj["config"]).settings
     if all_backends:
@@ -98,14 +103,14 @@ def check_server(
         names = [backend or settings.backends.default]
     for name in names:
         settings.backend(name)
-    if base_url is not None or model is not None:
+    if base_url or model is not None:
         # Same flags, same meaning as `convert --base-url/--model`: the layers are
         # resolved again with the flags on top, so the URL is validated and normalised.
-        overrides = {
-            f"backends.{names[0]}.{key}": value
-            for key, value in (("base_url", base_url), ("model", model))
-            if value is not None
-        }
+        overrides: dict[str, Any] = {}
+        if base_url:
+            overrides[f"backends.{names[0]}.base_url"] = one_or_many(base_url)
+        if model is not None:
+            overrides[f"backends.{names[0]}.model"] = model
         settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
 
     probe_page = None
@@ -203,6 +208,9 @@ def _line(console: Console, text: str, style: str = "") -> None:
 def _headline(report: HealthReport) -> str:
     title = report.title or report.kind
     where = f" at {public_url(report.url)}" if report.url else ""
+    if report.replicas:
+        ready = sum(r.ready for r in report.replicas)
+        where = f" ({ready} of {len(report.replicas)} replicas ready)"
     if report.ready:
         return f"✓ {title} {report.ready_phrase}{where}"
     return f"✗ {title} is not ready{where}"
@@ -253,7 +261,20 @@ def _details(report: HealthReport) -> list[str]:
         else:
             lines.append(f"Probe: failed after {probe.seconds:.2f} s")
     lines.extend(f"Note: {note}" for note in report.notes)
+    lines.extend(_replica_line(replica) for replica in report.replicas)
     return lines
+
+
+def _replica_line(replica: ReplicaReport) -> str:
+    """``Replica http://gpu1:8000: ready, max_model_len 8192, 3.1 ms`` (or why it is not)."""
+    parts: list[str] = [replica.state]
+    if replica.max_model_len is not None:
+        parts.append(f"max_model_len {replica.max_model_len}")
+    if replica.latency_ms is not None:
+        parts.append(f"{replica.latency_ms:.1f} ms")
+    if replica.reason and not replica.ready:
+        parts.append(replica.reason)
+    return f"Replica {public_url(replica.url)}: {', '.join(parts)}"
 
 
 def _key_line(key: KeyInfo) -> str:
@@ -301,6 +322,10 @@ def _print_table(reports: list[HealthReport]) -> None:
             Text(_clean(detail)),
         )
     console.print(table)
+    for r in reports:
+        for replica in r.replicas:
+            style = "green" if replica.ready else "red"
+            _line(console, f"{r.backend}: {_replica_line(replica)}", style)
     for r in reports:
         if not r.ready:
             _line(console, f"✗ {r.backend}: {r.reason}", "red")

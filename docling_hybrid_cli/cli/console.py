@@ -8,7 +8,7 @@ from ..errors import ConfigFileExists, DoclingHybridError, PasswordRequired, loo
 from ..redact import redact
 from ..textclean import one_line
 
-__all__ = ["FLAG_HINTS", "hint_for", "print_error", "stderr_is_tty"]
+__all__ = ["FLAG_HINTS", "hint_for", "one_or_many", "print_error", "stderr_is_tty"]
 
 FLAG_HINTS: dict[type[BaseException], str] = {
     PasswordRequired: "pass --password",
@@ -23,6 +23,11 @@ that raises: the library says what went wrong, the CLI says which flag helps.
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def one_or_many(urls: list[str]) -> str | list[str]:
+    """A repeated ``--base-url`` as the config's ``base_url``: one URL, or a list of replicas."""
+    return urls[0] if len(urls) == 1 else urls
 
 
 def hint_for(exc: DoclingHybridError) -> str | None:

@@ -57,7 +57,12 @@ def convert(
         typer.Option("--chain", help="Backends to try in order, comma-separated."),
     ] = None,
     base_url: Annotated[
-        str | None, typer.Option("--base-url", help="API root of the first backend.")
+        list[str] | None,
+        typer.Option(
+            "--base-url",
+            help="API root of the first backend; repeat it for several replicas of the same "
+            "model (one pool: each page goes to the least busy one).",
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model name for the first backend.")
@@ -128,7 +133,7 @@ def convert(
     from ..jobs import plan_jobs
     from ..settings import load_settings
     from ..sources import count_source_pages
-    from .console import stderr_is_tty
+    from .console import one_or_many, stderr_is_tty
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -145,10 +150,10 @@ def convert(
         overrides["backends.fallback_chain"] = [backend]
     elif chain is not None:
         overrides["backends.fallback_chain"] = chain
-    if base_url is not None or model is not None:
+    if base_url or model is not None:
         primary = _primary_backend(ctx, overrides)
-        if base_url is not None:
-            overrides[f"backends.{primary}.base_url"] = base_url
+        if base_url:
+            overrides[f"backends.{primary}.base_url"] = one_or_many(base_url)
         if model is not None:
             overrides[f"backends.{primary}.model"] = model
 
@@ -279,6 +284,9 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
         sys.stderr.write(redact(f"error: {failure.error}") + "\n")
     for summary in summaries:
         by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
+        if len(summary["by_replica"]) > 1:
+            shares = ", ".join(f"{n} by {url}" for url, n in summary["by_replica"].items())
+            by += f" ({shares})"
         line = (
             f"{summary['converted']}/{summary['pages']} pages converted in "
             f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "

@@ -344,6 +344,7 @@ def test_page_record_converted() -> None:
         cost=0.001,
         figures=(Figure("page-0002-fig-1.jpg", b""),),
         response_id="chatcmpl-42",
+        replica="http://gpu2:8000/v1",
     )
     record = page_record(
         PageResult(
@@ -370,6 +371,7 @@ def test_page_record_converted() -> None:
         "completion_tokens": 120,
         "cost": 0.001,
         "response_id": "chatcmpl-42",
+        "replica": "http://gpu2:8000/v1",
         "figures": ["page-0002-fig-1.jpg"],
         "chars": 3,
         "errors": [
