@@ -23,6 +23,7 @@ from .errors import (
     DoclingHybridError,
     UsageError,
 )
+from .manifest import FinishedDocuments
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from .settings import Settings
 from .spending import SpendingCap
@@ -42,6 +43,8 @@ class FileFailure:
 class BatchResult:
     documents: list[DocumentResult] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    skipped: list[DocumentJob] = field(default_factory=list)
+    """Documents ``--skip-existing`` found already converted with the same settings."""
     seconds: float = 0.0
     spending: SpendingCap = field(default_factory=SpendingCap)
     """Every cost the servers reported in this run, failed attempts included, and the cap."""
@@ -66,19 +69,26 @@ async def convert_batch(
     observer: ConvertObserver,
     *,
     use_cache: bool = True,
+    skip_existing: bool = False,
 ) -> BatchResult:
     """Convert every job; input errors of one file are recorded, not raised.
 
     With a single job its input error is raised instead, so the one-file case
-    reads like any other command failing.
+    reads like any other command failing. Every converted document is
+    recorded in the manifest beside its output; with ``skip_existing`` a
+    document that manifest shows finished is not converted again.
     """
     started = time.perf_counter()
     result = BatchResult(spending=SpendingCap(settings.convert.max_cost))
     chain = build_chain(settings, spending=result.spending)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
     root = cache_root(settings)
+    finished = FinishedDocuments(settings)
     try:
         for job in jobs:
+            if skip_existing and finished.is_finished(job):
+                result.skipped.append(job)
+                continue
             try:
                 cache = None
                 if use_cache and settings.cache.enabled:
@@ -99,6 +109,7 @@ async def convert_batch(
                 result.failures.append(FileFailure(job, exc))
                 continue
             result.documents.append(document)
+            finished.record(document)
     finally:
         await chain.aclose()
     result.seconds = time.perf_counter() - started

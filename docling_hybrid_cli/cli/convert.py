@@ -107,6 +107,14 @@ def convert(
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
     ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help="Skip documents whose Markdown exists, is newer than the input and was "
+            "written with the same settings (read from the manifest beside the outputs).",
+        ),
+    ] = False,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a per-page JSON report here.")
     ] = None,
@@ -118,7 +126,9 @@ def convert(
 
     An existing output file is replaced, atomically, only when its document
     finishes. Converted pages are checkpointed: after Ctrl-C or failed pages,
-    the same command again sends only the missing pages.
+    the same command again sends only the missing pages. Finished documents are
+    recorded in a manifest beside their outputs: with --skip-existing, a re-run
+    over a corpus skips every document already converted with the same settings.
 
     A blank page, or one on which no backend found text, is an empty page:
     converted, with nothing but the page separator in the Markdown.
@@ -167,7 +177,15 @@ def convert(
 
     try:
         with _sigterm_as_interrupt() as terminated:
-            batch = asyncio.run(convert_batch(jobs, settings, observer, use_cache=not no_cache))
+            batch = asyncio.run(
+                convert_batch(
+                    jobs,
+                    settings,
+                    observer,
+                    use_cache=not no_cache,
+                    skip_existing=skip_existing,
+                )
+            )
     except KeyboardInterrupt:
         stopped = Interrupted(
             "terminated: converted pages are checkpointed"
@@ -275,6 +293,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             "unreadable": [
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
             ],
+            "skipped": [str(job.source) for job in batch.skipped],
             "seconds": round(batch.seconds, 3),
             "cost": batch.spending.to_dict(),
             "exit_code": batch.exit_code,
@@ -299,11 +318,15 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"
         sys.stderr.write(line + "\n")
-    if len(summaries) + len(batch.failures) > 1:
+    if len(batch.skipped) == 1 and not summaries and not batch.failures:
+        job = batch.skipped[0]
+        sys.stderr.write(f"skipped {job.source}: {job.output} is up to date (--skip-existing)\n")
+    elif len(summaries) + len(batch.failures) + len(batch.skipped) > 1:
         total = sum(s["pages"] for s in summaries)
         converted = sum(s["converted"] for s in summaries)
+        skipped = f"{len(batch.skipped)} skipped (already done), " if batch.skipped else ""
         sys.stderr.write(
-            f"{len(summaries)} documents converted, {len(batch.failures)} unreadable; "
+            f"{len(summaries)} documents converted, {skipped}{len(batch.failures)} unreadable; "
             f"{converted}/{total} pages in {batch.seconds:.1f} s\n"
         )
     spending = batch.spending
