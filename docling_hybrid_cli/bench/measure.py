@@ -36,7 +36,7 @@ from .report import RunResult, peak_rss_mib
 from .sidechannel import SideChannel
 from .stats import efficiency, latency_summary
 
-__all__ = ["RunFigures", "convert_once", "measure_render_limit", "run_result"]
+__all__ = ["RunFigures", "convert_once", "measure_render_limit", "replica_figures", "run_result"]
 
 
 class _Quiet:
@@ -168,7 +168,25 @@ def run_result(
         server_max_in_flight=in_flight,
         vllm_metrics=metrics,
         errors=sorted({e.error for p in result.failed for e in p.errors})[:5],
+        replicas=replica_figures(result, wall),
     )
+
+
+def replica_figures(result: DocumentResult, wall: float) -> list[dict[str, Any]]:
+    """Each answering server's share of the run: pages, pages/s and mean page latency."""
+    latencies: dict[str, list[float]] = {}
+    for page in result.converted:
+        if page.text is not None and page.text.replica and not page.from_cache:
+            latencies.setdefault(page.text.replica, []).append(page.latency_s)
+    return [
+        {
+            "url": url,
+            "pages": len(seen),
+            "pages_per_s": round(len(seen) / wall, 3) if wall > 0 else 0.0,
+            "latency_mean_s": round(sum(seen) / len(seen), 4),
+        }
+        for url, seen in sorted(latencies.items())
+    ]
 
 
 async def _render_rate(source: Path, convert: ConvertSettings, max_pages: int) -> float:

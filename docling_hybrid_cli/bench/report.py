@@ -54,6 +54,8 @@ class RunResult:
     server_max_in_flight: int | None = None
     vllm_metrics: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
+    replicas: list[dict[str, Any]] = field(default_factory=list)
+    """Per server that answered: its URL, pages, pages/s over the run and mean latency."""
 
 
 @dataclass
@@ -104,11 +106,16 @@ class BenchOptions:
     config_file: Path | None = None
     seed: int = 0
     workdir: Path | None = None
-    base_url: str | None = None
+    base_url: list[str] | None = None
+    """The first backend's API root; several are replicas of one pool."""
     model: str | None = None
     mock_style: str | None = None
     """Simulated answers: "deepseek" (grounding tags and a figure to crop on every page,
     the default for DeepSeek backends) or "plain" (Markdown only)."""
+    replicas: int = 1
+    """Simulated servers behind the backend (a pool when more than one)."""
+    max_num_seqs: int | None = None
+    """Simulated server: answers each decodes at once (vLLM's ``--max-num-seqs``)."""
 
 
 def parse_concurrency(spec: str) -> list[int]:

@@ -81,21 +81,32 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             if name == backends[0] and options.model:
                 cfg = cfg.model_copy(update={"model": options.model})
             with contextlib.ExitStack() as server_stack:
-                sim: SimProcess | None = None
+                sims: list[SimProcess] = []
                 if options.simulated:
-                    sim = server_stack.enter_context(
-                        start_sim_server(
-                            latency_s=options.latency_s,
-                            per_token_s=options.per_token_s,
-                            jitter=options.jitter,
-                            model=getattr(cfg, "model", "") or None,
-                            style=options.mock_style or cfg.answer_style,
-                            seed=options.seed,
-                        )
+                    extra = (
+                        ["--max-num-seqs", str(options.max_num_seqs)]
+                        if options.max_num_seqs
+                        else []
                     )
+                    sims = [
+                        server_stack.enter_context(
+                            start_sim_server(
+                                latency_s=options.latency_s,
+                                per_token_s=options.per_token_s,
+                                jitter=options.jitter,
+                                model=getattr(cfg, "model", "") or None,
+                                style=options.mock_style or cfg.answer_style,
+                                seed=options.seed + replica,
+                                extra_args=extra,
+                            )
+                        )
+                        for replica in range(options.replicas)
+                    ]
+                    for other in sims[1:]:  # one count of the benchmark's own GETs
+                        other.http = sims[0].http
                 for level in options.concurrency:
                     run, result = _run_level(
-                        options, name, level, source, workdir, sim, render_limit
+                        options, name, level, source, workdir, sims, render_limit
                     )
                     report.runs.append(run)
                     last_results[name] = result
@@ -112,32 +123,30 @@ def _server_description(options: BenchOptions, settings: Settings) -> dict[str, 
             "per_token_s": options.per_token_s,
             "jitter": options.jitter,
             "style": options.mock_style or "by backend kind",
+            "replicas": options.replicas,
+            "max_num_seqs": options.max_num_seqs,
         }
     first = options.backends[0]
-    return {
-        "kind": "real",
-        "backends": {
-            name: public_url(
-                options.base_url
-                if name == first and options.base_url
-                else getattr(settings.backend(name), "base_url", "")
-            )
-            for name in options.backends
-        },
-    }
+    urls: dict[str, list[str]] = {}
+    for name in options.backends:
+        cfg = settings.backend(name)
+        configured = list(cfg.base_urls) if isinstance(cfg, HttpBackendConfig) else []
+        chosen = options.base_url if name == first and options.base_url else configured
+        urls[name] = [public_url(url) for url in chosen]
+    return {"kind": "real", "backends": urls}
 
 
 def _settings_for(
-    options: BenchOptions, backend: str, concurrency: int, base_url: str | None
+    options: BenchOptions, backend: str, concurrency: int, base_url: list[str] | None
 ) -> Settings:
     overrides: dict[str, Any] = {
         "backends.fallback_chain": [backend],
         "convert.concurrency": concurrency,
         f"backends.{backend}.max_concurrency": concurrency,
     }
-    if base_url is not None:
+    if base_url:
         overrides[f"backends.{backend}.base_url"] = base_url
-    elif options.base_url is not None and backend == options.backends[0]:
+    elif options.base_url and backend == options.backends[0]:
         overrides[f"backends.{backend}.base_url"] = options.base_url
     if options.model is not None and backend == options.backends[0]:
         overrides[f"backends.{backend}.model"] = options.model
@@ -150,11 +159,11 @@ def _run_level(
     concurrency: int,
     source: Path,
     workdir: Path,
-    sim: SimProcess | None,
+    sims: list[SimProcess],
     render_limit: float | None,
 ) -> tuple[RunResult, DocumentResult]:
-    base_url = sim.api_root if sim is not None else None
-    settings = _settings_for(options, backend, concurrency, base_url)
+    settings = _settings_for(options, backend, concurrency, [s.api_root for s in sims] or None)
+    sim = sims[0] if sims else None
     first = settings.chain[0]
     metrics_url = (
         f"{server_root(first.primary_url)}/metrics"
@@ -162,7 +171,7 @@ def _run_level(
         else None
     )
     http = sim.http if sim is not None else SideChannel()
-    before_stats = sim.stats() if sim is not None else None
+    before_stats = _sim_stats(sims)
     side_requests = http.requests
     before_metrics = metrics_snapshot(http, metrics_url) if metrics_url else None
     output = workdir / f"{backend}-c{concurrency}.md"
@@ -170,7 +179,7 @@ def _run_level(
         convert_once(settings, source, output, simulated=sim is not None, http=http)
     )
     after_metrics = metrics_snapshot(http, metrics_url) if metrics_url else None
-    after_stats = sim.stats() if sim is not None else None
+    after_stats = _sim_stats(sims)
     if after_stats is not None:  # the benchmark's own GETs are not the client's connections
         after_stats["connections_opened"] -= http.requests - side_requests
     seen = RunFigures(
@@ -189,3 +198,16 @@ def _simulated_latency(options: BenchOptions, result: DocumentResult) -> float:
     converted = result.converted
     tokens = result.completion_tokens / len(converted) if converted else 0.0
     return options.latency_s + options.per_token_s * tokens
+
+
+def _sim_stats(sims: list[SimProcess]) -> dict[str, Any] | None:
+    """The simulated servers' counters, summed over replicas (None without a server)."""
+    if not sims:
+        return None
+    total = {"connections_opened": 0, "max_in_flight": 0}
+    for sim in sims:
+        stats = sim.stats() or {}
+        for key in total:
+            value = stats.get(key, 0)
+            total[key] += value if isinstance(value, int) else 0
+    return dict(total)

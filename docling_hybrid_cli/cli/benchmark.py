@@ -41,8 +41,12 @@ def benchmark(
         ),
     ] = None,
     base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="API root of the first backend (real server)."),
+        list[str] | None,
+        typer.Option(
+            "--base-url",
+            help="API root of the first backend (real server); repeat it for the replicas "
+            "of a pool.",
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Model name for the first backend.")
@@ -72,6 +76,20 @@ def benchmark(
     jitter: Annotated[
         float, typer.Option("--jitter", help="Simulated server: relative +/- jitter (0-1).")
     ] = 0.1,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--replicas", help="Simulated server: replicas behind the backend (an endpoint pool)."
+        ),
+    ] = 1,
+    max_num_seqs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-num-seqs",
+            help="Simulated server: answers each replica decodes at once (vLLM's flag); "
+            "more wait their turn.",
+        ),
+    ] = None,
     mock_style: Annotated[
         str | None,
         typer.Option(
@@ -108,6 +126,10 @@ def benchmark(
         raise ConfigError(f"--mock-style must be deepseek or plain, got {mock_style!r}")
     if latency < 0 or per_token < 0:
         raise ConfigError("--latency and --per-token must not be negative")
+    if not 1 <= replicas <= 16:
+        raise ConfigError(f"--replicas must be within 1-16, got {replicas}")
+    if max_num_seqs is not None and max_num_seqs < 1:
+        raise ConfigError(f"--max-num-seqs must be at least 1, got {max_num_seqs}")
     options = BenchOptions(
         input=input_pdf,
         pages=pages,
@@ -119,9 +141,11 @@ def benchmark(
         jitter=jitter,
         simulated=simulated if simulated is not None else not (names or base_url),
         config_file=ctx.obj["config"],
-        base_url=base_url,
+        base_url=base_url or None,
         model=model,
         mock_style=mock_style,
+        replicas=replicas,
+        max_num_seqs=max_num_seqs,
     )
     if input_pdf is not None:
         from ..render import count_pdf_pages
@@ -148,6 +172,7 @@ def _print_table(result: BenchReport) -> None:
     where = (
         f"simulated server, latency {server['latency_s']} s "
         f"+ {server['per_token_s']} s/token, jitter ±{server['jitter'] * 100:.0f} %"
+        + (f", {server['replicas']} replicas" if server.get("replicas", 1) > 1 else "")
         if result.simulated
         else "real server(s)"
     )
@@ -188,5 +213,13 @@ def _print_table(result: BenchReport) -> None:
             console.print(f"/metrics {run.backend} c={run.concurrency}: {metrics}")
         for error in run.errors:
             console.print(f"[red]{run.backend} c={run.concurrency}: {error}[/red]")
+    for run in result.runs:
+        if len(run.replicas) > 1:
+            shares = "; ".join(
+                f"{r['url']} {r['pages']} pages ({r['pages_per_s']:.2f} pages/s, "
+                f"mean {r['latency_mean_s']:.3f} s)"
+                for r in run.replicas
+            )
+            console.print(f"replicas {run.backend} c={run.concurrency}: {shares}")
     if result.agreement:
         console.print(f"agreement ({result.agreement['metric']}): {result.agreement['pairs']}")

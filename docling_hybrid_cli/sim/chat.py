@@ -57,6 +57,7 @@ class ChatRoute:
         self._counters = counters
         self._faults = faults
         self._jitter_rng = random.Random(f"{config.seed}:jitter")
+        self._decoding: asyncio.Semaphore | None = None
 
     async def __call__(self, request: Request, exchange: Exchange) -> Response | None:
         if not bearer_token_matches(request, self._config.api_key):
@@ -131,6 +132,17 @@ class ChatRoute:
             return await self._complete(call, looping[:_REPETITION_CHARS], "repetition")
         return await self._complete(call, looping, "length")
 
+    async def _decode(self, seconds: float) -> None:
+        """Spend ``seconds`` decoding, in one of ``max_num_seqs`` places when they are capped."""
+        cap = self._config.max_num_seqs
+        if cap is None:
+            await asyncio.sleep(seconds)
+            return
+        if self._decoding is None:
+            self._decoding = asyncio.Semaphore(cap)
+        async with self._decoding:
+            await asyncio.sleep(seconds)
+
     def _loops(self, call: ChatCall) -> bool:
         """Whether this request's page loops: the guard does not reach the loop, nor sampling."""
         period = self._config.loop_period
@@ -159,7 +171,7 @@ class ChatRoute:
         if cfg.jitter:
             delay *= 1 + self._jitter_rng.uniform(-cfg.jitter, cfg.jitter)
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._decode(delay)
         page = bool(content) and finish_reason == "stop"
         self._counters.answered(call.prompt_tokens, completion_tokens, finish_reason, page=page)
         body = completion_body(

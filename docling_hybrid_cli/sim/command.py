@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
     add("--loop-period", type=int, default=None, help="every page loops with this period")
     add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
+    add("--max-num-seqs", type=int, default=None, help="answers decoded at once (vLLM's cap)")
     return parser
 
 
@@ -85,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             empty_for_blank=args.empty_for_blank,
             loop_period=args.loop_period,
             loop_escape_temperature=args.loop_escape_temperature,
+            max_num_seqs=args.max_num_seqs,
         )
     except ValueError as exc:
         parser.error(str(exc))

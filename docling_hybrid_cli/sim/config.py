@@ -47,6 +47,9 @@ class MockConfig:
     guard reaches that far (``window_size - ngram_size + 1 >= loop_period``)."""
     loop_escape_temperature: float | None = None
     """With ``loop_period``: a request at this temperature or above does not loop."""
+    max_num_seqs: int | None = None
+    """Answers decoded at once, like vLLM's ``--max-num-seqs``: further requests wait their
+    turn, so one replica's throughput is capped at ``max_num_seqs / latency``. None: no cap."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -75,6 +78,8 @@ class MockConfig:
             raise ValueError(f"hostile_mb must be within (0, 1024], not {self.hostile_mb}")
         if self.max_model_len <= 0:
             raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
+        if self.max_num_seqs is not None and self.max_num_seqs <= 0:
+            raise ValueError(f"max_num_seqs must be positive, not {self.max_num_seqs}")
         if self.loop_period is not None and self.loop_period <= 0:
             raise ValueError(f"loop_period must be positive, not {self.loop_period}")
         if self.loop_escape_temperature is not None and self.loop_escape_temperature < 0:

@@ -125,3 +125,44 @@ def test_pages_are_checkpointed_as_convert_does(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert sorted(stored) == ([1, 2, 3, 4] if enabled else [])
+
+
+def test_replicas_report_their_own_throughput(tmp_path: Path) -> None:
+    """Two simulated replicas behind one backend: each row names its share of the pages."""
+    report = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "benchmark",
+            "--pages",
+            "8",
+            "--latency",
+            "0.05",
+            "--concurrency",
+            "4",
+            "--replicas",
+            "2",
+            "--max-num-seqs",
+            "2",
+            "--report",
+            str(report),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["server"]["replicas"] == 2 and data["server"]["max_num_seqs"] == 2
+    (run,) = data["runs"]
+    replicas = run["replicas"]
+    assert len(replicas) == 2 and len({r["url"] for r in replicas}) == 2
+    assert sum(r["pages"] for r in replicas) == 8 and all(r["pages"] > 0 for r in replicas)
+    assert all(r["pages_per_s"] > 0 and r["latency_mean_s"] > 0 for r in replicas)
+    assert "replicas deepseek-vllm c=4:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--replicas", "0"), ("--replicas", "17"), ("--max-num-seqs", "0")]
+)
+def test_bad_replica_settings_are_usage_errors(flag: str, value: str) -> None:
+    result = CliRunner().invoke(app, ["benchmark", flag, value])
+    assert result.exit_code == 2
+    assert flag in result.output

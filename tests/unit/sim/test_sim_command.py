@@ -30,6 +30,13 @@ def test_main_rejects_a_bad_loop_period(capsys: pytest.CaptureFixture[str]) -> N
     assert "loop_period must be positive" in capsys.readouterr().err
 
 
+def test_main_rejects_a_bad_decoding_cap(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--max-num-seqs", "0"])
+    assert exit_info.value.code == 2
+    assert "max_num_seqs must be positive" in capsys.readouterr().err
+
+
 def test_cli_prints_listening_line_and_stops_on_sigterm() -> None:
     """`python -m docling_hybrid_cli.sim` announces its URL, serves, and exits 0 on SIGTERM."""
     command = [sys.executable, "-m", "docling_hybrid_cli.sim", "--port", "0"]

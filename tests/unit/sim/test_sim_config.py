@@ -34,6 +34,7 @@ def test_defaults_are_a_healthy_vllm_serving_deepseek_ocr() -> None:
         ({"retry_after_s": -1.0}, "must not be negative"),
         ({"max_model_len": 0}, "max_model_len must be positive"),
         ({"loop_period": 0}, "loop_period must be positive"),
+        ({"max_num_seqs": 0}, "max_num_seqs must be positive"),
         ({"loop_escape_temperature": -0.5}, "loop_escape_temperature must not be negative"),
     ],
 )
