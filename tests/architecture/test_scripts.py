@@ -1,4 +1,7 @@
-"""Every script in scripts/ still imports: they are not run by the suite, so renames break them silently."""
+"""Every script in scripts/ still imports.
+
+The suite does not run them, so renames would break them silently.
+"""
 
 from __future__ import annotations
 
