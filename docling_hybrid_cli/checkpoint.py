@@ -28,6 +28,7 @@ from typing import Any
 from .errors import InputError, InputNotFound, OutputError
 from .output import atomic_write_bytes, atomic_write_text
 from .pages import Figure, PageResult, PageText
+from .quality.record import PageQuality
 from .settings import BackendConfig, ConvertSettings
 
 __all__ = ["PageCache", "default_cache_dir", "document_key", "file_sha256"]
@@ -125,11 +126,12 @@ class PageCache:
                 step=str(record.get("step") or ""),
                 empty_reason=_optional_text(record.get("empty_reason")),
             )
+            quality = PageQuality.from_dict(record.get("quality"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if record.get("format") != _FORMAT or record.get("page") != page:
             return None
-        return PageResult(page=page, text=text, attempts=0, from_cache=True)
+        return PageResult(page=page, text=text, attempts=0, from_cache=True, quality=quality)
 
     def store(self, result: PageResult) -> None:
         """Checkpoint a converted (or empty) page; failed pages are not, so they are retried."""
@@ -152,6 +154,7 @@ class PageCache:
             "figures": [f.name for f in text.figures],
             "step": text.step,
             "empty_reason": text.empty_reason,
+            "quality": result.quality.to_dict() if result.quality is not None else None,
         }
         atomic_write_text(
             self._entry(result.page),

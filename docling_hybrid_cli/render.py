@@ -58,6 +58,11 @@ class RenderOptions:
 
     ``skip_blank`` marks a page without a text layer whose image is blank
     (``blank.py``), so no backend is asked about it.
+
+    ``extract_text`` reads the text layer in reading order (the text-layer
+    backend needs it); ``reference_text`` alone reads pdfium's plain text,
+    in content order -- about a millisecond a page, enough to compare an
+    answer's words with (``quality/``) and to settle the blank-page check.
     """
 
     dpi: int = 144
@@ -68,6 +73,7 @@ class RenderOptions:
     extract_text: bool = False
     max_pixels: int = 40_000_000
     skip_blank: bool = True
+    reference_text: bool = False
 
     def __post_init__(self) -> None:
         if self.dpi <= 0:
@@ -144,10 +150,13 @@ def _render_page(
             raise CorruptPdf(f"{path}: page {page_no} has an empty page box")
         image, buffer = _draw(page, _fit_scale(width_pt, height_pt, options), pool.bitmap)
         text = None
-        if options.extract_text:
+        if options.extract_text or options.reference_text:
             textpage = page.get_textpage()
             try:
-                text = text_in_reading_order(textpage)
+                if options.extract_text:
+                    text = text_in_reading_order(textpage)
+                else:
+                    text = str(textpage.get_text_range())
             finally:
                 textpage.close()
     finally:
