@@ -23,7 +23,10 @@ MIN_REFERENCE_WORDS = 12
 _REPLACEMENT = re.compile("[\ufffd]")
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 _CONTROL = re.compile("[\x00\x03-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac[\u0099\u009c\u009d\u201c\u201d\u2122]")
+_MOJIBAKE = re.compile(
+    "[\u00c2\u00c3][\u0080-\u00bf]|\u00e2\u20ac[\u0099\u009c\u009d\u201c\u201d\u2122]"
+)
+"""UTF-8 read as Latin-1 or cp1252: Ã© for é, â€™ for a right quote."""
 _CID = re.compile(r"\(cid:\d+\)")
 _LATIN = re.compile("[A-Za-z]")
 _VOWELS = re.compile("[AEIOUYaeiouy]")
