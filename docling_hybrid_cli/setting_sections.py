@@ -53,7 +53,8 @@ class ConvertSettings(BaseModel):
         ge=0.0,
         le=1.0,
         allow_inf_nan=False,
-        description="A page whose agreement with its text layer (token F1) is below this is "
+        description="A page whose agreement with its text layer (the lower of word precision "
+        "and recall) is below this is "
         "suspect: converted, but listed in the summary and report to check.",
     )
     verify: bool = Field(

@@ -54,11 +54,11 @@ class Answer:
 class PageQuality:
     """A page's agreement with its own text layer, and whether someone should look at it.
 
-    ``agreement`` is the token F1 of the kept answer against the text layer,
-    None when there is no usable text layer or the text layer itself
-    converted the page (``note`` says which). ``suspect`` is set when the
-    agreement is below the threshold: "invented" when precision is the lower
-    of the two (words the page does not have), "missing" when recall is.
+    ``agreement`` is the lower of the kept answer's word precision and recall
+    against the text layer, None when there is no usable text layer or the
+    text layer itself converted the page (``note`` says which). ``suspect``
+    is set when the agreement is below the threshold: "invented" when
+    precision is (words the page does not have), else "missing".
     ``answers`` holds every answer ``--verify`` scored, the first one first.
     """
 

@@ -2,11 +2,14 @@
 
 Most pages that reach OCR still carry a text layer. When a model converted
 such a page, its words are compared with the text layer's
-(:func:`~.scores.token_scores`); a page whose agreement (F1) falls below
-``convert.suspect_below`` is *suspect*: still converted, but listed for a
-person to check, with the reason -- "invented" when the answer holds words
-the page does not (low precision), "missing" when it lacks words the page
-has (low recall). A short comment in the Markdown marks it too.
+(:func:`~.scores.token_scores`). The page's *agreement* is the lower of
+precision and recall -- not F1, which would let a page that kept only half
+its text (precision 1, recall 0.5) average out at 0.67. A page whose
+agreement falls below ``convert.suspect_below`` is *suspect*: still
+converted, but listed for a person to check, with the reason -- "invented"
+when the answer holds words the page does not (precision below the
+threshold), else "missing" (recall below it). A short comment in the
+Markdown marks it too.
 
 With ``convert.verify`` (``--verify``) a suspect page is read once more by
 the next backend of the chain that reads images (never the text layer:
@@ -31,7 +34,7 @@ from .reference import reference_problem
 from .scores import TokenScores, token_scores
 from .tokens import tokens
 
-__all__ = ["QualityCheck", "SecondReading", "suspect_comment"]
+__all__ = ["QualityCheck", "SecondReading", "agreement", "suspect_comment"]
 
 SecondReading = Callable[[Backend, PageImage], Awaitable[PageText | str]]
 """Ask one backend for the page; its text, or why it gave none."""
@@ -71,14 +74,14 @@ class QualityCheck:
         reference = tokens(page.text_layer)
         scores = token_scores(text.markdown, reference)
         first = _answer(text.backend or (chosen.name if chosen else ""), scores)
-        if scores.f1 >= self.suspect_below or text.empty or not self.verify:
+        if agreement(scores) >= self.suspect_below or text.empty or not self.verify:
             self._settle(result, scores, ())
             return
         answers = [first]
         best, best_scores = text, scores
         for backend in (b for b in later if not b.needs_text_layer):
             if notify is not None:
-                notify("sent", f"suspect ({_reason(scores)}): asking {backend.name} as well")
+                notify("sent", f"suspect page: asking {backend.name} as well")
             second = await read_again(backend, page)
             if isinstance(second, str):
                 answers.append(Answer(backend.name, error=second))
@@ -86,11 +89,17 @@ class QualityCheck:
             second_scores = token_scores(second.markdown, reference)
             answers.append(_answer(backend.name, second_scores))
             result.attempts += second.attempts
-            if second_scores.f1 > best_scores.f1:
+            if agreement(second_scores) > agreement(best_scores):
                 best, best_scores = second, second_scores
             break
         result.text = best
         self._settle(result, best_scores, tuple(answers), kept=best.backend)
+
+    def _reason(self, scores: TokenScores) -> SuspectReason | None:
+        """Invented words weigh more than missing ones: a page short of both is "invented"."""
+        if scores.precision < self.suspect_below:
+            return "invented"
+        return "missing" if scores.recall < self.suspect_below else None
 
     def _settle(
         self,
@@ -100,9 +109,9 @@ class QualityCheck:
         kept: str | None = None,
     ) -> None:
         """Record the kept answer's scores; mark it in the Markdown when it is still suspect."""
-        suspect = _reason(scores) if scores.f1 < self.suspect_below else None
+        suspect = self._reason(scores)
         quality = PageQuality(
-            agreement=scores.f1,
+            agreement=agreement(scores),
             precision=scores.precision,
             recall=scores.recall,
             suspect=suspect,
@@ -126,9 +135,10 @@ def suspect_comment(page: int, quality: PageQuality) -> str:
     return f"<!-- suspect page {page}: {html_comment_text(f'{what} ({detail}); check it')} -->"
 
 
-def _reason(scores: TokenScores) -> SuspectReason:
-    return "invented" if scores.precision < scores.recall else "missing"
+def agreement(scores: TokenScores) -> float:
+    """A page's agreement with its text layer: the lower of precision and recall."""
+    return min(scores.precision, scores.recall)
 
 
 def _answer(backend: str, scores: TokenScores) -> Answer:
-    return Answer(backend, scores.f1, scores.precision, scores.recall)
+    return Answer(backend, agreement(scores), scores.precision, scores.recall)
