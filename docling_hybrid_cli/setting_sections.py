@@ -49,7 +49,7 @@ class ConvertSettings(BaseModel):
         "report the agreement (0-1); pages below suspect_below are listed to check.",
     )
     suspect_below: float = Field(
-        default=0.5,
+        default=0.6,
         ge=0.0,
         le=1.0,
         allow_inf_nan=False,

@@ -41,8 +41,8 @@ def reference_problem(text: str | None) -> str | None:
     control characters, 10 % private-use code points, fewer than half of
     them letters or digits, three or more mojibake pairs making 1 % of the
     text, pdfminer-style ``(cid:N)`` glyph numbers, or Latin letters whose
-    vowels are under 15 % or over 65 % of them (real words in European
-    languages hold 35-45 %; letters shifted by a broken font encoding do not).
+    vowels are under 20 % or over 65 % of them (real words in European
+    languages hold 30-45 %; letters shifted by a broken font encoding do not).
     """
     if text is None or not text.strip():
         return "no text layer"
@@ -64,7 +64,7 @@ def reference_problem(text: str | None) -> str | None:
     latin = len(_LATIN.findall(text))
     if latin >= _MIN_LETTERS_FOR_VOWELS:
         vowels = len(_VOWELS.findall(text)) / latin
-        if not 0.15 <= vowels <= 0.65:
+        if not 0.2 <= vowels <= 0.65:
             return "text layer unusable: letters that do not form words (a broken font encoding)"
     if len(tokens(text)) < MIN_REFERENCE_WORDS:
         return "too little text in the text layer to compare"
