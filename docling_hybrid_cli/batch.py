@@ -4,7 +4,8 @@ Documents are converted one after another (each with its own page
 concurrency), sharing the backend chain so connection pools and circuit
 breakers carry over: a dead primary is discovered once per run, not once per
 file. A file that cannot be read is recorded and skipped; it never stops the
-others.
+others, and neither does a document whose output could not be written (disk
+full): its converted pages stay checkpointed for a re-run.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from pathlib import Path
 import httpx
 
 from .chain import build_chain
-from .checkpoint import PageCache, default_cache_dir
+from .checkpoint import Checkpoints, default_cache_dir
 from .errors import (
     EXIT_OK,
     EXIT_PAGES_FAILED,
     EXIT_USAGE,
     ConfigError,
     DoclingHybridError,
+    OutputWriteError,
     UsageError,
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
@@ -44,16 +46,19 @@ class FileFailure:
 
 @dataclass
 class BatchResult:
+    """``failures``: unusable inputs; ``write_failures``: outputs that could not be written."""
+
     documents: list[DocumentResult] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    write_failures: list[FileFailure] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def exit_code(self) -> int:
-        """2 if a file was unusable, else 1 if a page failed, else 0."""
+        """2 if a file was unusable, else 1 if a page or an output failed, else 0."""
         if self.failures:
             return EXIT_USAGE
-        if any(doc.failed for doc in self.documents):
+        if self.write_failures or any(doc.failed for doc in self.documents):
             return EXIT_PAGES_FAILED
         return EXIT_OK
 
@@ -100,38 +105,47 @@ async def convert_batch(
     observer: ConvertObserver,
     *,
     use_cache: bool = True,
+    cache_encrypted: bool = False,
 ) -> BatchResult:
     """Convert every job; input errors of one file are recorded, not raised.
 
     With a single job its input error is raised instead, so the one-file case
-    reads like any other command failing.
+    reads like any other command failing. An output that cannot be written
+    mid-run is recorded in ``write_failures`` (exit 1) in either case.
+    ``cache_encrypted`` lets pages of password-protected PDFs be checkpointed.
     """
     refuse_keys_over_plain_http(settings)
     started = time.perf_counter()
     result = BatchResult()
     chain = build_chain(settings)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
-    root = cache_root(settings)
+    checkpoints = None
+    if use_cache and settings.cache.enabled:
+        checkpoints = Checkpoints(
+            cache_root(settings),
+            settings.convert,
+            settings.chain,
+            warn=observer.notice,
+            cache_encrypted=cache_encrypted,
+        )
     try:
         for job in jobs:
             try:
-                cache = None
-                if use_cache and settings.cache.enabled:
-                    cache = await PageCache.for_document(
-                        root, job.source, settings.convert, settings.chain
-                    )
                 document = await convert_document(
                     job,
                     chain,
                     settings.convert,
                     observer,
                     extract_text=extract_text,
-                    cache=cache,
+                    checkpoints=checkpoints,
                 )
             except UsageError as exc:
                 if len(jobs) == 1:
                     raise
                 result.failures.append(FileFailure(job, exc))
+                continue
+            except OutputWriteError as exc:
+                result.write_failures.append(FileFailure(job, exc))
                 continue
             result.documents.append(document)
     finally:

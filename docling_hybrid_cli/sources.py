@@ -10,14 +10,16 @@ clear message.
 from __future__ import annotations
 
 import asyncio
+import io
 import struct
 import time
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .errors import CorruptPdf, PageRangeError
-from .inputfile import sniff
+from .inputfile import InputFile, sniff
 from .pages import PageImage
 from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_image
 
@@ -40,9 +42,10 @@ def count_source_pages(path: Path, password: str | None = None) -> int:
     return _count_frames(path)
 
 
-def _count_frames(path: Path) -> int:
+def _count_frames(path: Path, source: Path | IO[bytes] | None = None) -> int:
+    """Frames in the image at ``path`` (read from ``source`` when given)."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path if source is None else source) as image:
             frames = int(getattr(image, "n_frames", 1))
             image.load()  # decode frame 1 now: a truncated file fails here, not mid-run
             return frames
@@ -66,30 +69,58 @@ def _upright(frame: Image.Image) -> Image.Image:
 def open_source(
     path: Path, options: RenderOptions, *, password: str | None = None, figure_prefix: str = ""
 ) -> PageSource:
-    """The renderer for ``path``, chosen by content."""
-    if sniff(path) == "pdf":
-        return PdfRenderer(
-            path, options, password=password, figure_prefix=figure_prefix, check_file=False
-        )
-    return ImageRenderer(path, options, figure_prefix=figure_prefix)
+    """The renderer for ``path``, chosen by content; it owns the file opened here."""
+    file = InputFile.open(path)
+    try:
+        if file.kind() == "pdf":
+            return PdfRenderer(
+                path, options, password=password, figure_prefix=figure_prefix, file=file
+            )
+        return ImageRenderer(path, options, figure_prefix=figure_prefix, file=file)
+    except BaseException:
+        file.close()
+        raise
 
 
 class ImageRenderer(PageSource):
-    """Pages from an image file: scaled to the same caps as PDF pages, re-encoded."""
+    """Pages from an image file: scaled to the same caps as PDF pages, re-encoded.
 
-    def __init__(self, path: Path, options: RenderOptions, *, figure_prefix: str = "") -> None:
+    Every decode reads the one :class:`InputFile` (opened here unless given).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        options: RenderOptions,
+        *,
+        figure_prefix: str = "",
+        file: InputFile | None = None,
+    ) -> None:
         self.path = path
         self.options = options
         self.figure_prefix = figure_prefix
+        self._file = file
         self._page_count = 0
+
+    def _source(self) -> IO[bytes]:
+        if self._file is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        return io.BufferedReader(self._file.reader())
 
     @property
     def page_count(self) -> int:
         return self._page_count
 
     async def open(self) -> int:
-        self._page_count = await asyncio.to_thread(_count_frames, self.path)
+        if self._file is None:
+            self._file = await asyncio.to_thread(InputFile.open, self.path)
+        self._page_count = await asyncio.to_thread(_count_frames, self.path, self._source())
         return self._page_count
+
+    async def content_sha256(self) -> str:
+        if self._file is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        return await asyncio.to_thread(self._file.sha256)
 
     async def render(self, page_no: int) -> PageImage:
         if not 1 <= page_no <= self._page_count:
@@ -101,7 +132,7 @@ class ImageRenderer(PageSource):
     def _render(self, page_no: int) -> PageImage:
         started = time.perf_counter()
         try:
-            with Image.open(self.path) as source:
+            with Image.open(self._source()) as source:
                 frame = ImageSequence.Iterator(source)[page_no - 1]
                 image = _upright(frame).convert("RGB")
         except (UnidentifiedImageError, OSError, ValueError, IndexError) as exc:
@@ -129,4 +160,6 @@ class ImageRenderer(PageSource):
         )
 
     async def aclose(self) -> None:
-        return None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
