@@ -181,17 +181,17 @@ class Checkpoints:
         return cache
 
 
-def _optional(value: Any, kind: type[Any]) -> Any:
-    """``value`` if it is None or a ``kind`` (a finite one, for numbers); else ValueError.
+def _optional(value: Any, expected: type[Any]) -> Any:
+    """``value`` if it is None or an ``expected`` (finite, for numbers); else ValueError.
 
     JSON accepts ``NaN``; a report written from it with ``allow_nan=False`` would not.
     """
     if value is None:
         return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if type(value) is not kind or (kind is float and not math.isfinite(value)):
-        raise ValueError(f"stored {value!r} is not a {kind.__name__}")
+    if type(value) is not expected or (expected is float and not math.isfinite(value)):
+        raise ValueError(f"stored {value!r} is not a {expected.__name__}")
     return value
 
 
@@ -227,10 +227,9 @@ class PageCache:
     def load(self, page: int) -> PageResult | None:
         """The stored result of ``page``, or None (missing, unreadable, stale or doctored).
 
-        None means the page is converted again, which is always safe.
+        None means the page is converted again, which is always safe. Reading
+        goes on after a failed write: what is stored is still good.
         """
-        if not self.active:
-            return None
         try:
             record = json.loads(self._entry(page).read_text("utf-8"))
             names = record["figures"]

@@ -55,6 +55,9 @@ class OutputLock:
             raise ValueError(f"{self.path} is already locked by this object")
         try:
             self.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.output}: {exc.strerror or exc}") from None
+        try:
             for _ in range(_ATTEMPTS):
                 fd = self._open()
                 if self._lock(fd):

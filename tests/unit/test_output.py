@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from docling_hybrid_cli.errors import OutputError
+from docling_hybrid_cli.errors import OutputError, OutputWriteError
 from docling_hybrid_cli.output import (
     MarkdownWriter,
     atomic_write_bytes,
@@ -108,7 +108,8 @@ def test_every_permutation_of_four_pages(tmp_path: Path) -> None:
 def test_prefix_streams_to_partial_as_soon_as_complete(make_writer: MakeWriter, out: Path) -> None:
     """A page is on disk (in .partial) once every page before it is done, not before."""
     writer = make_writer()
-    partial = out.with_name(".doc.md.partial")
+    partial = writer.partial_path
+    assert partial.parent == out.parent and partial.name.startswith(".doc.md.")
     writer.add(ok(3))
     writer.add(ok(2))
     assert partial.read_text("utf-8") == ""
@@ -242,11 +243,11 @@ def test_unwritable_output_location(tmp_path: Path) -> None:
 
 
 def test_unwritable_figures_dir(make_writer: MakeWriter, out: Path) -> None:
-    """A figures dir that cannot be created is an OutputError."""
+    """A figures dir that cannot be created mid-run fails the document (exit 1), not the usage."""
     writer = make_writer([1])
     (out.parent / "doc_images").write_text("a file, not a dir", encoding="utf-8")
     figure = Figure(name="f.jpg", data=b"x")
-    with pytest.raises(OutputError):
+    with pytest.raises(OutputWriteError, match="cannot write"):
         writer.add(ok(1, figures=(figure,)))
     writer.close()
 
