@@ -208,7 +208,7 @@ def test_planted_symlinks_beside_the_output_are_never_followed(
 
     refused = cli.run(*args)
     assert refused.code == 2, refused.stderr
-    assert error_lines(refused) == [f"error: cannot lock doc.md: .doc.md.lock is a symbolic link"]
+    assert error_lines(refused) == ["error: cannot lock doc.md: .doc.md.lock is a symbolic link"]
 
     (tmp_path / ".doc.md.lock").unlink()
     done = cli.run(*args)
