@@ -24,9 +24,11 @@ __all__ = [
     "BackendConfigBase",
     "DeepSeekConfig",
     "DeepSeekMlxConfig",
+    "GuardStep",
     "HttpBackendConfig",
     "OpenAICompatConfig",
     "OpenRouterConfig",
+    "PenaltyStep",
     "TesseractConfig",
     "TextLayerConfig",
     "backend_config",
@@ -82,9 +84,20 @@ class HttpBackendConfig(BackendConfigBase):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
     connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_response_mb: float = Field(
+        default=8.0,
+        gt=0,
+        le=1024,
+        description="Answers larger than this (after decompression) are refused while read.",
+    )
     prompt: str | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    headers_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Header name -> environment variable holding its value: secret headers "
+        "need not live in a config file.",
+    )
     allow_insecure_http: bool = Field(
         default=False,
         description="Allow sending the API key over plain HTTP to a non-loopback host.",
@@ -99,7 +112,9 @@ class HttpBackendConfig(BackendConfigBase):
         "base_url",  # the same model behind another address answers the same
         "api_key_env",
         "headers",  # authentication and routing; may hold secrets
+        "headers_env",
         "connect_timeout_s",
+        "max_response_mb",  # a cap: an answer under it is the same answer
         "allow_insecure_http",
         "requests_per_minute",
     }
@@ -139,13 +154,84 @@ def _all_finite(value: Any) -> bool:
     return True
 
 
+class GuardStep(BaseModel):
+    """One loop-ladder step on vLLM: DeepSeek's n-gram guard, optionally a temperature.
+
+    The guard bans a token that would complete an ``ngram_size``-gram already
+    seen in the last ``window_size`` tokens, so it stops loops whose period is
+    at most ``window_size - ngram_size + 1`` tokens.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ngram_size: int = Field(ge=2, le=1024)
+    window_size: int = Field(ge=3, le=65536)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+    @model_validator(mode="after")
+    def _window_holds_ngram(self) -> GuardStep:
+        if self.window_size <= self.ngram_size:
+            raise ValueError("window_size must be larger than ngram_size, or the guard never fires")
+        return self
+
+
+class PenaltyStep(BaseModel):
+    """One loop-ladder step on mlx-vlm, which has no n-gram guard: a repetition penalty."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repetition_penalty: float = Field(ge=1.0, le=2.0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+
+_MAX_LADDER_STEPS = 8
+
+
+def _guard_ladder() -> list[GuardStep]:
+    """DeepSeek's recipe guard (loops up to 61 tokens), a wide one (up to 473), then sampling."""
+    return [
+        GuardStep(ngram_size=30, window_size=90),
+        GuardStep(ngram_size=40, window_size=512),
+        GuardStep(ngram_size=40, window_size=512, temperature=0.2),
+    ]
+
+
+def _penalty_ladder() -> list[PenaltyStep]:
+    return [
+        PenaltyStep(repetition_penalty=1.1),
+        PenaltyStep(repetition_penalty=1.2),
+        PenaltyStep(repetition_penalty=1.2, temperature=0.2),
+    ]
+
+
 class DeepSeekConfig(HttpBackendConfig):
-    """DeepSeek-OCR served by vLLM."""
+    """DeepSeek-OCR served by vLLM.
+
+    ``timeout_s`` defaults to 600 s, fitted to the longest answer a page may
+    get: ``max_model_len`` 8192 less the image's tokens leaves ~7,000 answer
+    tokens. DeepSeek reports ~2,500 tokens/s for a whole A100-40G
+    (https://github.com/deepseek-ai/DeepSeek-OCR); decoding is bound by memory
+    bandwidth, so an L4 (300 GB/s against the A100's 1,555) makes ~480
+    tokens/s, ~15 per request with 32 in flight, and ~7,000 tokens take ~470 s
+    before any queueing. 180 s would cut such a page off at ~2,700 tokens.
+    """
 
     kind: Literal["deepseek-vllm"] = "deepseek-vllm"
+    timeout_s: float = Field(default=600.0, gt=0)
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek vLLM server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"
+    vision_encoder: Literal["auto", "deepseek-ocr", "deepseek-ocr-2"] = Field(
+        default="auto",
+        description="Which model's image-token count fits max_tokens: auto reads it off the "
+        "model name (DeepSeek-OCR-2 when it contains 'ocr-2' or 'ocr2').",
+    )
+    loop_ladder: list[GuardStep] = Field(
+        default_factory=_guard_ladder,
+        min_length=1,
+        max_length=_MAX_LADDER_STEPS,
+        description="Requests tried in turn while answers are cut off (probable loops).",
+    )
 
 
 class DeepSeekMlxConfig(HttpBackendConfig):
@@ -155,6 +241,12 @@ class DeepSeekMlxConfig(HttpBackendConfig):
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek MLX server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"
+    loop_ladder: list[PenaltyStep] = Field(
+        default_factory=_penalty_ladder,
+        min_length=1,
+        max_length=_MAX_LADDER_STEPS,
+        description="Requests tried in turn while answers are cut off (probable loops).",
+    )
 
 
 class OpenAICompatConfig(HttpBackendConfig):

@@ -10,14 +10,10 @@ full): its converted pages stay checkpointed for a re-run.
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from .chain import build_chain
 from .checkpoint import Checkpoints, default_cache_dir
@@ -25,15 +21,15 @@ from .errors import (
     EXIT_OK,
     EXIT_PAGES_FAILED,
     EXIT_USAGE,
-    ConfigError,
     DoclingHybridError,
     OutputWriteError,
     UsageError,
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
-from .settings import HttpBackendConfig, Settings
+from .settings import Settings
+from .spending import SpendingCap
 
-__all__ = ["BatchResult", "FileFailure", "refuse_keys_over_plain_http", "convert_batch"]
+__all__ = ["BatchResult", "FileFailure", "convert_batch"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +48,8 @@ class BatchResult:
     failures: list[FileFailure] = field(default_factory=list)
     write_failures: list[FileFailure] = field(default_factory=list)
     seconds: float = 0.0
+    spending: SpendingCap = field(default_factory=SpendingCap)
+    """Every cost the servers reported in this run, failed attempts included, and the cap."""
 
     @property
     def exit_code(self) -> int:
@@ -65,38 +63,6 @@ class BatchResult:
 
 def cache_root(settings: Settings) -> Path:
     return Path(settings.cache.dir).expanduser() if settings.cache.dir else default_cache_dir()
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def refuse_keys_over_plain_http(
-    settings: Settings, environ: Mapping[str, str] | None = None
-) -> None:
-    """Refuse to send an API key in clear text to another machine unless allowed.
-
-    Plain HTTP to a loopback address is fine (a local vLLM); to anything else
-    the key would cross the network readable, so the user must opt in with
-    ``allow_insecure_http = true`` on that backend.
-    """
-    environ = os.environ if environ is None else environ
-    for cfg in settings.chain:
-        if not isinstance(cfg, HttpBackendConfig):
-            continue
-        if not cfg.api_key_env or not environ.get(cfg.api_key_env):
-            continue
-        url = httpx.URL(cfg.base_url)
-        if url.scheme == "http" and not _is_loopback(url.host) and not cfg.allow_insecure_http:
-            raise ConfigError(
-                f"backend {cfg.name!r} would send its API key over plain HTTP to {url.host}",
-                hint=f"use https, or set backends.{cfg.name}.allow_insecure_http = true",
-            )
 
 
 async def convert_batch(
@@ -114,10 +80,9 @@ async def convert_batch(
     mid-run is recorded in ``write_failures`` (exit 1) in either case.
     ``cache_encrypted`` lets pages of password-protected PDFs be checkpointed.
     """
-    refuse_keys_over_plain_http(settings)
     started = time.perf_counter()
-    result = BatchResult()
-    chain = build_chain(settings)
+    result = BatchResult(spending=SpendingCap(settings.convert.max_cost))
+    chain = build_chain(settings, spending=result.spending)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
     checkpoints = None
     if use_cache and settings.cache.enabled:

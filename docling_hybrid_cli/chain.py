@@ -3,7 +3,10 @@
 Policy (documented in docs/BACKENDS.md): *any* failure on one backend —
 transient errors after their retries, a rejection (4xx), a truncated or empty
 answer — sends the page to the next backend; the page fails only when every
-backend has failed, and then it carries every backend's error.
+backend has failed, and then it carries every backend's error. Two outcomes
+are empty pages instead, converted with nothing to write: a page the renderer
+found blank is not sent anywhere, and a page on which no backend found text
+(``answer_policy.page_is_empty``) is empty, not failed.
 
 Each backend sits behind a :class:`~docling_hybrid_cli.breaker.CircuitBreaker`,
 so a dead primary costs a few fast refusals for the whole run, not a timeout
@@ -17,15 +20,20 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from .answer_policy import page_is_empty
 from .backends import build_backend
 from .backends.base import Backend
 from .breaker import CircuitBreaker
 from .errors import BackendError
-from .pages import AttemptError, Notify, PageImage, PageResult
+from .pages import AttemptError, Notify, PageImage, PageResult, PageText
 from .retry import RetryPolicy
 from .settings import Settings
+from .spending import SpendingCap
+from .textclean import one_line
 
-__all__ = ["FallbackChain", "build_chain"]
+__all__ = ["BLANK_PAGE", "FallbackChain", "build_chain"]
+
+BLANK_PAGE = "blank page: no text layer and a near-uniform image"
 
 
 class FallbackChain:
@@ -53,19 +61,36 @@ class FallbackChain:
     async def convert(self, page: PageImage, notify: Notify | None = None) -> PageResult:
         """Convert one page; never raises for backend failures, the result says what happened."""
         result = PageResult(page=page.page)
+        if page.blank:
+            result.text = PageText(markdown="", empty_reason=BLANK_PAGE)
+            return result
         started = self._clock()
+        failures: list[BackendError] = []
         for backend in self.backends:
             try:
                 text = await backend.ocr_page(page, notify, breaker=self.breakers[backend.name])
             except BackendError as exc:
-                result.attempts += getattr(exc, "attempts", 1)
-                result.errors.append(_attempt_error(backend.name, exc))
+                result.attempts += exc.attempts
+                tried = [*exc.earlier, exc]
+                failures.extend(tried)
+                result.errors.extend(AttemptError.of(backend.name, f) for f in tried)
                 if notify is not None:
                     notify("falling back", str(exc))
                 continue
+            except Exception as exc:
+                # A bug, or an answer shaped in a way no check foresaw: it must cost
+                # this backend's attempt, never the run (and the rest of a batch).
+                result.attempts += 1
+                result.errors.append(_unexpected(backend.name, exc))
+                if notify is not None:
+                    notify("falling back", f"{backend.name}: unexpected {type(exc).__name__}")
+                continue
             result.attempts += text.attempts
+            result.errors.extend(text.failed_steps)
             result.text = text
             break
+        if result.text is None and page_is_empty(failures):
+            result.text = PageText(markdown="", empty_reason=_no_text_reason(result.errors))
         result.latency_s = self._clock() - started
         return result
 
@@ -74,8 +99,22 @@ class FallbackChain:
             await backend.aclose()
 
 
-def _attempt_error(backend: str, exc: BackendError) -> AttemptError:
-    return AttemptError(backend=backend, error=str(exc), kind=type(exc).__name__, status=exc.status)
+def _unexpected(backend: str, exc: Exception) -> AttemptError:
+    """An exception outside our tree, recorded like any failed attempt (with its type)."""
+    try:
+        detail = str(exc)
+    except Exception:
+        detail = ""
+    text = f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else "")
+    return AttemptError(backend=backend, error=one_line(text, 500), kind=type(exc).__name__)
+
+
+def _no_text_reason(errors: list[AttemptError]) -> str:
+    """Why a page is empty, from what each backend said: "deepseek-vllm: empty answer; …"."""
+    said: dict[str, str] = {}
+    for error in errors:
+        said[error.backend] = error.error  # the last word of each backend
+    return "no backend found text (" + "; ".join(f"{b}: {e}" for b, e in said.items()) + ")"
 
 
 def build_chain(
@@ -83,11 +122,15 @@ def build_chain(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     environ: dict[str, str] | None = None,
+    spending: SpendingCap | None = None,
 ) -> FallbackChain:
-    """The configured ``fallback_chain``, each backend built from its config."""
+    """The configured ``fallback_chain``, each backend built from its config.
+
+    Every backend shares ``spending``, the run's cost record (and ``--max-cost`` cap).
+    """
     retry = RetryPolicy.from_settings(settings.retry)
     backends = [
-        build_backend(cfg, retry=retry, transport=transport, environ=environ)
+        build_backend(cfg, retry=retry, transport=transport, environ=environ, spending=spending)
         for cfg in settings.chain
     ]
     return FallbackChain(

@@ -6,7 +6,8 @@ the document's content hash, the render settings and the backend chain
 page turns into. Re-running the same command after Ctrl-C, a crash or failed
 pages reuses those pages and asks the servers only for the rest; changing the
 model or the DPI starts afresh. Failed pages are never stored, so they are
-always retried. Entries hold page text and figure crops, never keys.
+always retried; empty pages are converted pages and are stored, with their
+reason. Entries hold page text and figure crops, never keys.
 
 The cache is the user's own: directories are created 0700 and a root owned by
 someone else, or writable by group or others, is refused (the run goes on
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 _FORMAT = 2  # 2: figure links hold FIGURE_PREFIX_PLACEHOLDER instead of the output's prefix
-_CONVERT_KEY_IGNORES = {"concurrency", "render_ahead", "page_separator"}
+_CONVERT_KEY_IGNORES = {"concurrency", "render_ahead", "page_separator", "max_cost"}
 """Run-shape settings; every other convert setting changes the page image, so it keys."""
 FIGURE_PREFIX_PLACEHOLDER = "{{figures}}/"
 """Stands for the output's ``<name>_images/`` in stored links (``](prefix + name)``)."""
@@ -257,13 +258,15 @@ class PageCache:
                 cost=_optional(record.get("cost"), float),
                 response_id=_optional(record.get("response_id"), str),
                 figures=figures,
+                step=str(record.get("step") or ""),
+                empty_reason=_optional(record.get("empty_reason"), str),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         return PageResult(page=page, text=text, attempts=0, from_cache=True)
 
     def store(self, result: PageResult) -> None:
-        """Checkpoint a converted page; failed pages are not stored, so they are retried.
+        """Checkpoint a converted (or empty) page; failed pages are not, so they are retried.
 
         A write that fails turns the run's checkpoints off (with a warning)
         rather than failing the page: the page is converted either way.
@@ -308,6 +311,8 @@ class PageCache:
             "cost": text.cost,
             "response_id": text.response_id,
             "figures": [f.name for f in text.figures],
+            "step": text.step,
+            "empty_reason": text.empty_reason,
         }
         atomic_write_text(
             self._entry(page),

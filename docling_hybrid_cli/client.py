@@ -1,39 +1,42 @@
 """OpenAI-compatible chat-completions client: the one boundary to the network.
 
-Every httpx exception and every HTTP status is translated here into the
-tool's error tree (:mod:`docling_hybrid_cli.errors`), so nothing above this
-module knows httpx exists. Request bodies arrive as prebuilt bytes: the page
+Every httpx exception and every HTTP status is translated at this boundary
+into the tool's error tree (:mod:`docling_hybrid_cli.errors`; the tables live
+in :mod:`docling_hybrid_cli.http_errors`), so nothing above this module knows
+httpx exists. Request bodies arrive as prebuilt bytes: the page
 image is already base64 inside them, which keeps JSON encoding of a 300 KB
 string off the event loop (docs/PERFORMANCE.md has the cost of ``json=``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from .errors import (
-    BackendConnectError,
-    BackendError,
-    BackendRateLimited,
-    BackendRejected,
-    BackendServerError,
-    BackendTimeout,
-    BackendUnavailable,
-    BadModelOutput,
-    lookup_by_mro,
+from .answer_policy import answer_error
+from .bodyread import BodyTooLarge, UnreadableBody, read_capped
+from .errors import AnswerTooLarge, BackendTimeout, BadModelOutput
+from .http_errors import (
+    HTTPX_ERRORS,
+    error_text,
+    safe_url,
+    status_error,
+    translate_httpx_error,
 )
+from .jsonsafe import json_of
+from .keyguard import is_secret_header, refuse_secrets_in_clear
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
+from .textclean import clean_text
 
 __all__ = [
     "HTTPX_ERRORS",
@@ -47,34 +50,15 @@ __all__ = [
 _MAX_ID_CHARS = 200
 """Longer "ids" are a broken or hostile server's; they are dropped, not stored."""
 
+DEFAULT_DEADLINE_S = 180.0
+"""A request's whole exchange, when the caller names no ``timeout_s``."""
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 2**20
+"""A page's answer is tens of KB; 8 MiB leaves room for anything real (x concurrency in RAM)."""
+
 _IMAGE_SLOT = "\x00IMAGE\x00"
 
-_FAILED = "{backend}: request to {where} failed ({name})"
-
-HTTPX_ERRORS: dict[type[BaseException], tuple[type[BackendError], str]] = {
-    # httpx's roots: everything it exports lies below one of these. Not retried.
-    httpx.HTTPError: (BackendRejected, _FAILED),
-    httpx.InvalidURL: (BackendRejected, _FAILED),
-    httpx.CookieConflict: (BackendRejected, _FAILED),
-    httpx.StreamError: (BackendRejected, _FAILED),
-    # The network failed: worth retrying.
-    httpx.TransportError: (BackendUnavailable, "{backend}: connection to {where} dropped ({name})"),
-    httpx.TimeoutException: (BackendTimeout, "{backend}: no answer from {where} in time ({name})"),
-    # Nothing answered at all: these feed the circuit breaker.
-    httpx.ConnectError: (
-        BackendConnectError,
-        "{backend}: cannot connect to {where} (is the server running?)",
-    ),
-    httpx.ConnectTimeout: (BackendConnectError, "{backend}: connection to {where} timed out"),
-}
-"""httpx exception class → (our class, message template), read along the exception's MRO.
-
-Templates may use ``{backend}``, ``{where}`` (the URL without credentials or
-query) and ``{name}`` (the exception's class name). The exception's own
-message is left out: it can quote the URL with its credentials.
-"""
-
 _HTTPX_EXCEPTIONS = tuple(HTTPX_ERRORS)
+"""Every httpx exception the request path may raise, caught once and translated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +133,28 @@ class ChatClient:
         http: httpx.AsyncClient,
         api_key: str | None = None,
         headers: dict[str, str] | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
+        self.deadline_s = deadline_s
+        """The whole exchange (connect, send, every byte of the answer) must fit in this."""
+        self.max_response_bytes = max_response_bytes
+        """Answers beyond this (decompressed) are refused while being read."""
+        self.on_cost: Callable[[float], None] | None = None
+        """Told every cost a completion reports (the spending cap), even one later rejected."""
         self._http = http
-        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        # Uncompressed answers only: see bodyread.py for why.
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            **(headers or {}),
+        }
+        for name, value in self._headers.items():
+            if is_secret_header(name):
+                register_secret(value)
+        register_secret(_url_password(base_url))
         if api_key:
             register_secret(api_key)
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -171,6 +172,8 @@ class ChatClient:
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         http_transport: str = "aiohttp",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
     ) -> ChatClient:
         """A client whose pool keeps one live connection per request in flight.
 
@@ -182,6 +185,13 @@ class ChatClient:
         flight (encode/httpx#3215). ``max_keepalive_connections`` equals
         ``max_connections`` either way.
         """
+        refuse_secrets_in_clear(
+            backend,
+            base_url,
+            api_key=api_key,
+            headers=headers or {},
+            allow_insecure_http=allow_insecure_http,
+        )
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
@@ -197,7 +207,15 @@ class ChatClient:
             transport=transport,
             trust_env=True,
         )
-        return cls(backend=backend, base_url=base_url, http=http, api_key=api_key, headers=headers)
+        return cls(
+            backend=backend,
+            base_url=base_url,
+            http=http,
+            api_key=api_key,
+            headers=headers,
+            deadline_s=timeout_s,
+            max_response_bytes=max_response_bytes,
+        )
 
     @property
     def server_root(self) -> str:
@@ -208,10 +226,14 @@ class ChatClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def chat(self, body: bytes) -> ChatResult:
-        """POST a prebuilt chat-completions body; return the answer or raise."""
+    async def chat(self, body: bytes, *, timeout_s: float | None = None) -> ChatResult:
+        """POST a prebuilt chat-completions body; return the answer or raise.
+
+        ``timeout_s`` replaces the client's timeouts for this request (a health check's).
+        """
         started = time.perf_counter()
-        response = await self._send("POST", f"{self.base_url}/chat/completions", content=body)
+        url = f"{self.base_url}/chat/completions"
+        response = await self._send("POST", url, content=body, timeout_s=timeout_s)
         latency = time.perf_counter() - started
         payload = self._json(response)
         return self._parse_completion(payload, latency)
@@ -229,44 +251,83 @@ class ChatClient:
     async def _send(
         self, method: str, url: str, *, content: bytes | None = None, timeout_s: float | None = None
     ) -> httpx.Response:
+        """One request, read whole under a size cap and within a total deadline.
+
+        httpx's timeouts bound each wait (connect, one read), so a server that
+        drips a byte a second would never time out; ``deadline_s`` bounds the
+        whole exchange. The body is read in chunks and refused past
+        ``max_response_bytes`` (counted after decompression, so a gzip bomb
+        stops there too).
+        """
         kwargs: dict[str, Any] = {}
+        deadline = self.deadline_s
         if timeout_s is not None:
             kwargs["timeout"] = httpx.Timeout(timeout_s)
+            deadline = timeout_s
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, url, content=content, headers=self._headers, **kwargs
             )
+            async with asyncio.timeout(deadline):
+                streamed = await self._http.send(request, stream=True)
+                try:
+                    body = await self._read_capped(streamed, url)
+                finally:
+                    await streamed.aclose()
+                    # httpx links a response and its stream wrapper in a cycle; cut it
+                    # so the request body is freed now, not by the cyclic collector.
+                    streamed.stream = httpx.ByteStream(b"")
+        except TimeoutError:
+            raise BackendTimeout(
+                f"{self.backend}: no complete answer from {safe_url(url)} within {deadline:g} s",
+                backend=self.backend,
+            ) from None
         except _HTTPX_EXCEPTIONS as exc:
             raise translate_httpx_error(exc, backend=self.backend, url=url) from None
-        # httpx's Response and the stream wrapper it installs refer to each other,
-        # so every response -- and through ``response.request`` the request body,
-        # ~0.5 MB a page -- would wait for the cyclic garbage collector, which kept
-        # dozens of bodies alive (docs/PERFORMANCE.md, target 3). The body is read
-        # already, so the wrapper has no use left.
-        response.stream = httpx.ByteStream(b"")
+        # A fresh response over the bytes read; no cycle keeps ~0.5 MB of request
+        # body per page waiting for the cyclic garbage collector
+        # (docs/PERFORMANCE.md, target 3).
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        response = httpx.Response(
+            streamed.status_code,
+            headers=headers,
+            content=body,
+            request=request,
+            extensions={"reason_phrase": streamed.reason_phrase.encode("latin-1", "replace")},
+        )
         if response.status_code >= 400:
-            raise self._map_status(response)
+            raise status_error(response, self.backend)
         return response
 
-    def _map_status(self, response: httpx.Response) -> BackendError:
-        status = response.status_code
-        message = _error_message(response, self._redact)
-        retry_after = _retry_after(response)
-        text = f"{self.backend}: HTTP {status}: {message}"
-        if status == 429 or (status == 402 and retry_after is not None):
-            return BackendRateLimited(
-                text, backend=self.backend, status=status, retry_after=retry_after
-            )
-        if status == 408 or status >= 500:
-            return BackendServerError(
-                text, backend=self.backend, status=status, retry_after=retry_after
-            )
-        hint = None
-        if status in (401, 403):
-            hint = "check the API key for this backend"
-        elif status == 404:
-            hint = "check the backend's model name and base_url (docling-hybrid-ocr check-server)"
-        return BackendRejected(text, backend=self.backend, status=status, hint=hint)
+    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
+        """The decoded body, or :class:`AnswerTooLarge` once it passes the cap."""
+        cap = self.max_response_bytes
+        if response.is_stream_consumed:
+            # Already in memory and decoded: a test transport (respx) reads its answers.
+            if len(response.content) > cap:
+                raise self._too_large(url, cap)
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "")
+        declared = response.headers.get("Content-Length", "")
+        if not encoding and declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+            raise self._too_large(url, cap)
+        try:
+            return await read_capped(response.aiter_raw(), encoding, cap)
+        except BodyTooLarge:
+            raise self._too_large(url, cap) from None
+        except UnreadableBody as exc:
+            raise BadModelOutput(f"{self.backend}: {exc}", backend=self.backend) from None
+
+    def _too_large(self, url: str, cap: int) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"{self.backend}: answer from {safe_url(url)} is larger than {cap / 2**20:g} MiB",
+            backend=self.backend,
+            hint="raise the backend's max_response_mb if such answers are expected",
+        )
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key back ("Incorrect API key provided: sk-..."); never show it."""
@@ -274,8 +335,8 @@ class ChatClient:
 
     def _json(self, response: httpx.Response) -> Any:
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_of(response)
+        except ValueError:
             raise BadModelOutput(
                 f"{self.backend}: answer is not JSON (HTTP {response.status_code})",
                 backend=self.backend,
@@ -289,7 +350,7 @@ class ChatClient:
             )
         if payload.get("error"):
             raise BadModelOutput(
-                f"{self.backend}: server reported an error: {self._redact(_error_text(payload))}",
+                f"{self.backend}: server reported an error: {self._redact(error_text(payload))}",
                 backend=self.backend,
                 status=200,
             )
@@ -297,38 +358,42 @@ class ChatClient:
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise BadModelOutput(f"{self.backend}: answer has no choices", backend=self.backend)
         choice = choices[0]
-        finish = choice.get("finish_reason")
+        finish = _finish_reason(choice.get("finish_reason"))
         message = choice.get("message") or {}
         content = _content_text(message.get("content") if isinstance(message, dict) else None)
         usage = payload.get("usage")
         if not isinstance(usage, dict):
             usage = {}
-        if finish == "length":
-            raise BadModelOutput(
-                f"{self.backend}: answer cut off at max_tokens (probable repetition loop)",
-                backend=self.backend,
-                finish_reason="length",
-            )
-        if finish == "error":
-            raise BadModelOutput(
-                f"{self.backend}: generation failed mid-answer",
-                backend=self.backend,
-                finish_reason=finish,
-            )
-        if not content.strip():
-            raise BadModelOutput(
-                f"{self.backend}: empty answer", backend=self.backend, finish_reason=finish
-            )
+        cost = _float_or_none(usage.get("cost"))
+        if cost and self.on_cost is not None:
+            self.on_cost(cost)
+        if (problem := answer_error(self.backend, finish, content)) is not None:
+            raise problem
         return ChatResult(
             content=content,
             finish_reason=finish,
             prompt_tokens=_int_or_none(usage.get("prompt_tokens")),
             completion_tokens=_int_or_none(usage.get("completion_tokens")),
-            cost=_float_or_none(usage.get("cost")),
-            model=str(payload.get("model") or ""),
+            cost=cost,
+            model=_model_name(payload.get("model")),
             latency_s=latency,
             response_id=_response_id(payload.get("id")),
         )
+
+
+def _url_password(url: str) -> str | None:
+    """Credentials in a base URL (``https://user:pass@host``) are a secret like a key."""
+    try:
+        return httpx.URL(url).password or None
+    except (httpx.InvalidURL, TypeError):
+        return None
+
+
+def _model_name(value: Any) -> str:
+    """The model the server says answered: a short printable name, else "" (the config's)."""
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID_CHARS and value.isprintable():
+        return value
+    return ""
 
 
 def _response_id(value: Any) -> str | None:
@@ -338,82 +403,21 @@ def _response_id(value: Any) -> str | None:
     return None
 
 
+def _finish_reason(value: Any) -> str | None:
+    """A finish reason is a short word; anything else a server sends counts as none given."""
+    if isinstance(value, str) and 0 < len(value) <= 40 and value.isprintable():
+        return value
+    return None
+
+
 def _content_text(content: Any) -> str:
     """``message.content`` is a string, or (some servers) a list of typed parts."""
     if isinstance(content, str):
-        return content
+        return clean_text(content)
     if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        parts = (part.get("text") for part in content if isinstance(part, dict))
+        return clean_text("".join(part for part in parts if isinstance(part, str)))
     return ""
-
-
-def _error_text(body: Any) -> str:
-    """The message of an error body, in any of the shapes servers use.
-
-    vLLM and OpenAI nest it (``{"error": {"message": ..., "code": ...}}``) and
-    OpenRouter adds ``error.metadata.provider_name``; older vLLM releases put
-    ``message`` at the top level, some servers send ``{"error": "..."}``, and
-    FastAPI's default is ``{"detail": ...}``.
-    """
-    if not isinstance(body, dict):
-        return str(body)[:200]
-    err = body.get("error")
-    if isinstance(err, dict):
-        text = str(err.get("message") or err.get("code") or "unknown error")
-        provider = (
-            (err.get("metadata") or {}).get("provider_name")
-            if isinstance(err.get("metadata"), dict)
-            else None
-        )
-        return f"{text} (provider {provider})" if provider else text
-    if isinstance(err, str):
-        return err
-    return str(body.get("message") or body.get("detail") or "unknown error")
-
-
-def _error_message(response: httpx.Response, redact: Callable[[str], str]) -> str:
-    """The server's message on one line; secrets are redacted before it is cut short."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        text = redact(response.text).strip().replace("\n", " ")
-        return text[:200] or response.reason_phrase
-    return " ".join(redact(_error_text(body)).split())[:300]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> BackendError:
-    """The tool's error for an httpx exception raised while requesting ``url``."""
-    entry = lookup_by_mro(HTTPX_ERRORS, type(exc))
-    if entry is None:
-        raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
-    error_class, template = entry
-    message = template.format(backend=backend, where=_safe_url(url), name=type(exc).__name__)
-    return error_class(message, backend=backend)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without credentials or query string, fit for a message."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return "an invalid URL"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 _MAX_COUNT = 10**12

@@ -23,6 +23,7 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── InputNotFound
     │   │   ├── NotAPdf
     │   │   ├── CorruptPdf
+    │   │   ├── ImageTooLarge      more pixels than the decode policy allows
     │   │   └── EncryptedPdf
     │   │       └── PasswordRequired   no password given, or a wrong one
     │   ├── PageRangeError         --pages does not parse or is out of range
@@ -37,7 +38,14 @@ The tree is split by what the *caller* can do about the failure::
     │   │   ├── BackendServerError     5xx
     │   │   └── BackendRateLimited     429 (may carry retry_after)
     │   ├── BackendRejected        permanent for this backend: no retry on it
-    │   └── BadModelOutput         answer arrived but is unusable (empty, truncated)
+    │   │   ├── ContextOverflow    400: prompt + max_tokens exceed the served context
+    │   │   ├── BackendNotConfigured   cannot work in this run (no key, no program)
+    │   │   └── NoTextFound            a local backend looked and found no text
+    │   └── BadModelOutput         answer arrived but is unusable: retried
+    │       ├── AnswerTooLarge     past the response size cap: the next backend
+    │       ├── EmptyAnswer        finished with no text: one retry, then the next backend
+    │       ├── LoopedAnswer       cut off (length, repetition): the backend's loop ladder
+    │       └── WithheldAnswer     a content filter withheld it: the next backend
     ├── OutputWriteError           exit 1: writing a document failed mid-run (disk full,
     │                              file too large); its converted pages stay checkpointed
     ├── SimulatedServerError       the simulated server ``benchmark`` starts did not come up
@@ -57,8 +65,10 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 __all__ = [
+    "AnswerTooLarge",
     "BackendConnectError",
     "BackendError",
+    "BackendNotConfigured",
     "BackendRateLimited",
     "BackendRejected",
     "BackendServerError",
@@ -66,13 +76,18 @@ __all__ = [
     "BackendUnavailable",
     "BadModelOutput",
     "ConfigError",
+    "ContextOverflow",
     "ConfigFileExists",
     "CorruptPdf",
     "DoclingHybridError",
+    "EmptyAnswer",
     "EncryptedPdf",
     "InputError",
+    "ImageTooLarge",
     "InputNotFound",
     "Interrupted",
+    "LoopedAnswer",
+    "NoTextFound",
     "NotAPdf",
     "OutputBusy",
     "OutputError",
@@ -81,6 +96,7 @@ __all__ = [
     "PasswordRequired",
     "SimulatedServerError",
     "UsageError",
+    "WithheldAnswer",
     "EXIT_OK",
     "EXIT_PAGES_FAILED",
     "EXIT_USAGE",
@@ -137,6 +153,14 @@ class CorruptPdf(InputError):
     """The file claims to be a PDF but pdfium cannot parse it, or it has no pages."""
 
 
+class ImageTooLarge(InputError):
+    """An input image has more pixels than the tool agrees to decode.
+
+    A header can claim any size; decoding it whole would allocate gigabytes
+    (a decompression bomb), so the size is checked before any pixel is read.
+    """
+
+
 class EncryptedPdf(InputError):
     """The PDF is encrypted and cannot be opened as given."""
 
@@ -185,6 +209,10 @@ class BackendError(DoclingHybridError):
     retryable: bool = False
     attempts: int = 1
     """How many attempts were made on this backend before giving up (set by the retry loop)."""
+    step: str = ""
+    """The request variant that failed (a loop-ladder step, e.g. "guard 30/90"); "" if only one."""
+    earlier: tuple[BackendError, ...] = ()
+    """Failures on the same backend before this one (earlier ladder steps), oldest first."""
 
     def __init__(
         self,
@@ -197,6 +225,13 @@ class BackendError(DoclingHybridError):
         super().__init__(message, hint=hint)
         self.backend = backend
         self.status = status
+        self.rate_limit_headers: dict[str, str] = {}
+        """The answer's ``x-ratelimit-*`` headers (lower-case names), when it had any.
+
+        Their meaning differs by service, so the client only keeps them
+        (bounded); a backend family that knows its service reads them
+        (OpenRouter's reset time and remaining requests).
+        """
 
 
 class BackendUnavailable(BackendError):
@@ -240,11 +275,50 @@ class BackendRejected(BackendError):
     """The server refused the request (4xx other than 408/429): never retried on it."""
 
 
-class BadModelOutput(BackendError):
-    """The answer arrived but cannot be page text: empty, truncated or an error in a 200.
+class ContextOverflow(BackendRejected):
+    """The server refused the request because prompt plus ``max_tokens`` exceed its context.
 
-    ``finish_reason`` is the model's, when known; "length" marks a probable
-    repetition loop.
+    ``limit`` (the served context length) and ``prompt_tokens`` are the
+    numbers the server's message states, when it states them. Sending the
+    same request again cannot help; a backend that fits ``max_tokens`` to the
+    context may refit it once from fresh numbers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str = "",
+        status: int | None = None,
+        hint: str | None = None,
+        limit: int | None = None,
+        prompt_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, backend=backend, status=status, hint=hint)
+        self.limit = limit
+        self.prompt_tokens = prompt_tokens
+
+
+class BackendNotConfigured(BackendRejected):
+    """The backend cannot work in this run (its key is unset, its program missing).
+
+    It says nothing about the page: when every other backend found no text,
+    the page is still empty rather than failed.
+    """
+
+
+class NoTextFound(BackendRejected):
+    """A local backend looked at the page and found no text (no text layer, no characters).
+
+    Deterministic, so never retried; with a model's empty answer it makes an empty page.
+    """
+
+
+class BadModelOutput(BackendError):
+    """The answer arrived but cannot be page text: an error in a 200, or an answer the
+    server ended for a bad reason (``abort``, ``error``). Retried: a retry can differ.
+
+    ``finish_reason`` is the model's, when known (``answer_policy.py`` reads it).
     """
 
     retryable = True
@@ -268,6 +342,41 @@ class SimulatedServerError(DoclingHybridError):
     Not a usage error: the command was right, the tool's own helper failed
     (its output, on stderr, says why).
     """
+
+
+class AnswerTooLarge(BadModelOutput):
+    """The answer passed the size cap while being read: refused, never buffered whole.
+
+    Asking again would only fetch the same flood, so the page moves on.
+    """
+
+    retryable = False
+
+
+class EmptyAnswer(BadModelOutput):
+    """The model finished its answer but it holds no text.
+
+    At temperature 0 the same request gets the same answer, so it is retried
+    once (a server hiccup), not on the transient budget; then the next backend.
+    """
+
+    retryable = False
+
+
+class LoopedAnswer(BadModelOutput):
+    """The answer was cut off (``length``, or vLLM's ``repetition``): a probable loop.
+
+    The same request would loop again; a backend with a loop ladder retries
+    with a different request, any other gives the page to the next backend.
+    """
+
+    retryable = False
+
+
+class WithheldAnswer(BadModelOutput):
+    """A content filter withheld the answer: deterministic, so the next backend."""
+
+    retryable = False
 
 
 class Interrupted(DoclingHybridError):

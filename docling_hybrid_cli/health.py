@@ -49,6 +49,8 @@ __all__ = [
 
 POLL_TIMEOUT_S = 2.0
 """Per-poll bound while waiting, short so a loading server is re-polled about once a second."""
+_WARMING = 503
+"""The status a server still warming up answers on its health URL (SGLang); --wait goes on."""
 
 Tick = Callable[[str, float], None]
 """Wait progress callback: ``tick(backend_name, elapsed_s)`` after every failed poll."""
@@ -89,10 +91,11 @@ async def wait_until_up(
 ) -> float:
     """Poll the backend's startup URL until the server answers at all or ``timeout_s`` passes.
 
-    Returns the seconds waited. Any HTTP answer ends the wait, a 503
-    included: vLLM says 503 only when its engine is dead, which waiting
-    cannot cure, and the check that follows reports it. Only refused
-    connections and timeouts (a model still loading) keep it polling.
+    Returns the seconds waited. Refused connections and timeouts (vLLM
+    loading its weights), and 503 (SGLang answers 503 from ``/health`` while
+    it warms up) keep it polling; any other HTTP answer ends the wait, and the
+    check that follows reports it. A vLLM whose engine died also answers 503,
+    so it is waited for until ``timeout_s`` -- the check then says so.
     Backends without a startup URL (remote services, local programs) are
     not waited for.
     """
@@ -116,7 +119,7 @@ async def wait_until_up(
                 await client.get(url, timeout_s=POLL_TIMEOUT_S)
                 break
             except BackendError as exc:
-                if exc.status is not None:
+                if exc.status is not None and exc.status != _WARMING:
                     break
             elapsed = time.monotonic() - started
             if tick is not None:
@@ -149,7 +152,10 @@ async def check_backend(
     try:
         backend = _build(config, environ, transport)
     except ConfigError as exc:
-        return report.fail("misconfigured", str(exc), "fix the backend's kind in the config")
+        report.refused_config = True
+        return report.fail(
+            "misconfigured", str(exc), exc.hint or "fix the backend's kind in the config"
+        )
     report.title = backend.title
     report.ready_phrase = backend.ready_phrase
     report.url = backend.health_url
@@ -195,7 +201,7 @@ async def check_backends(
         )
         if waited:
             report.waited_s = round(waited, 2)
-            if report.state == "unreachable" and report.reason:
+            if report.state in ("unreachable", "unhealthy") and report.reason:
                 report.reason += f" (waited {waited:.0f} s)"
         return report
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .keyguard import public_url
+
 __all__ = [
     "CHECK_TIMEOUT_S",
     "MIN_ANSWER_TOKENS",
@@ -78,6 +80,8 @@ class HealthReport:
     image_tokens: int | None = None
     max_tokens: int | None = None
     fitted_max_tokens: int | None = None
+    ngram_guard: bool | None = None
+    """DeepSeek on vLLM: whether the server applies the n-gram repetition guard (None: unknown)."""
     waited_s: float | None = None
     key: KeyInfo | None = None
     probe: ProbeResult | None = None
@@ -85,6 +89,8 @@ class HealthReport:
     warnings: list[str] = field(default_factory=list)
     title: str = field(default="", repr=False)
     ready_phrase: str = field(default="is ready", repr=False)
+    refused_config: bool = field(default=False, repr=False)
+    """The backend could not even be built from its config (e.g. a key over plain HTTP)."""
 
     def fail(self, state: State, reason: str, hint: str | None) -> HealthReport:
         self.ready = False
@@ -95,5 +101,6 @@ class HealthReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["title"], data["ready_phrase"]
+        del data["title"], data["ready_phrase"], data["refused_config"]
+        data["url"] = public_url(self.url) if self.url else ""
         return data

@@ -53,8 +53,7 @@ def sniff(path: Path) -> DocumentKind:
 
 def check_pdf(path: Path) -> None:
     """Raise the input error that says why ``path`` is not a PDF file, if it is not."""
-    with InputFile.open(path, pdf_only=True) as file:
-        file.check_pdf()
+    InputFile.open_pdf(path).close()
 
 
 class InputFile:
@@ -103,6 +102,17 @@ class InputFile:
             os.close(fd)
             raise
         return cls(path, fd, info.st_size)
+
+    @classmethod
+    def open_pdf(cls, path: Path) -> InputFile:
+        """Open ``path`` and check that it is a PDF (input errors otherwise)."""
+        file = cls.open(path, pdf_only=True)
+        try:
+            file.check_pdf()
+        except BaseException:
+            file.close()
+            raise
+        return file
 
     def head(self) -> bytes:
         """The first :data:`HEADER_WINDOW` bytes."""

@@ -28,6 +28,7 @@ from typing import IO, Any
 from .errors import OutputError, OutputWriteError
 from .pages import Figure, PageResult
 from .redact import redact
+from .textclean import html_comment_text
 
 __all__ = [
     "MarkdownWriter",
@@ -104,9 +105,12 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False) -> None:
 
 def failed_page_placeholder(result: PageResult) -> str:
     """A visible, greppable marker where a failed page's text would be."""
-    reasons = "; ".join(f"{e.backend}: {e.error}" for e in result.errors) or "no backend tried"
-    reasons = redact(reasons)
-    reasons = reasons.replace("--", "- -").replace("\n", " ")
+    reasons = "; ".join(
+        f"{e.backend} ({e.step}): {e.error}" if e.step else f"{e.backend}: {e.error}"
+        for e in result.errors
+    )
+    reasons = reasons or "no backend tried"
+    reasons = html_comment_text(redact(reasons))
     return f"<!-- page {result.page} failed: {reasons} -->"
 
 
@@ -152,7 +156,7 @@ class MarkdownWriter:
         """Accept a finished page (any order); write whatever prefix is now complete."""
         if result.text is not None:
             self._write_figures(result.text.figures)
-            body = result.text.markdown.strip()
+            body = result.text.markdown.strip()  # "" for an empty page: just the separator
         else:
             body = failed_page_placeholder(result)
         self._waiting[result.page] = body
@@ -220,6 +224,7 @@ def page_record(result: PageResult) -> dict[str, Any]:
     record: dict[str, Any] = {
         "page": result.page,
         "status": "converted" if result.ok else "failed",
+        "empty": result.empty,
         "attempts": result.attempts,
         "latency_s": round(result.latency_s, 4),
         "from_cache": result.from_cache,
@@ -227,8 +232,10 @@ def page_record(result: PageResult) -> dict[str, Any]:
     if result.text is not None:
         text = result.text
         record.update(
+            empty_reason=redact(text.empty_reason) if text.empty_reason is not None else None,
             backend=text.backend,
             model=text.model,
+            step=text.step or None,
             finish_reason=text.finish_reason,
             prompt_tokens=text.prompt_tokens,
             completion_tokens=text.completion_tokens,
@@ -238,7 +245,13 @@ def page_record(result: PageResult) -> dict[str, Any]:
             chars=len(text.markdown),
         )
     record["errors"] = [
-        {"backend": e.backend, "kind": e.kind, "status": e.status, "error": redact(e.error)}
+        {
+            "backend": e.backend,
+            "kind": e.kind,
+            "status": e.status,
+            "step": e.step or None,
+            "error": redact(e.error),
+        }
         for e in result.errors
     ]
     return record

@@ -2,8 +2,9 @@
 
 One page is the unit of work: the renderer makes a :class:`PageImage`, a
 backend turns it into a :class:`PageText`, and the pipeline wraps the outcome
-in a :class:`PageResult` that is either converted or failed, never silently
-empty.
+in a :class:`PageResult` that is either converted or failed. A converted page
+may be *empty* -- blank, or no backend found text on it -- and then says why;
+it is never silently empty.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from .errors import BackendError, BackendUnavailable
+from .textclean import one_line
 
 __all__ = [
     "AttemptError",
@@ -59,6 +63,8 @@ class PageImage:
     render_ms: float = 0.0
     encode_ms: float = 0.0
     crop_figure: CropFigure | None = field(default=None, repr=False, compare=False)
+    blank: bool = False
+    """The renderer saw no text layer and a near-uniform image: nothing to ask a model about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,43 @@ class Figure:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptError:
+    """One failed attempt, kept for the report: which backend, what went wrong.
+
+    ``error`` is the message without the backend's name (the record names the
+    backend already); ``step`` is the loop-ladder step that failed, if any.
+    """
+
+    backend: str
+    error: str
+    kind: str
+    status: int | None = None
+    step: str = ""
+    transient: bool = False
+    """The server could not answer *now* (5xx, 429, a dropped connection, a timeout, an
+    open breaker): worth one more pass at the end of the document, unlike a rejection
+    or an unusable answer, which would only repeat."""
+
+    @classmethod
+    def of(cls, backend: str, exc: BackendError) -> AttemptError:
+        return cls(
+            backend=backend,
+            error=one_line(str(exc).removeprefix(f"{backend}: ")),
+            kind=type(exc).__name__,
+            status=exc.status,
+            step=exc.step,
+            transient=isinstance(exc, BackendUnavailable),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PageText:
-    """What one backend made of one page."""
+    """What one backend made of one page.
+
+    ``step`` names the loop-ladder step whose answer this is ("" without a
+    ladder), ``failed_steps`` the steps before it that failed on the same
+    backend. ``empty_reason`` marks an empty page (``markdown`` is then "").
+    """
 
     markdown: str
     backend: str = ""
@@ -84,21 +125,18 @@ class PageText:
     figures: tuple[Figure, ...] = ()
     attempts: int = 1
     response_id: str | None = None
+    step: str = ""
+    failed_steps: tuple[AttemptError, ...] = ()
+    empty_reason: str | None = None
 
-
-@dataclass(frozen=True, slots=True)
-class AttemptError:
-    """One failed attempt, kept for the report: which backend, what went wrong."""
-
-    backend: str
-    error: str
-    kind: str
-    status: int | None = None
+    @property
+    def empty(self) -> bool:
+        return self.empty_reason is not None
 
 
 @dataclass(slots=True)
 class PageResult:
-    """The final state of one page: converted (``text`` set) or failed (``errors``)."""
+    """The final state of one page: converted (``text`` set, maybe empty) or failed (``errors``)."""
 
     page: int
     text: PageText | None = None
@@ -109,4 +147,9 @@ class PageResult:
 
     @property
     def ok(self) -> bool:
+        """Converted: page text, or an empty page with its reason."""
         return self.text is not None
+
+    @property
+    def empty(self) -> bool:
+        return self.text is not None and self.text.empty

@@ -21,7 +21,14 @@ import pypdfium2.raw as pdfium_c
 from .errors import CorruptPdf, EncryptedPdf, InputError, PasswordRequired
 from .inputfile import InputFile
 
-__all__ = ["Recycling", "RecyclingDocument", "count_pages", "is_encrypted", "open_document"]
+__all__ = [
+    "Recycling",
+    "RecyclingDocument",
+    "close_with_file",
+    "count_pages",
+    "is_encrypted",
+    "open_document",
+]
 
 _T = TypeVar("_T")
 
@@ -182,3 +189,13 @@ class RecyclingDocument:
         self._doc.close()
         self._doc, self._open_ms = doc, open_ms
         self._pages, self._render_ms = 0, 0.0
+
+
+def close_with_file(doc: RecyclingDocument | None, file: InputFile | None) -> None:
+    """Close the document, then the descriptor it reads (on the pdfium thread)."""
+    try:
+        if doc is not None:
+            doc.close()
+    finally:
+        if file is not None:
+            file.close()

@@ -8,13 +8,26 @@ Shape of a run::
 
 The queue bound is the backpressure: the renderer stays at most
 ``render_ahead`` pages ahead of the ``concurrency`` requests in flight, so
-memory depends on those two numbers and not on the page count. The writer
-puts pages on disk in order as soon as the prefix is complete.
+memory depends on those two numbers and not on the page count. There are
+twice as many workers as request slots (``concurrency``): a page asleep
+before a retry lends its slot to a page that is ready to send
+(:mod:`~docling_hybrid_cli.slots`), so the server stays busy while some
+pages wait -- at most ``concurrency`` more pages in memory, and only while
+pages are retrying. The writer puts pages on disk in order as soon as the
+prefix is complete.
+
+A page that failed on every backend only for transient reasons (5xx, 429,
+dropped connections, timeouts) is not written yet: once every other page is
+done it is rendered again and gets one more pass through the chain, and the
+ordered output simply waits for it. Deterministic failures (rejections,
+empty or cut-off answers) are final at once: trying again would repeat them
+and spend quota.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -32,6 +45,7 @@ from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
+from .slots import RequestSlots
 from .sources import open_source
 
 __all__ = [
@@ -93,11 +107,18 @@ class DocumentResult:
         return [p for p in self.pages if not p.ok]
 
     @property
+    def empty(self) -> list[PageResult]:
+        """Converted pages with nothing to write: blank, or no backend found text."""
+        return [p for p in self.pages if p.empty]
+
+    @property
     def by_backend(self) -> dict[str, int]:
+        """Pages each backend converted; empty pages are no backend's work."""
         counts: dict[str, int] = {}
         for page in self.converted:
             assert page.text is not None
-            counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
+            if not page.text.empty:
+                counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
         return counts
 
     @property
@@ -118,6 +139,7 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
         jpeg_quality=convert.jpeg_quality,
         jpeg_subsampling=convert.jpeg_subsampling,
         extract_text=extract_text,
+        skip_blank=convert.skip_blank_pages,
     )
 
 
@@ -187,6 +209,10 @@ async def convert_document(
 
 
 _RENDERS_IN_FLIGHT = 2
+_WORKERS_PER_SLOT = 2
+"""Pages in progress per request slot: the spare ones use the slots of pages asleep in a backoff."""
+_NOT_STARTED = sys.maxsize
+"""The slot priority of a worker still to take a page: after every page back from a backoff."""
 
 
 class _DocumentRun:
@@ -210,6 +236,10 @@ class _DocumentRun:
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
+        self.slots = RequestSlots(convert.concurrency)
+        self.deferred: dict[int, PageResult] = {}
+        """Pages that failed only for transient reasons in the first pass, kept for the last."""
+        self.last_pass = False
 
     def finish(self, page: PageResult) -> None:
         """Record a page's final state: checkpoint, output, progress.
@@ -217,6 +247,8 @@ class _DocumentRun:
         The checkpoint comes first: if the output cannot be written (disk
         full), the page is still there for the re-run.
         """
+        if (first_pass := self.deferred.pop(page.page, None)) is not None:
+            page = _merge_passes(first_pass, page)
         self.done[page.page] = page
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
@@ -229,8 +261,16 @@ class _DocumentRun:
         self.observer.page_finished(page)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
+        """Every page through the chain, then the transient failures once more."""
+        await self._pass(pages)
+        if self.deferred:
+            self.last_pass = True
+            await self._pass(sorted(self.deferred))
+        return self.done
+
+    async def _pass(self, pages: list[int]) -> None:
         queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=self.convert.render_ahead)
-        workers = max(1, min(self.convert.concurrency, len(pages)))
+        workers = max(1, min(self.convert.concurrency * _WORKERS_PER_SLOT, len(pages)))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._produce(pages, queue, workers))
@@ -238,7 +278,6 @@ class _DocumentRun:
                     group.create_task(self._work(queue))
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
-        return self.done
 
     async def _produce(
         self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
@@ -287,15 +326,40 @@ class _DocumentRun:
         await queue.put(image)
 
     async def _work(self, queue: asyncio.Queue[PageImage | None]) -> None:
-        while (image := await queue.get()) is not None:
-            page_no = image.page
+        """Take a request slot, then a page; convert it; repeat until the queue says stop.
 
-            def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
-                self.observer.page_state(_page, state, detail)
+        The slot comes first so that a worker without one holds no page image:
+        only pages asleep before a retry add to the images in memory.
+        """
+        while True:
+            async with self.slots.hold(priority=_NOT_STARTED) as lease:
+                if (image := await queue.get()) is None:
+                    return
+                page_no = lease.priority = image.page
 
-            page_result = await self.chain.convert(image, notify)
+                def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
+                    self.observer.page_state(_page, state, detail)
+
+                page_result = await self.chain.convert(image, notify)
             del image
+            if not self.last_pass and _only_transient(page_result):
+                self.deferred[page_no] = page_result
+                notify("retrying", "server trouble on every backend; one more pass at the end")
+                continue
             self.finish(page_result)
+
+
+def _only_transient(result: PageResult) -> bool:
+    """Failed, and every backend failed for a reason that may be gone a little later."""
+    return not result.ok and bool(result.errors) and all(e.transient for e in result.errors)
+
+
+def _merge_passes(first: PageResult, last: PageResult) -> PageResult:
+    """One page's record over both passes: the errors and attempts of each, in order."""
+    last.errors = [*first.errors, *last.errors]
+    last.attempts += first.attempts
+    last.latency_s += first.latency_s
+    return last
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

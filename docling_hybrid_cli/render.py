@@ -30,12 +30,13 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
+from .blank import looks_blank, might_be_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
 from .inputfile import InputFile, check_pdf
 from .pages import PageImage
-from .pdfdoc import Recycling, RecyclingDocument, count_pages
+from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
-from .textlayer import text_in_reading_order
+from .textlayer import page_has_text, text_in_reading_order
 
 __all__ = [
     "PageSource",
@@ -43,6 +44,7 @@ __all__ = [
     "RenderOptions",
     "encode_image",
     "count_pdf_pages",
+    "encode_and_inspect",
 ]
 
 
@@ -53,6 +55,9 @@ class RenderOptions:
     ``max_side`` and ``max_pixels`` only ever scale *down*: a huge page (a poster,
     a mis-sized scan) must not allocate gigabytes, while a small page is never
     blown up past ``dpi`` because upscaling adds bytes but no detail.
+
+    ``skip_blank`` marks a page without a text layer whose image is blank
+    (``blank.py``), so no backend is asked about it.
     """
 
     dpi: int = 144
@@ -62,6 +67,7 @@ class RenderOptions:
     jpeg_subsampling: Literal["4:2:0", "4:4:4"] = "4:2:0"
     extract_text: bool = False
     max_pixels: int = 40_000_000
+    skip_blank: bool = True
 
     def __post_init__(self) -> None:
         if self.dpi <= 0:
@@ -224,6 +230,21 @@ def encode_image(image: Image.Image, options: RenderOptions) -> tuple[bytes, flo
     return buf.getvalue(), (time.perf_counter() - started) * 1000
 
 
+def encode_and_inspect(
+    image: Image.Image, options: RenderOptions, *, look_for_blank: bool
+) -> tuple[bytes, float, bool]:
+    """Encode the page and, when asked, tell whether it is blank: one trip to a worker thread.
+
+    The encoded size comes first: a page that compresses poorly holds too much
+    to be blank and is not looked at. The time returned covers both steps.
+    """
+    started = time.perf_counter()
+    data, _ = encode_image(image, options)
+    width, height = image.size
+    blank = look_for_blank and might_be_blank(data, width, height) and looks_blank(image)
+    return data, (time.perf_counter() - started) * 1000, blank
+
+
 class PageSource(abc.ABC):
     """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
 
@@ -264,6 +285,14 @@ class PageSource(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _page_has_text(recycling: RecyclingDocument, page_no: int) -> bool:
+    """On the pdfium thread; a document closed meanwhile counts as text (never "blank")."""
+    try:
+        return page_has_text(recycling.document, page_no)
+    except ValueError:
+        return True
 
 
 class PdfRenderer(PageSource):
@@ -315,7 +344,7 @@ class PdfRenderer(PageSource):
         if self._closed:
             raise ValueError(f"renderer for {self.path} is closed")
         if self._file is None:
-            self._file = await asyncio.to_thread(_open_pdf_file, self.path)
+            self._file = await asyncio.to_thread(InputFile.open_pdf, self.path)
         if self._doc is None:
             self._doc = await arun_pdfium(
                 RecyclingDocument, self._file, self._password, self._recycling
@@ -341,16 +370,24 @@ class PdfRenderer(PageSource):
             raise PageRangeError(
                 f"page {page_no} does not exist in {self.path} ({self._page_count} pages)"
             )
+        recycling = self._doc
         render_job = functools.partial(
             _render_page, page_no=page_no, options=self.options, path=self.path, pool=self._pool
         )
         rendered = await arun_pdfium(self._doc.run_page, render_job)
-        data, encode_ms = await asyncio.to_thread(encode_image, rendered.image, self.options)
+        # An extracted text layer settles it; otherwise the image goes first, and
+        # only an image that looks blank costs a look at the text layer.
+        look = self.options.skip_blank and not (rendered.text and rendered.text.strip())
+        data, encode_ms, blank = await asyncio.to_thread(
+            encode_and_inspect, rendered.image, self.options, look_for_blank=look
+        )
         # Only now is nothing reading the buffer (a cancelled or failed encode may
         # still be, so then the buffer is simply dropped).
         width, height = rendered.image.size
         rendered.image.close()
         self._pool.give(rendered.buffer)
+        if blank and rendered.text is None:
+            blank = not await arun_pdfium(_page_has_text, recycling, page_no)
         return PageImage(
             page=page_no,
             data=data,
@@ -362,6 +399,7 @@ class PdfRenderer(PageSource):
             figure_prefix=self.figure_prefix,
             render_ms=rendered.render_ms,
             encode_ms=encode_ms,
+            blank=blank,
         )
 
     def _crop_figure(
@@ -398,7 +436,7 @@ class PdfRenderer(PageSource):
         doc, self._doc = self._doc, None
         file, self._file = self._file, None
         if doc is not None or file is not None:
-            await arun_pdfium(_close_both, doc, file)
+            await arun_pdfium(close_with_file, doc, file)
 
     def __del__(self) -> None:
         # A renderer dropped without aclose() would let pypdfium2's finalizer close
@@ -409,24 +447,4 @@ class PdfRenderer(PageSource):
         if doc is not None or file is not None:
             # RuntimeError: the executor is already shut down at interpreter exit.
             with contextlib.suppress(RuntimeError):
-                pdfium_executor().submit(_close_both, doc, file)
-
-
-def _open_pdf_file(path: Path) -> InputFile:
-    file = InputFile.open(path, pdf_only=True)
-    try:
-        file.check_pdf()
-    except BaseException:
-        file.close()
-        raise
-    return file
-
-
-def _close_both(doc: RecyclingDocument | None, file: InputFile | None) -> None:
-    """Close the document, then the descriptor it reads (on the pdfium thread)."""
-    try:
-        if doc is not None:
-            doc.close()
-    finally:
-        if file is not None:
-            file.close()
+                pdfium_executor().submit(close_with_file, doc, file)

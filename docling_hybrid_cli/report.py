@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .keyguard import public_url
 from .output import page_record
 from .pipeline import DocumentResult
 from .settings import Settings
+from .spending import SpendingCap
 
 __all__ = ["document_report", "document_summary"]
 
@@ -27,6 +29,8 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
         "output": str(result.job.output),
         "pages": pages,
         "converted": len(result.converted),
+        "empty": len(result.empty),
+        "empty_pages": [p.page for p in result.empty],
         "failed": len(result.failed),
         "failed_pages": [p.page for p in result.failed],
         "by_backend": result.by_backend,
@@ -41,13 +45,22 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
     }
 
 
-def document_report(results: Sequence[DocumentResult], settings: Settings) -> dict[str, Any]:
-    """The ``--report`` manifest: every page of every document, with every error."""
+def document_report(
+    results: Sequence[DocumentResult],
+    settings: Settings,
+    spending: SpendingCap | None = None,
+) -> dict[str, Any]:
+    """The ``--report`` manifest: every page of every document, with every error.
+
+    ``cost`` is everything the servers reported in the run, failed attempts
+    included (a page's own ``cost`` is its successful answer's), and the cap.
+    """
     return {
         "tool": "docling-hybrid-ocr",
         "version": __version__,
         "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
+        "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
         "documents": [
             {**document_summary(r), "page_results": [page_record(p) for p in r.pages]}
             for r in results
@@ -61,6 +74,6 @@ def _chain_entry(config: dict[str, Any]) -> dict[str, Any]:
         "name": config["name"],
         "kind": config["kind"],
         "model": config.get("model", ""),
-        "base_url": config.get("base_url", ""),
+        "base_url": public_url(config.get("base_url", "")) if config.get("base_url") else "",
         "api_key_env": config.get("api_key_env"),
     }

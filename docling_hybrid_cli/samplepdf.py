@@ -186,6 +186,8 @@ def _write_on_pdfium_thread(path: Path, pages: list[SamplePage]) -> None:
                 _draw_scan(pdf, page, spec)
             else:
                 for text, size, y, is_title in spec.layout():
+                    if not text:
+                        continue
                     font = spec.title_font if is_title else spec.font
                     _insert_text(pdf, page, text, font, size, spec.margin, y)
             page.gen_content()

@@ -17,13 +17,12 @@ parse as one (numbers, booleans, ``["a", "b"]``), else as plain strings.
 from __future__ import annotations
 
 import os
-import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -36,6 +35,9 @@ from .backend_configs import (
     infer_kind,
 )
 from .errors import ConfigError
+from .keyguard import is_secret_header
+from .redact import register_secret
+from .setting_sections import CacheSettings, ConvertSettings, RetrySettings
 
 __all__ = [
     "APP_NAME",
@@ -59,70 +61,6 @@ __all__ = [
 APP_NAME = "docling-hybrid-ocr"
 ENV_PREFIX = "DOCLING_HYBRID_"
 CONFIG_ENV = "DOCLING_HYBRID_CONFIG"
-
-
-class ConvertSettings(BaseModel):
-    """How pages are rendered, sent and joined."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dpi: int = Field(default=144, ge=36, le=600)
-    max_side: int = Field(default=2000, ge=256, le=20_000)
-    image_format: Literal["jpeg", "png"] = "jpeg"
-    jpeg_quality: int = Field(default=90, ge=30, le=100)
-    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = Field(
-        default="4:2:0",
-        description="Colour resolution of JPEG pages: 4:4:4 keeps small coloured text sharp.",
-    )
-    concurrency: int = Field(default=16, ge=1, le=1024)
-    render_ahead: int = Field(default=4, ge=1, le=256)
-    page_separator: str = "\n\n<!-- page {page} -->\n\n"
-
-    @field_validator("page_separator")
-    @classmethod
-    def _separator_formats(cls, value: str) -> str:
-        """Only the bare ``{page}`` placeholder: a format spec or attribute is refused.
-
-        ``str.format`` would otherwise run whatever the field says --
-        ``{page:>999999999999}`` allocates without bound, ``{page.__class__}``
-        reaches into Python objects.
-        """
-        try:
-            fields = list(string.Formatter().parse(value))
-        except ValueError as exc:
-            raise ValueError(f"may only use the {{page}} placeholder ({exc})") from None
-        for _, name, spec, conversion in fields:
-            if name is None:
-                continue
-            if name != "page" or spec or conversion:
-                raise ValueError("may only use the {page} placeholder (no format spec)")
-        return value
-
-
-class RetrySettings(BaseModel):
-    """Bounds on retrying one backend for one page before the chain moves on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(default=3, ge=1, le=20)
-    rate_limit_attempts: int = Field(default=6, ge=1, le=100)
-    backoff_initial_s: float = Field(default=0.5, ge=0.0, le=60.0)
-    backoff_max_s: float = Field(default=30.0, ge=0.0, le=600.0)
-    breaker_threshold: int = Field(
-        default=3, ge=1, le=1000, description="Refused connections in a row that open a breaker."
-    )
-    breaker_cooldown_s: float = Field(
-        default=30.0, ge=0.0, le=3600.0, description="How long an open breaker skips a backend."
-    )
-
-
-class CacheSettings(BaseModel):
-    """Page checkpoints that make an interrupted run resumable."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    dir: str = Field(default="", description="Empty: $XDG_CACHE_HOME/docling-hybrid-ocr/pages.")
 
 
 class BackendsSection(BaseModel):
@@ -353,7 +291,21 @@ def load_settings(
         settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origins)) from None
+    _register_secret_headers(settings)
     return ResolvedSettings(settings=settings, origins=origins, config_file=chosen)
+
+
+def _register_secret_headers(settings: Settings) -> None:
+    """Secret header values written in a config are redacted from everything we print.
+
+    ``config show`` and ``config set`` echo settings, and a server may echo a
+    header back in an error: registering the values once, as soon as they are
+    read, covers every path.
+    """
+    for cfg in settings.backends.configs.values():
+        for name, value in getattr(cfg, "headers", {}).items():
+            if is_secret_header(name):
+                register_secret(value)
 
 
 def _describe(exc: ValidationError, origins: dict[str, str]) -> str:

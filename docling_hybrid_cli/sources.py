@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import struct
 import time
 from pathlib import Path
 from typing import IO
 
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
-
 from .errors import CorruptPdf, PageRangeError
+from .imagefile import DECODE_ERRORS, decode_frame, open_image
 from .inputfile import InputFile, sniff
 from .pages import PageImage
-from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_image
+from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_and_inspect
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -35,35 +33,33 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SUPPORTED_SUFFIXES = (".pdf", *IMAGE_SUFFIXES)
 
 
-def count_source_pages(path: Path, password: str | None = None) -> int:
-    """Validate a document before anything is sent anywhere; return its page count."""
+def count_source_pages(path: Path, password: str | None = None, *, max_side: int = 2000) -> int:
+    """Validate a document before anything is sent anywhere; return its page count.
+
+    ``max_side`` is the run's page cap, which sets how large an input image may be.
+    """
     if sniff(path) == "pdf":
         return count_pdf_pages(path, password, check_file=False)
-    return _count_frames(path)
+    return _count_frames(path, max_side)
 
 
-def _count_frames(path: Path, source: Path | IO[bytes] | None = None) -> int:
-    """Frames in the image at ``path`` (read from ``source`` when given)."""
-    try:
-        with Image.open(path if source is None else source) as image:
-            frames = int(getattr(image, "n_frames", 1))
-            image.load()  # decode frame 1 now: a truncated file fails here, not mid-run
-            return frames
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise CorruptPdf(f"{path} is a damaged image ({exc})") from None
+def _count_frames(
+    path: Path,
+    max_side: int = 2000,
+    max_pixels: int = 40_000_000,
+    source: IO[bytes] | None = None,
+) -> int:
+    """Frames in an image file; frame 1 is decoded now, so a bad file fails here, not mid-run.
 
-
-def _upright(frame: Image.Image) -> Image.Image:
-    """The frame as it should be seen: phone photos store the pixels sideways.
-
-    Cameras write the sensor's pixels and an EXIF Orientation tag saying how
-    to turn them; viewers apply it, models do not. A tag that cannot be read
-    leaves the frame as stored rather than costing the page.
+    ``source``: the bytes of ``path`` as an open file (see :class:`ImageRenderer`).
     """
-    try:
-        return ImageOps.exif_transpose(frame)
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError, struct.error):
-        return frame
+    with open_image(path, source) as image:
+        try:
+            frames = int(getattr(image, "n_frames", 1))
+        except DECODE_ERRORS as exc:
+            raise CorruptPdf(f"{path} is a damaged image ({type(exc).__name__})") from None
+        decode_frame(image, 0, path=path, max_side=max_side, max_pixels=max_pixels, checking=True)
+        return max(1, frames)
 
 
 def open_source(
@@ -114,7 +110,9 @@ class ImageRenderer(PageSource):
     async def open(self) -> int:
         if self._file is None:
             self._file = await asyncio.to_thread(InputFile.open, self.path)
-        self._page_count = await asyncio.to_thread(_count_frames, self.path, self._source())
+        self._page_count = await asyncio.to_thread(
+            _count_frames, self.path, self.options.max_side, self.options.max_pixels, self._source()
+        )
         return self._page_count
 
     async def content_sha256(self) -> str:
@@ -131,22 +129,19 @@ class ImageRenderer(PageSource):
 
     def _render(self, page_no: int) -> PageImage:
         started = time.perf_counter()
-        try:
-            with Image.open(self._source()) as source:
-                frame = ImageSequence.Iterator(source)[page_no - 1]
-                image = _upright(frame).convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError, IndexError) as exc:
-            raise CorruptPdf(f"{self.path}: page {page_no} cannot be read ({exc})") from None
-        scale = min(
-            1.0,
-            self.options.max_side / max(image.size),
-            (self.options.max_pixels / (image.width * image.height)) ** 0.5,
-        )
-        if scale < 1.0:
-            size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
-            image = image.resize(size, Image.Resampling.LANCZOS)
+        with open_image(self.path, self._source()) as source:
+            image = decode_frame(
+                source,
+                page_no - 1,
+                path=self.path,
+                max_side=self.options.max_side,
+                max_pixels=self.options.max_pixels,
+            )
         render_ms = (time.perf_counter() - started) * 1000
-        data, encode_ms = encode_image(image, self.options)
+        # An image has no text layer: a blank one is blank.
+        data, encode_ms, blank = encode_and_inspect(
+            image, self.options, look_for_blank=self.options.skip_blank
+        )
         return PageImage(
             page=page_no,
             data=data,
@@ -157,6 +152,7 @@ class ImageRenderer(PageSource):
             figure_prefix=self.figure_prefix,
             render_ms=render_ms,
             encode_ms=encode_ms,
+            blank=blank,
         )
 
     async def aclose(self) -> None:

@@ -19,7 +19,7 @@ import itertools
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-__all__ = ["HEADING_MARK", "text_in_reading_order"]
+__all__ = ["HEADING_MARK", "page_has_text", "text_in_reading_order"]
 
 _PARAGRAPH_GAP = 1.3
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
@@ -41,8 +41,39 @@ _COLUMN_SHARE = 0.2
 _SPANNING_SHARE = 0.3
 """At most this share may cross the gutter (titles, abstracts) on a two-column page."""
 
+_MAX_RECTS = 3_000
+"""Text rectangles beyond this keep pdfium's own text order, a linear read.
+
+Each rectangle's text is one query over the page's characters, so the layout
+below costs rectangles × characters: a crafted page of 100,000 tiny runs would
+stall rendering for minutes. Real pages stay far below the cap (a page of
+body text has one rectangle a line, a word-per-run export about a thousand);
+docs/SECURITY.md has the measured cost at the cap."""
+
 _Box = tuple[float, float, float, float, str, float]
 """left, bottom, right, top (page space, y up), text, font size."""
+
+
+def page_has_text(doc: pdfium.PdfDocument, page_no: int) -> bool:
+    """Whether 1-based page ``page_no`` carries any text, visible or not.
+
+    The renderer asks only about pages whose image looks blank. A page pdfium
+    cannot read counts as having text: it is then sent, never called blank.
+    """
+    try:
+        page = doc[page_no - 1]
+    except pdfium.PdfiumError:
+        return True
+    try:
+        textpage = page.get_textpage()
+        try:
+            return bool(str(textpage.get_text_range()).strip())
+        finally:
+            textpage.close()
+    except pdfium.PdfiumError:
+        return True
+    finally:
+        page.close()
 
 
 def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
@@ -57,8 +88,11 @@ def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     runs vertically in that space (set sideways in the content itself) keep
     pdfium's order. Runs on the pdfium thread.
     """
+    rects = textpage.count_rects()
+    if rects > _MAX_RECTS:
+        return _content_order(textpage)
     boxes: list[_Box] = []
-    for index in range(textpage.count_rects()):
+    for index in range(rects):
         left, bottom, right, top = textpage.get_rect(index)
         chunk = textpage.get_text_bounded(left, bottom, right, top).strip()
         if chunk:
@@ -67,12 +101,16 @@ def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
         return ""
     sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
     if sideways * 2 > len(boxes):
-        raw = textpage.get_text_range()
-        return str(raw).replace("\r\n", "\n").replace("\r", "\n")
+        return _content_order(textpage)
     sizes = sorted(b[5] for b in boxes)
     body = sizes[(len(sizes) - 1) // 2]  # lower median: the body text's size
     blocks = [_block_text(group, body) for group in _columns(boxes) if group]
     return "\n\n".join(block for block in blocks if block)
+
+
+def _content_order(textpage: pdfium.PdfTextPage) -> str:
+    """pdfium's text in content-stream order, newlines normalised."""
+    return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _columns(boxes: list[_Box]) -> list[list[_Box]]:
@@ -111,14 +149,15 @@ def _block_text(boxes: list[_Box], body: float) -> str:
     """One column (or a whole page): lines top to bottom, paragraphs and headings marked."""
     boxes = sorted(boxes, key=lambda b: (-b[3], b[0]))
     lines: list[list[_Box]] = []
+    low = high = 0.0  # the current line's vertical extent, kept as boxes join it
     for box in boxes:
-        if lines:
-            last = lines[-1]
-            middle = (box[1] + box[3]) / 2
-            if min(b[1] for b in last) <= middle <= max(b[3] for b in last):
-                last.append(box)
-                continue
+        middle = (box[1] + box[3]) / 2
+        if lines and low <= middle <= high:
+            lines[-1].append(box)
+            low, high = min(low, box[1]), max(high, box[3])
+            continue
         lines.append([box])
+        low, high = box[1], box[3]
     tops = [max(b[3] for b in line) for line in lines]
     pitches = sorted(a - b for a, b in itertools.pairwise(tops) if a > b)
     usual = pitches[(len(pitches) - 1) // 2] if pitches else 0.0  # lower median: body text

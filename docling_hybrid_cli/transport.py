@@ -12,8 +12,9 @@ it); this is a small owned version because that one maps a dropped
 keep-alive connection (``ServerDisconnectedError``) to ``httpx.ConnectTimeout``,
 which would make the circuit breaker treat a live server as a dead one.
 
-Responses are read whole before they are returned: chat completions are a
-few KB, and a fully read response can never pin a pooled connection.
+Response bodies are streamed: the client reads them under a size cap (a
+hostile server can send any amount) and always closes them, which releases
+the pooled connection.
 
 ``trust_env`` means what it means in httpx: proxies from ``HTTP(S)_PROXY``,
 ``ALL_PROXY`` and ``NO_PROXY``, read once. aiohttp's own ``trust_env`` would
@@ -26,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import ssl
-import urllib.request
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .errors import lookup_by_mro
+from .keyguard import environment_proxies, proxy_for
 
 if TYPE_CHECKING:
     import aiohttp
@@ -55,7 +57,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._limits = limits or httpx.Limits()
         self._verify = verify
-        self._proxies = urllib.request.getproxies_environment() if trust_env else {}
+        self._proxies = environment_proxies() if trust_env else {}
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -77,7 +79,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 trust_env=False,  # proxies are resolved by _proxy_for; never netrc
-                auto_decompress=True,
+                auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
             )
         return self._session
@@ -90,7 +92,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         body = request.content if request.method not in ("GET", "HEAD") else None
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
         try:
-            async with session.request(
+            response = await session.request(
                 request.method,
                 str(request.url),
                 data=body or None,
@@ -104,30 +106,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
                 ),
-            ) as response:
-                content = await response.read()
-                status, reason = response.status, response.reason
-                raw_headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
+            )
         except Exception as exc:
             mapped = _map_exception(exc, request)
             if mapped is None:
                 raise
             raise mapped from exc
-        # aiohttp has already decoded any Content-Encoding; do not let httpx decode again.
-        raw_headers = [(k, v) for k, v in raw_headers if k.lower() != b"content-encoding"]
+        # The body stays encoded (auto_decompress=False): the client inflates it
+        # under its size cap, which aiohttp's decoder, inflating whole chunks, cannot.
+        raw_headers = list(response.raw_headers)
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if reason:
-            extensions["reason_phrase"] = reason.encode("latin-1", "replace")
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
         return httpx.Response(
-            status, headers=raw_headers, content=content, request=request, extensions=extensions
+            response.status,
+            headers=raw_headers,
+            stream=_AiohttpBody(response, request),
+            request=request,
+            extensions=extensions,
         )
 
     def _proxy_for(self, url: httpx.URL) -> str | None:
         """The environment's proxy for ``url``, as httpx would pick it, or None."""
-        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if not proxy or _bypassed(url.host, self._proxies.get("no", "")):
-            return None
-        return proxy
+        return proxy_for(url, self._proxies)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -135,19 +136,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await session.close()
 
 
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """Whether ``NO_PROXY`` exempts ``host``: ``*``, or hosts and domain suffixes.
+class _AiohttpBody(httpx.AsyncByteStream):
+    """An aiohttp response body read chunk by chunk, so the caller can stop reading.
 
-    Entries may carry a scheme (``http://127.0.0.1``), as httpx allows; a
-    leading dot is optional (``.example.com`` and ``example.com`` both cover
-    ``api.example.com``).
+    The client caps how much of an answer it reads (a 300 MB body, a gzip
+    bomb); reading it here whole would buffer it before anyone could refuse
+    it. Chunks are raw (still content-encoded). Closing releases the connection.
     """
-    host = host.lower()
-    for raw in no_proxy.split(","):
-        entry = raw.strip().lower().split("://")[-1].lstrip(".")
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return True
-    return False
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(self.CHUNK):
+                yield chunk
+        except Exception as exc:
+            mapped = _map_exception(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
 
 
 @functools.cache

@@ -39,21 +39,27 @@ def make_pdf(
     text: str = "Page {n}",
     rotate: dict[int, int] | None = None,
     scanned: set[int] | None = None,
+    blank: set[int] | None = None,
 ) -> Path:
     """Write a ``pages``-page PDF to ``path`` and return the path.
 
     Each page carries ``text.format(n=n)`` and two paragraphs as a real text
-    layer, except pages in ``scanned`` (1-based), which hold only an image.
+    layer, except pages in ``scanned`` (1-based), which hold only an image,
+    and pages in ``blank``, which hold nothing at all.
     ``rotate`` maps 1-based page numbers to a ``/Rotate`` of 90, 180 or 270.
     """
     if widths is not None and len(widths) != pages:
         raise ValueError(f"widths has {len(widths)} entries for {pages} pages")
     scanned = scanned or set()
+    blank = blank or set()
     rotate = rotate or {}
     specs = []
     for n in range(1, pages + 1):
         width = widths[n - 1] if widths is not None else page_width(n)
         size = (width, PAGE_HEIGHT)
+        if n in blank:  # no title, no lines: nothing drawn on the page
+            specs.append(SamplePage("", size=size, rotate=rotate.get(n, 0)))
+            continue
         lines: list[str] = []
         for paragraph in PARAGRAPHS:
             lines += ["", *wrap(paragraph, size, 12.0, margin=20.0)]

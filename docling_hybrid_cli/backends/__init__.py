@@ -16,6 +16,7 @@ import httpx
 from ..backend_configs import BackendConfigBase
 from ..errors import ConfigError
 from ..retry import RetryPolicy
+from ..spending import SpendingCap
 from .base import Backend, HttpBackend, LocalBackend, Notify
 
 __all__ = ["Backend", "HttpBackend", "LocalBackend", "Notify", "build_backend"]
@@ -27,8 +28,12 @@ def build_backend(
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     environ: dict[str, str] | None = None,
+    spending: SpendingCap | None = None,
 ) -> Backend:
-    """Instantiate the backend for ``config``; ``transport`` is for tests and benchmarks."""
+    """Instantiate the backend for ``config``; ``transport`` is for tests and benchmarks.
+
+    ``spending`` is the run's cost record and cap, shared by every backend of the chain.
+    """
     module_name, _, class_name = config.backend_class.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
@@ -36,4 +41,7 @@ def build_backend(
         raise ConfigError(
             f"backend {config.name!r}: kind {config.kind!r} is not available ({exc})"
         ) from None
-    return cast(Backend, cls(config, retry=retry, transport=transport, environ=environ))
+    return cast(
+        Backend,
+        cls(config, retry=retry, transport=transport, environ=environ, spending=spending),
+    )

@@ -5,27 +5,31 @@ A backend turns one :class:`PageImage` into one :class:`PageText` or raises a
 server, a key or the PDF's text layer, what to call it, and how to check that
 it is ready (``check_health``), so nothing outside ``backends/`` branches on
 a config's ``kind``. HTTP backends differ only in how they build the request,
-read the answer and check their server; concurrency bounds, retries and
-progress notices live here once.
+read the answer and check their server; concurrency bounds, retries, the
+loop ladder and progress notices live here once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
+from ..answer_policy import EMPTY_ANSWER_RETRIES, empty_answer, next_move
 from ..backend_configs import BackendConfigBase, HttpBackendConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body
-from ..errors import BackendError, BackendRejected
+from ..errors import BackendError
 from ..health_report import HealthReport, KeyInfo
-from ..pages import Notify, PageImage, PageText
+from ..pages import AttemptError, Notify, PageImage, PageText
 from ..ratelimit import TokenBucket
 from ..retry import RetryPolicy
+from ..spending import SpendingCap
+from .credentials import Credentials
 from .server_checks import check_openai_server
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "HttpBackend",
     "LocalBackend",
     "Notify",
+    "RequestStep",
     "server_root",
 ]
 
@@ -45,6 +50,14 @@ DEFAULT_PROMPT = "Convert this page to Markdown."
 def server_root(base_url: str) -> str:
     """vLLM serves ``/health`` and ``/metrics`` beside ``/v1``, not under it."""
     return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStep:
+    """One rung of a loop ladder: what the request changes, and its name in the report."""
+
+    label: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -143,6 +156,7 @@ class LocalBackend(BackendTraits):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: dict[str, str] | None = None,
+        spending: SpendingCap | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -158,8 +172,8 @@ class HttpBackend(BackendTraits):
     """A backend behind an OpenAI-compatible chat-completions endpoint.
 
     Subclasses implement :meth:`build_body` and may override :meth:`finish`
-    (post-processing) and :meth:`attempt` (e.g. to retry a truncated answer
-    with different parameters).
+    (post-processing), :meth:`loop_ladder` (the requests a cut-off answer
+    climbs through) and :meth:`attempt` (e.g. to prepare the page first).
     """
 
     config: HttpBackendConfig
@@ -174,11 +188,16 @@ class HttpBackend(BackendTraits):
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: dict[str, str] | None = None,
+        spending: SpendingCap | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.retry = retry or RetryPolicy()
-        self.api_key = self._api_key(environ if environ is not None else dict(os.environ))
+        self.spending = spending
+        self.credentials = Credentials.read(
+            config, environ if environ is not None else dict(os.environ)
+        )
+        self.api_key = self.credentials.api_key
         self.client = ChatClient.create(
             backend=config.name,
             base_url=config.base_url,
@@ -186,13 +205,25 @@ class HttpBackend(BackendTraits):
             connect_timeout_s=config.connect_timeout_s,
             max_connections=config.max_concurrency,
             api_key=self.api_key,
-            headers={**self.default_headers(), **config.headers},
+            headers={**self.default_headers(), **config.headers, **self.credentials.headers},
             transport=transport,
+            max_response_bytes=int(config.max_response_mb * 2**20),
+            allow_insecure_http=config.allow_insecure_http,
         )
+        if spending is not None:
+            self.client.on_cost = lambda cost: spending.record(self.name, cost)
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self.limiter = (
             TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         )
+
+    @property
+    def may_cost_money(self) -> bool:
+        """Whether a request here is billed: ``--max-cost`` stops such requests at its cap.
+
+        A backend that reports a cost during the run is treated as paid anyway.
+        """
+        return False
 
     @property
     def health_url(self) -> str:
@@ -239,20 +270,9 @@ class HttpBackend(BackendTraits):
         """Headers a backend family always sends; the config's ``headers`` win over them."""
         return {}
 
-    def _api_key(self, environ: dict[str, str]) -> str | None:
-        if not self.config.api_key_env:
-            return None
-        return environ.get(self.config.api_key_env) or None
-
     def missing_key_error(self) -> BackendError | None:
-        """A backend whose key variable is configured but empty fails before any request."""
-        if self.config.api_key_env and not self.api_key:
-            return BackendRejected(
-                f"{self.name}: {self.config.api_key_env} is not set",
-                backend=self.name,
-                hint=f"export {self.config.api_key_env}=... or remove {self.name} from the chain",
-            )
-        return None
+        """A backend whose key (or header) variable is named but empty fails before any request."""
+        return self.credentials.missing(self.config)
 
     def build_body(self, page: PageImage, **overrides: Any) -> bytes:
         """The default request: the page plus the configured prompt and parameters."""
@@ -283,11 +303,66 @@ class HttpBackend(BackendTraits):
             **extra,
         )
 
+    def loop_ladder(self) -> Sequence[RequestStep]:
+        """The requests a cut-off answer climbs through (one, unless a family has more)."""
+        return (RequestStep(),)
+
     async def attempt(
         self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
     ) -> PageText:
-        """One page through the retry policy; subclasses wrap it for special cases."""
-        return await self.send(page, self.build_body(page), notify, breaker)
+        """One page through the retry policy and the loop ladder."""
+        return await self.climb(
+            lambda step: self.send(page, self.build_body(page, **step.params), notify, breaker),
+            notify,
+        )
+
+    async def climb(
+        self,
+        send_step: Callable[[RequestStep], Awaitable[PageText]],
+        notify: Notify | None,
+    ) -> PageText:
+        """Send the page, one ladder step after another, as ``answer_policy.next_move`` says.
+
+        A cut-off answer moves to the next step, an empty one is sent once
+        more; anything else, or the last step failing, gives the page to the
+        next backend with every step's failure attached (``earlier``).
+        ``send_step`` builds and sends one step's request: bodies are built one
+        at a time, as each holds the whole page image.
+        """
+        steps = self.loop_ladder()
+        failures: list[BackendError] = []
+        index, empty_retries = 0, EMPTY_ANSWER_RETRIES
+        while True:
+            step = steps[index]
+            try:
+                text = await send_step(step)
+            except BackendError as exc:
+                move = next_move(
+                    exc, empty_retries_left=empty_retries, steps_left=len(steps) - 1 - index
+                )
+                # Steps are named once the ladder is in play: a first request that
+                # failed for any other reason was just "the request".
+                exc.step = step.label if index > 0 or move == "next step" else ""
+                if move == "next backend":
+                    exc.earlier = tuple(failures)
+                    exc.attempts += sum(f.attempts for f in failures)
+                    raise
+                failures.append(exc)
+                if move == "retry":
+                    empty_retries -= 1
+                    detail = f"{exc} — once more"
+                else:
+                    index += 1
+                    detail = f"{exc} — next: {steps[index].label}"
+                if notify is not None:
+                    notify("retrying", detail)
+                continue
+            return replace(
+                text,
+                attempts=text.attempts + sum(f.attempts for f in failures),
+                step=step.label if index > 0 else "",
+                failed_steps=tuple(AttemptError.of(self.name, f) for f in failures),
+            )
 
     async def send(
         self,
@@ -314,14 +389,32 @@ class HttpBackend(BackendTraits):
         # Post-processing can be heavy (DeepSeek draws and encodes figure crops, 4-6 ms
         # each); off the event loop it overlaps other pages' I/O, and pdfium and Pillow
         # release the GIL.
-        text = await asyncio.to_thread(self.finish, result, page)
+        try:
+            text = await asyncio.to_thread(self.finish, result, page)
+            if not text.markdown.strip():
+                raise empty_answer(self.name, result.finish_reason, "empty answer after cleaning")
+        except BackendError as exc:
+            exc.attempts = attempts
+            raise
         return replace(text, attempts=attempts)
 
     async def call(self, body: bytes) -> ChatResult:
-        """One HTTP attempt, after taking a token from the rate limiter when one is set."""
+        """One HTTP attempt, after taking a token from the rate limiter when one is set.
+
+        The backend's ``max_concurrency`` slot is held for the request alone, not
+        across the retry loop's backoff sleeps: a page waiting to retry leaves its
+        slot to a page that can use it. A paid backend whose run has reached
+        ``--max-cost`` sends nothing: the refusal is final here, so the chain
+        moves the page on.
+        """
+        if self.spending is not None and (
+            refused := self.spending.refusal(self.name, paid=self.may_cost_money)
+        ):
+            raise refused
         if self.limiter is not None:
             await self.limiter.acquire()
-        return await self.client.chat(body)
+        async with self._slots:
+            return await self.client.chat(body)
 
     async def ocr_page(
         self,
@@ -332,10 +425,9 @@ class HttpBackend(BackendTraits):
     ) -> PageText:
         if (missing := self.missing_key_error()) is not None:
             raise missing
-        async with self._slots:
-            if breaker is not None and (blocked := breaker.blocked()) is not None:
-                raise blocked
-            return await self.attempt(page, notify, breaker)
+        if breaker is not None and (blocked := breaker.blocked()) is not None:
+            raise blocked
+        return await self.attempt(page, notify, breaker)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -33,6 +33,10 @@ _COORD_SCALE = 999
 _MAX_COORDS_CHARS = 4096
 """A repetition loop can emit a huge ``<|det|>`` body; refuse to literal_eval it."""
 
+_MAX_COORD = 100_000
+"""Coordinates are 0-999; anything far outside is garbage (and a 400-digit integer
+would overflow ``float``)."""
+
 _IMAGE_LABELS = frozenset({"image", "figure"})
 
 # DeepSeek's end-of-sentence token uses FULLWIDTH VERTICAL LINE (U+FF5C) and
@@ -54,6 +58,11 @@ _ORPHAN_REF = re.compile(r"<\|ref\|>\s*[\w-]{0,40}\s*<\|/ref\|>")
 # the same reason.
 _ORPHAN_DET = re.compile(r"<\|det\|>(?:(?!<\||\n[ \t]*\n).)*?<\|/det\|>", re.DOTALL)
 _STRAY_TOKEN = re.compile(r"<\|/?(?:ref|det|grounding)\|>")
+# A run of the same tag, as a loop emits: collapsed to one tag before any other
+# pattern runs. ``_BLOCK`` accepts repeated tags, but a regex tried at every
+# position of a run of n unclosed tags re-reads the run from each: n² steps
+# (8,000 tags took seconds, holding the GIL). Collapsing is one pass.
+_TAG_RUN = re.compile(r"(<\|/?(?:ref|det)\|>)(?:\s*\1)+")
 _CENTER = re.compile(r"</?center>", re.IGNORECASE)
 # Two or more blank (or whitespace-only) lines become one blank line.
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n){2,}")
@@ -172,7 +181,10 @@ def _parse_boxes(coords: str) -> list[_Box] | None:
             return None
         numbers: list[float] = []
         for v in box:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                return None
+            # The range first: math.isfinite itself overflows on a 400-digit integer.
+            if not (-_MAX_COORD <= v <= _MAX_COORD and math.isfinite(v)):
                 return None
             numbers.append(float(v))
         boxes.append((numbers[0], numbers[1], numbers[2], numbers[3]))
@@ -207,6 +219,7 @@ def clean_deepseek_output(
         return cropper.links(boxes)
 
     text = _EOS.sub("", raw)
+    text = _TAG_RUN.sub(r"\1", text)
     text = _BLOCK.sub(replace, text)
     text = _ORPHAN_REF.sub("", text)
     text = _ORPHAN_DET.sub("", text)

@@ -11,9 +11,17 @@ https://openrouter.ai/nvidia/nemotron-nano-12b-v2-vl):
 * Nemotron accepts at most 12 tiles of 512 px (e.g. 1536×2048), so larger
   page images are scaled down to fit before sending;
 * the free tier allows about 20 requests a minute account-wide, so requests
-  are spaced by the token bucket (``requests_per_minute``), and a 429 that
-  says the *daily* free quota is gone is not waited out: the page moves on;
-* ``usage.cost`` is recorded per page (the client reads it).
+  are spaced by the token bucket (``requests_per_minute``); a 429 carries
+  ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` (the reset in epoch
+  milliseconds), as headers and again in ``error.metadata.headers``
+  (https://openrouter.ai/docs/api-reference/limits). The reset is waited for
+  when no ``Retry-After`` came; a 429 with nothing remaining until a reset
+  far off is the *daily* free cap, which is not waited out: the page moves on;
+* a 403 on a request is OpenRouter's moderation or a guardrail on the key or
+  account (a bad key is a 401), and a 404 "no endpoints found matching your
+  data policy" is the account's privacy settings: the hints say so;
+* ``usage.cost`` is recorded per page (the client reads it), and a model
+  without ``:free`` is paid, so ``--max-cost`` stops it at the cap.
 
 A 200 that carries ``error`` or no ``choices`` is already a failed, retryable
 attempt at the client boundary.
@@ -25,7 +33,8 @@ import asyncio
 import io
 import math
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from PIL import Image
@@ -35,9 +44,11 @@ from ..breaker import CircuitBreaker
 from ..client import ChatResult, build_chat_body
 from ..errors import BackendError, BackendRateLimited, BackendRejected
 from ..health_report import CHECK_TIMEOUT_S, HealthReport, KeyInfo
+from ..jsonsafe import json_of
 from ..pages import PageImage, PageText
 from .base import Notify
 from .openai_compat import OpenAICompatBackend
+from .openrouter_models import check_model_available
 from .server_checks import strip_name
 
 __all__ = ["MAX_TILES", "NEMOTRON_PROMPT", "TILE", "OpenRouterBackend", "fit_to_tiles"]
@@ -51,7 +62,11 @@ NEMOTRON_PROMPT = (
 )
 TILE = 512
 MAX_TILES = 12
-_DAILY_QUOTA_MARK = "free-models-per-day"
+_DAILY_QUOTA_MARK = "per-day"
+"""In the message of a daily-cap 429 ("free-models-per-day", "...-per-day-high-balance")."""
+_DAILY_RESET_S = 15 * 60
+"""A 429 whose window resets further away than this is a daily cap, not a per-minute one."""
+_PRIVACY_MARKS = ("data policy", "no endpoints found")
 
 
 def fit_to_tiles(width: int, height: int, *, tile: int = TILE, max_tiles: int = MAX_TILES) -> float:
@@ -105,16 +120,27 @@ class OpenRouterBackend(OpenAICompatBackend):
         return self.config.base_url
 
     @property
+    def may_cost_money(self) -> bool:
+        """A ``:free`` variant costs nothing; any other model is billed per request."""
+        return not self.config.model.endswith(":free")
+
+    @property
     def startup_url(self) -> str | None:
         """A remote service: there is nothing to wait for."""
         return None
 
     async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
-        """The key is accepted, and its credit or free-tier quota is not used up.
+        """The key is accepted, its quota not used up, and the model exists for this key.
 
         OpenRouter's ``GET /key`` answers for the key itself
-        (https://openrouter.ai/docs/api-reference/limits).
+        (https://openrouter.ai/docs/api-reference/limits); the model lists for
+        the model (:mod:`.openrouter_models`).
         """
+        await self._check_key_and_quota(report)
+        if report.ready:
+            await check_model_available(self.config, self.client, report)
+
+    async def _check_key_and_quota(self, report: HealthReport) -> None:
         report.model = self.config.model
         if not self.check_key(report):
             return
@@ -132,7 +158,7 @@ class OpenRouterBackend(OpenAICompatBackend):
             return
         key.accepted = True
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
             body = None
         data = body.get("data") if isinstance(body, dict) else None
@@ -218,24 +244,97 @@ class OpenRouterBackend(OpenAICompatBackend):
         self, page: PageImage, notify: Notify | None, breaker: CircuitBreaker | None
     ) -> PageText:
         fitted = await fit_page(page)
-        return await self.send(fitted, self.build_body(fitted), notify, breaker)
+        return await super().attempt(fitted, notify, breaker)
 
     async def call(self, body: bytes) -> ChatResult:
-        """One attempt; the free tier's daily cap is final for today, so it is not retried."""
+        """One attempt, with OpenRouter's 429s, 403s and 404s read for what they mean.
+
+        The daily cap is final for today, so it is not retried; a per-minute
+        429 without ``Retry-After`` waits for ``X-RateLimit-Reset``.
+        """
         try:
             return await super().call(body)
         except BackendRateLimited as exc:
-            if _DAILY_QUOTA_MARK in str(exc):
+            limit = RateLimitState.read(exc.rate_limit_headers, time.time())
+            if _DAILY_QUOTA_MARK in str(exc) or limit.spent_for_long:
                 raise BackendRejected(
-                    f"{self.name}: the free models' daily request quota is used up",
+                    f"{self.name}: the free models' daily request quota is used up"
+                    + limit.until_text(),
                     backend=self.name,
                     status=exc.status,
-                    hint="wait for 00:00 UTC, buy credits, or use the paid model variant",
+                    hint="wait for 00:00 UTC, buy credits (10+ raise the cap to 1000 a day), "
+                    "or use the paid model variant",
                 ) from exc
+            if exc.retry_after is None and limit.reset_in_s is not None:
+                exc.retry_after = limit.reset_in_s
             raise
+        except BackendRejected as exc:
+            if exc.status == 403:
+                exc.hint = (
+                    "OpenRouter refused this request: its moderation flagged the page, or a "
+                    "guardrail on this key or account does not allow the model or its providers "
+                    "(https://openrouter.ai/docs/guides/features/guardrails); a bad key is a 401"
+                )
+            elif exc.status == 404 and any(m in str(exc).lower() for m in _PRIVACY_MARKS):
+                exc.hint = (
+                    "the account's privacy settings exclude every provider of this model: "
+                    "allow them at https://openrouter.ai/settings/privacy"
+                )
+            raise
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitState:
+    """What OpenRouter's ``X-RateLimit-*`` headers say about the window a 429 hit."""
+
+    remaining: int | None = None
+    reset_in_s: float | None = None
+    """Seconds until the window resets, never negative."""
+
+    @classmethod
+    def read(cls, headers: Mapping[str, str], now: float) -> RateLimitState:
+        """Parse the headers; anything unreadable is simply unknown.
+
+        OpenRouter sends the reset as epoch milliseconds; epoch seconds and a
+        plain number of seconds are read too, told apart by their size.
+        """
+        remaining = _int(headers.get("x-ratelimit-remaining"))
+        reset = _number(_float(headers.get("x-ratelimit-reset")))
+        reset_in = None
+        if reset is not None and reset >= 0:
+            if reset > 1e11:
+                reset /= 1000.0
+            reset_in = max(0.0, reset - now) if reset > 1e9 else reset
+        return cls(remaining=remaining, reset_in_s=reset_in)
+
+    @property
+    def spent_for_long(self) -> bool:
+        """Nothing left until a reset far off: the daily cap, not the per-minute one."""
+        return (
+            self.remaining == 0 and self.reset_in_s is not None and self.reset_in_s > _DAILY_RESET_S
+        )
+
+    def until_text(self) -> str:
+        if self.reset_in_s is None:
+            return ""
+        hours = self.reset_in_s / 3600
+        return f" (resets in {hours:.1f} h)"
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _int(text: str | None) -> int | None:
+    number = _float(text)
+    return int(number) if number is not None and math.isfinite(number) else None

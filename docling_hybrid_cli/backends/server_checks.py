@@ -1,7 +1,8 @@
 """Health checks every OpenAI-compatible server shares: ``/health``, ``/models``.
 
 vLLM's readiness rules shape them: while the model loads the port refuses
-connections, ``/health`` answers 503 only when the engine is dead, and
+connections, ``/health`` answers 503 when the engine is dead (SGLang also
+while it warms up, so ``--wait`` keeps polling a 503), and
 ``/v1/models`` names the served model and its ``max_model_len``
 (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html).
 Servers without ``/health`` (LM Studio, Ollama) are checked on ``/models``
@@ -18,6 +19,7 @@ from ..backend_configs import HttpBackendConfig
 from ..client import ChatClient
 from ..errors import BackendConnectError, BackendError, BackendServerError, BackendTimeout
 from ..health_report import CHECK_TIMEOUT_S, HealthReport
+from ..jsonsafe import json_of
 
 __all__ = ["check_openai_server", "get_model_listing", "strip_name", "unreachable"]
 
@@ -67,8 +69,9 @@ async def check_openai_server(
         if exc.status == 503:
             report.fail(
                 "unhealthy",
-                "/health answered 503: the inference engine is dead",
-                "restart the server and read its log (often out of GPU memory)",
+                "/health answered 503: the server is still warming up, or its engine is dead",
+                "if it has just started, add --wait 600; otherwise restart it and read its log "
+                "(often out of GPU memory)",
             )
             return
         if isinstance(exc, BackendServerError):
@@ -138,7 +141,7 @@ async def get_model_listing(
     if report.key is not None:
         report.key.accepted = True
     try:
-        listing = response.json()
+        listing = json_of(response)
     except ValueError:
         listing = None
     if not isinstance(listing, dict):

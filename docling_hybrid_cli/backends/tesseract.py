@@ -7,7 +7,8 @@ files), one process per page, at most ``max_concurrency`` at once, each
 limited to one OpenMP thread so parallel pages do not oversubscribe the CPU.
 Its plain-text output is shaped into Markdown paragraphs like the text layer.
 
-Every failure here is final for the page on this backend (``BackendRejected``):
+Every failure here is final for the page on this backend (``BackendRejected``;
+a missing binary is ``BackendNotConfigured``, no characters ``NoTextFound``):
 Tesseract is deterministic, so running it again on the same image cannot
 give a different answer, and a missing binary will not appear mid-run.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from ..backend_configs import TesseractConfig
 from ..breaker import CircuitBreaker
-from ..errors import BackendRejected
+from ..errors import BackendNotConfigured, BackendRejected, NoTextFound
 from ..health_report import HealthReport
 from ..pages import PageImage, PageText
 from .base import LocalBackend, Notify
@@ -69,7 +70,7 @@ class TesseractBackend(LocalBackend):
     ) -> PageText:
         binary = shutil.which("tesseract")
         if binary is None:
-            raise BackendRejected(
+            raise BackendNotConfigured(
                 f"{self.name}: {NOT_INSTALLED}",
                 backend=self.name,
                 hint="install it, or point the chain at an OCR server (--base-url)",
@@ -86,7 +87,7 @@ class TesseractBackend(LocalBackend):
             )
         markdown = text_to_markdown(stdout.decode("utf-8", "replace"))
         if not markdown:
-            raise BackendRejected(
+            raise NoTextFound(
                 f"{self.name}: tesseract found no text on page {page.page}", backend=self.name
             )
         return PageText(markdown=markdown, backend=self.name, model=f"tesseract {self.config.lang}")

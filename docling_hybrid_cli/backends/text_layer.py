@@ -6,8 +6,9 @@ so ``text-layer`` is the last server-free link of the shipped chain. The
 renderer extracts the text in reading order with blank lines at paragraph
 gaps (``textlayer.py``); this module turns it into Markdown paragraphs: wrapped
 lines joined, words hyphenated at a line end mended, bullet lines made list
-items. A page with no text at all (a scan) fails with that reason rather
-than passing as an empty page.
+items. A page with no text at all (a scan) fails with that reason
+(``NoTextFound``): the next backend may read the image, and only when a model
+answered empty too is the page empty rather than failed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 
 from ..backend_configs import TextLayerConfig
 from ..breaker import CircuitBreaker
-from ..errors import BackendRejected
+from ..errors import BackendNotConfigured, NoTextFound
 from ..pages import PageImage, PageText
 from ..textlayer import HEADING_MARK
 from .base import LocalBackend, Notify
@@ -100,12 +101,12 @@ class TextLayerBackend(LocalBackend):
         breaker: CircuitBreaker | None = None,
     ) -> PageText:
         if page.text_layer is None:
-            raise BackendRejected(
+            raise BackendNotConfigured(
                 f"{self.name}: the page's text layer was not extracted", backend=self.name
             )
         markdown = text_to_markdown(page.text_layer)
         if not markdown:
-            raise BackendRejected(
+            raise NoTextFound(
                 f"{self.name}: page {page.page} has no text layer (a scanned image?)",
                 backend=self.name,
                 hint="install tesseract-ocr or point the chain at an OCR server (--base-url)",

@@ -20,6 +20,7 @@ from typing import Any
 from ..backend_configs import HttpBackendConfig
 from ..backends.base import server_root
 from ..errors import ConfigError
+from ..keyguard import public_url
 from ..pipeline import DocumentResult
 from ..render import count_pdf_pages
 from ..samplepdf import write_benchmark_pdf, write_repeated_pdf
@@ -116,7 +117,7 @@ def _server_description(options: BenchOptions, settings: Settings) -> dict[str, 
     return {
         "kind": "real",
         "backends": {
-            name: (
+            name: public_url(
                 options.base_url
                 if name == first and options.base_url
                 else getattr(settings.backend(name), "base_url", "")

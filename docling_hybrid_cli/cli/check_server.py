@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_OK, EXIT_PAGES_FAILED, UsageError
+from ..errors import EXIT_OK, EXIT_PAGES_FAILED, EXIT_USAGE, UsageError
+from ..keyguard import public_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -58,7 +59,8 @@ def check_server(
             "--wait",
             min=0,
             metavar="SECONDS",
-            help="Poll a server that is still loading for up to SECONDS before checking it.",
+            help="Poll a server that is still loading (or warming up: 503) for up to SECONDS "
+            "before checking it.",
         ),
     ] = 0.0,
     probe: Annotated[
@@ -131,6 +133,8 @@ def check_server(
         _print_table(reports)
     else:
         _print_one(reports[0])
+    if not all_backends and reports[0].refused_config:
+        raise typer.Exit(EXIT_USAGE)  # the one backend asked for is misconfigured: a usage error
     raise typer.Exit(EXIT_OK if all(r.ready for r in reports) else EXIT_PAGES_FAILED)
 
 
@@ -198,7 +202,7 @@ def _line(console: Console, text: str, style: str = "") -> None:
 
 def _headline(report: HealthReport) -> str:
     title = report.title or report.kind
-    where = f" at {report.url}" if report.url else ""
+    where = f" at {public_url(report.url)}" if report.url else ""
     if report.ready:
         return f"✓ {title} {report.ready_phrase}{where}"
     return f"✗ {title} is not ready{where}"
@@ -222,6 +226,9 @@ def _details(report: HealthReport) -> list[str]:
         if report.fitted_max_tokens is not None:
             parts.append(f"max_tokens {report.max_tokens} -> {report.fitted_max_tokens}")
         lines.append("Context: " + ", ".join(parts))
+    if report.ngram_guard is not None:
+        state = "active" if report.ngram_guard else "MISSING (vLLM ignores it)"
+        lines.append(f"Repetition guard: {state}")
     if report.key is not None:
         lines.append(_key_line(report.key))
         daily = report.key.free_model_daily_requests
@@ -289,7 +296,7 @@ def _print_table(reports: list[HealthReport]) -> None:
             r.kind,
             status,
             Text(_clean(r.model)),
-            Text(_clean(r.url)),
+            Text(_clean(public_url(r.url) if r.url else "")),
             latency,
             Text(_clean(detail)),
         )

@@ -6,6 +6,7 @@ import sys
 
 from ..errors import ConfigFileExists, DoclingHybridError, PasswordRequired, lookup_by_mro
 from ..redact import redact
+from ..textclean import one_line
 
 __all__ = ["FLAG_HINTS", "hint_for", "print_error", "stderr_is_tty"]
 
@@ -31,10 +32,11 @@ def hint_for(exc: DoclingHybridError) -> str | None:
 
 def print_error(exc: DoclingHybridError, *, verbose: bool = False) -> None:
     """One line, ``error: <message>``; the hint on a second line; the cause with --verbose."""
-    sys.stderr.write(redact(f"error: {exc}") + "\n")
+    sys.stderr.write(redact(f"error: {one_line(str(exc))}") + "\n")
     hint = hint_for(exc)
     if hint:
-        sys.stderr.write(redact(f"hint: {hint}") + "\n")
+        sys.stderr.write(redact(f"hint: {one_line(hint)}") + "\n")
     if verbose and exc.__cause__ is not None:
-        sys.stderr.write(redact(f"cause: {type(exc.__cause__).__name__}: {exc.__cause__}") + "\n")
+        cause = one_line(f"{type(exc.__cause__).__name__}: {exc.__cause__}")
+        sys.stderr.write(redact(f"cause: {cause}") + "\n")
     sys.stderr.flush()

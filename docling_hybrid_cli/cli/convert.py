@@ -87,6 +87,17 @@ def convert(
             help="Read the PDF password from this environment variable.",
         ),
     ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            metavar="USD",
+            help="Spending cap for paid backends (OpenRouter's paid models): once the cost "
+            "they report reaches USD, no new paid request is sent and the remaining pages "
+            "go down the chain.",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -114,6 +125,9 @@ def convert(
     unless --cache-encrypted): after Ctrl-C or failed pages, the same command
     again sends only the missing pages.
 
+    A blank page, or one on which no backend found text, is an empty page:
+    converted, with nothing but the page separator in the Markdown.
+
     Exit codes: 0 every page converted; 1 some pages failed (their place in
     the Markdown holds a comment saying why) or an output could not be
     written (disk full); 2 bad input, config or flags, or the output is busy;
@@ -134,6 +148,7 @@ def convert(
         ("convert.dpi", dpi),
         ("convert.image_format", image_format),
         ("convert.page_separator", separator),
+        ("convert.max_cost", max_cost),
     ):
         if value is not None:
             overrides[key] = value
@@ -152,7 +167,7 @@ def convert(
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
     if len(jobs) == 1:
-        count_source_pages(jobs[0].source, password)
+        count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 
@@ -184,7 +199,7 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report(batch.documents, settings))
+        write_json(report, document_report(batch.documents, settings, batch.spending))
     _print_summary(batch, settings, json_out=json_out)
     raise typer.Exit(batch.exit_code)
 
@@ -283,6 +298,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
                 for f in batch.write_failures
             ],
             "seconds": round(batch.seconds, 3),
+            "cost": batch.spending.to_dict(),
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
@@ -295,6 +311,9 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
             f"{summary['completion_tokens']} tokens) -> {summary['output']}"
         )
+        if summary["empty"]:
+            empty_pages = ", ".join(map(str, summary["empty_pages"]))
+            line += f"; {summary['empty']} empty: pages {empty_pages}"
         if summary["failed"]:
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"
@@ -307,6 +326,17 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             f"{len(summaries)} documents converted, {len(batch.failures)} unreadable"
             f"{not_written}; {converted}/{total} pages in {batch.seconds:.1f} s\n"
         )
+    spending = batch.spending
+    if spending.limit is not None or spending.total > 0:
+        line = f"cost: {spending.total:.4f} USD reported by the servers"
+        if spending.limit is not None:
+            line += f" (--max-cost {spending.limit:g}"
+            line += (
+                ": reached, later paid requests were not sent)"
+                if (spending.total >= spending.limit)
+                else ")"
+            )
+        sys.stderr.write(line + "\n")
     local = {
         name
         for doc in batch.documents

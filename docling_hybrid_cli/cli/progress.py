@@ -55,11 +55,13 @@ class PlainProgress:
     def page_finished(self, result: PageResult) -> None:
         self._done += 1
         rate = self._done / max(time.perf_counter() - self._started, 1e-9)
-        if result.text is not None:
+        if result.text is not None and result.text.empty_reason is not None:
+            how = f"empty: {result.text.empty_reason}"
+        elif result.text is not None:
             how = f"converted by {result.text.backend} in {result.latency_s:.1f} s"
         else:
             self._failed += 1
-            how = "FAILED: " + "; ".join(e.error for e in result.errors)
+            how = "FAILED: " + "; ".join(f"{e.backend}: {e.error}" for e in result.errors)
         self._line(f"page {result.page} ({self._done}/{self._total}, {rate:.2f} pages/s) {how}")
 
     def document_finished(self, result: DocumentResult) -> None:
@@ -85,6 +87,7 @@ class RichProgress:
         self._task: Any = None
         self._states: dict[int, tuple[PageState, str]] = {}
         self._failed = 0
+        self._empty = 0
         self._done = 0
         self._started = time.perf_counter()
 
@@ -100,7 +103,7 @@ class RichProgress:
         )
 
         self.close()
-        self._failed = self._done = 0
+        self._failed = self._empty = self._done = 0
         self._started = time.perf_counter()
         self._states = {}
         self._progress = Progress(
@@ -155,17 +158,27 @@ class RichProgress:
         self._done += 1
         if not result.ok:
             self._failed += 1
-            reason = result.errors[-1].error if result.errors else "failed"
+            last = result.errors[-1] if result.errors else None
+            reason = f"{last.backend}: {last.error}" if last else "failed"
             self.console.print(f"[red]page {result.page} failed:[/] {escape(reason)}")
+        elif result.text is not None and result.text.empty_reason is not None:
+            self._empty += 1
         rate = self._done / max(time.perf_counter() - self._started, 1e-9)
         if self._progress is not None:
             self._progress.update(
                 self._task,
                 advance=1,
                 rate=f"{rate:.2f} pages/s",
-                failed=f"[red]{self._failed} failed[/]" if self._failed else "",
+                failed=self._tally(),
             )
         self._refresh()
+
+    def _tally(self) -> str:
+        """The bar's counts beside done/total: empty and failed pages, when there are any."""
+        parts = [f"{self._empty} empty"] if self._empty else []
+        if self._failed:
+            parts.append(f"[red]{self._failed} failed[/]")
+        return ", ".join(parts)
 
     def document_finished(self, result: DocumentResult) -> None:
         self.close()

@@ -6,8 +6,12 @@ way the real ones do, without a GPU:
 * vLLM's response and error bodies (400 validation errors, 404 for a wrong model, 401
   ``{"error":"Unauthorized"}`` when an API key is set), its empty-bodied ``/health``, its
   Prometheus ``/metrics``, and a port that refuses connections while the model "loads";
-* OpenRouter's habits: 429 with ``Retry-After``, a 200 that carries an ``error`` and no
-  ``choices``, and ``/api/v1/key`` with the free-tier daily quota;
+* OpenRouter's habits: 429 with ``Retry-After``, the daily free cap's 429 with
+  ``X-RateLimit-*`` headers, a 200 that carries an ``error`` and no ``choices``,
+  ``/api/v1/key`` with the free-tier daily quota, and its model lists;
+* misconfigured or busy servers: a vLLM without DeepSeek's n-gram logits processor
+  (``ngram_processor=False``), 503 while warming up (``warmup_s``), and vLLM's 400 for a
+  request over ``max_model_len`` (DeepSeek-OCR-2's image tokens when it serves that model);
 * its own counters as JSON at ``/_mock/stats``, for callers that run it in another process;
 * page content that downstream code can check: every answer names the decoded image's pixel
   size as ``{W}x{H}``, and in ``deepseek`` style wraps blocks in DeepSeek-OCR's grounding tags.

@@ -19,7 +19,9 @@ __all__ = [
     "GLOBAL_VIEW_TOKENS",
     "ImageFacts",
     "completion_body",
+    "context_overflow",
     "image_tokens",
+    "is_ocr2",
     "model_not_found",
     "page_text",
     "unauthorized",
@@ -32,22 +34,42 @@ ImageFacts = tuple[str, int, int]
 
 GLOBAL_VIEW_TOKENS = 273
 """Image tokens of DeepSeek-OCR's 1024 px global view (16 * 17 + 1), as vLLM counts them."""
+OCR2_GLOBAL_VIEW_TOKENS = 257
+"""DeepSeek-OCR-2's global view: 16 * 16 queries without newline tokens, plus a separator."""
 
 
-def image_tokens(width: int, height: int) -> int:
-    """Image tokens as vLLM counts them for DeepSeek-OCR (global view plus 640 px tiles).
+def is_ocr2(model: str) -> bool:
+    """Whether the served model is DeepSeek-OCR-2 (vLLM knows it by architecture, we by name)."""
+    name = model.lower()
+    return "ocr-2" in name or "ocr2" in name
 
-    Images up to 640 px get the global view only; larger ones are also cut into the 2..6-tile
-    grid closest to their aspect ratio, each tile 10 x 10 tokens with one newline token ending
-    every row of tokens, as in
+
+def image_tokens(width: int, height: int, *, ocr2: bool = False) -> int:
+    """Image tokens as vLLM counts them for DeepSeek-OCR, or with ``ocr2`` for DeepSeek-OCR-2.
+
+    OCR-1: images up to 640 px get the global view only; larger ones are also cut into the
+    2..6-tile grid closest to their aspect ratio, each tile 10 x 10 tokens with one newline
+    token ending every row of tokens, as in
     https://github.com/vllm-project/vllm/blob/main/vllm/model_executor/models/deepseek_ocr.py
+    OCR-2: 768 px tiles of 12 x 12 tokens and no newline tokens (``deepseek_ocr2.py`` there).
+    Equally close grids: the larger one when the image covers more than half of it.
     """
-    if width <= 640 and height <= 640:
-        return GLOBAL_VIEW_TOKENS
+    tile, queries, newline = (768, 12, 0) if ocr2 else (640, 10, 1)
+    base = OCR2_GLOBAL_VIEW_TOKENS if ocr2 else GLOBAL_VIEW_TOKENS
+    if width <= tile and height <= tile:
+        return base
     aspect = width / height
-    grids = [(w, h) for w in range(1, 7) for h in range(1, 7) if 2 <= w * h <= 6]
-    cols, rows = min(grids, key=lambda g: (abs(aspect - g[0] / g[1]), g[0] * g[1]))
-    return GLOBAL_VIEW_TOKENS + (10 * rows) * (10 * cols + 1)
+    grids = sorted(
+        ((w, h) for w in range(1, 7) for h in range(1, 7) if 2 <= w * h <= 6),
+        key=lambda g: (g[0] * g[1], g),
+    )
+    cols, rows = grids[0]
+    best = abs(aspect - cols / rows)
+    for w, h in grids[1:]:
+        diff = abs(aspect - w / h)
+        if diff < best or (diff == best and width * height > 0.5 * tile * tile * w * h):
+            (cols, rows), best = (w, h), diff
+    return base + (queries * rows) * (queries * cols + newline)
 
 
 def page_text(style: str, image: ImageFacts | None) -> str:
@@ -70,9 +92,17 @@ def page_text(style: str, image: ImageFacts | None) -> str:
 
 
 def completion_body(
-    model: str, content: str, finish_reason: str, prompt_tokens: int, completion_tokens: int
+    model: str,
+    content: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cost: float | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` object with every field vLLM sends, in vLLM's order."""
+    """A ``chat.completion`` object with every field vLLM sends, in vLLM's order.
+
+    ``cost`` adds OpenRouter's ``usage.cost`` (what the request was billed).
+    """
     message: dict[str, Any] = {
         "role": "assistant",
         "content": content,
@@ -90,12 +120,14 @@ def completion_body(
         "finish_reason": finish_reason,
         "stop_reason": None,
     }
-    usage = {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens": completion_tokens,
         "prompt_tokens_details": None,
     }
+    if cost is not None:
+        usage["cost"] = cost
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -129,6 +161,26 @@ def validation_error(kind: str, loc: str, msg: str, input_repr: str) -> Response
     return json_response(
         400, {"error": {"message": message, "type": "Bad Request", "param": loc, "code": 400}}
     )
+
+
+def context_overflow(max_tokens: int | None, max_model_len: int, prompt_tokens: int) -> Response:
+    """vLLM's 400 for a request whose prompt plus ``max_tokens`` exceed ``max_model_len``.
+
+    A prompt that alone fills the context gets vLLM's "decoder prompt" wording instead.
+    """
+    if max_tokens is None or prompt_tokens >= max_model_len:
+        message = (
+            f"The decoder prompt (length {prompt_tokens}) is longer than the maximum model "
+            f"length of {max_model_len}. Make sure that `max_model_len` is no smaller than the "
+            "number of text tokens plus multimodal tokens."
+        )
+    else:
+        message = (
+            f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's "
+            f"maximum context length is {max_model_len} tokens and your request has "
+            f"{prompt_tokens} input tokens ({max_tokens} > {max_model_len} - {prompt_tokens})."
+        )
+    return vllm_error(400, message, "BadRequestError")
 
 
 def model_not_found(requested: str, served: str) -> Response:

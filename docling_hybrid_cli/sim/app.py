@@ -1,8 +1,10 @@
 """The simulated server's routes, independent of sockets: one request in, one response out.
 
 Besides chat completions it serves what clients probe before they send pages: vLLM's
-empty-bodied ``/health``, its ``/v1/models`` card with ``max_model_len``, its Prometheus
-``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota, and the server's own
+empty-bodied ``/health`` (503, like chat, for ``warmup_s`` after the port opens, as SGLang
+answers while it warms up), its ``/v1/models`` card with ``max_model_len``, its Prometheus
+``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota and its model lists
+(``/api/v1/models``, and ``/api/v1/models/user`` for the key), and the server's own
 counters as JSON at ``/_mock/stats`` for callers that run it in another process.
 """
 
@@ -12,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from docling_hybrid_cli.sim.answers import unauthorized
+from docling_hybrid_cli.sim.answers import unauthorized, vllm_error
 from docling_hybrid_cli.sim.chat import ChatRoute
 from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.counters import Counters, Exchange
@@ -28,6 +30,9 @@ CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _FREE_DAILY_REQUESTS = 50
 """OpenRouter's daily request limit on free models for a key without credits."""
 
+OPENROUTER_CATALOGUE = ("nvidia/nemotron-nano-12b-v2-vl:free", "nvidia/nemotron-nano-12b-v2-vl")
+"""OpenRouter ids every simulated catalogue lists besides the served model."""
+
 _Handler = Callable[[Request, Exchange], Awaitable[Response | None]]
 
 
@@ -36,6 +41,7 @@ class MockApp:
 
     def __init__(self, config: MockConfig) -> None:
         self.config = config
+        self._listening_since: float | None = None
         self.counters = Counters()
         self.faults = FaultSource(config.fail_rate, config.faults, config.seed)
         chat = ChatRoute(config, self.counters, self.faults)
@@ -47,8 +53,19 @@ class MockApp:
             "/chat/completions": ("POST", chat),
             "/metrics": ("GET", self._prometheus),
             "/api/v1/key": ("GET", self._key_info),
+            "/api/v1/models": ("GET", self._openrouter_models),
+            "/api/v1/models/user": ("GET", self._openrouter_models_for_key),
             "/_mock/stats": ("GET", self._stats_json),
         }
+
+    def mark_listening(self) -> None:
+        """The port accepts connections from now on: the warm-up period starts."""
+        self._listening_since = time.monotonic()
+
+    def warming(self) -> bool:
+        """Whether the server is still in its warm-up period (``warmup_s``)."""
+        since = self._listening_since
+        return since is not None and time.monotonic() - since < self.config.warmup_s
 
     async def handle(self, request: Request) -> Response | None:
         """Answer one request and record it, counting chat requests in flight meanwhile."""
@@ -71,6 +88,11 @@ class MockApp:
         method, handler = route
         if request.method != method:
             return json_response(405, {"detail": "Method Not Allowed"})
+        if self.warming() and (request.path == "/health" or request.path in CHAT_PATHS):
+            if request.path == "/health":
+                return Response(503, content_type=None)
+            message = "The server is warming up; try again shortly."
+            return vllm_error(503, message, "ServiceUnavailableError")
         try:
             return await handler(request, exchange)
         except Exception:
@@ -116,6 +138,22 @@ class MockApp:
             "free_model_daily_requests": quota,
         }
         return json_response(200, {"data": data})
+
+    def _catalogue(self) -> list[str]:
+        return list(dict.fromkeys((self.config.model, *OPENROUTER_CATALOGUE)))
+
+    async def _openrouter_models(self, request: Request, exchange: Exchange) -> Response:
+        """OpenRouter's public model list: the served model and the project's Nemotron ids."""
+        return json_response(200, {"data": [{"id": m} for m in self._catalogue()]})
+
+    async def _openrouter_models_for_key(self, request: Request, exchange: Exchange) -> Response:
+        """The models this key may use after privacy settings and guardrails (``key_models``)."""
+        if not self._authorized(request):
+            error = {"code": 401, "message": "No auth credentials found"}
+            return json_response(401, {"error": error})
+        usable = self.config.key_models
+        ids = self._catalogue() if usable is None else list(usable)
+        return json_response(200, {"data": [{"id": m} for m in ids]})
 
     async def _stats_json(self, request: Request, exchange: Exchange) -> Response:
         """The stats for a server in another process (the benchmark), minus the records."""

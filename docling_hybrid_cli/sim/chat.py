@@ -3,8 +3,13 @@
 Faults are drawn only for requests that pass validation, so a client's own bad request is never
 mistaken for a simulated failure. Each fault answers the way the server it imitates does:
 vLLM's error bodies for 5xx and 404, OpenRouter's 429 and its 200 that carries only an
-``error``, a TCP reset, a late answer, an empty one, and a decoder that loops until
-``max_tokens`` is spent.
+``error``, a TCP reset, a late answer, an empty one, a decoder that loops until
+``max_tokens`` is spent, and the other finish reasons a server can end an answer with.
+
+Two behaviours of the real model are settings rather than faults, since they hold for every
+request: DeepSeek-OCR answers a blank page with "" (``empty_for_blank``), and a page can loop
+until the request's n-gram guard reaches far enough or its temperature breaks the loop
+(``loop_period``, ``loop_escape_temperature``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from docling_hybrid_cli.sim.answers import (
 from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.counters import Counters, Exchange
 from docling_hybrid_cli.sim.faults import FaultSource
+from docling_hybrid_cli.sim.hostile import (
+    CONTENT_KINDS,
+    HOSTILE_KINDS,
+    hostile_content,
+    hostile_response,
+)
 from docling_hybrid_cli.sim.http import (
     Headers,
     Request,
@@ -33,6 +44,9 @@ from docling_hybrid_cli.sim.http import (
 from docling_hybrid_cli.sim.validation import ChatCall, parse_chat
 
 __all__ = ["ChatRoute"]
+
+_REPETITION_CHARS = 2000
+"""Where a ``repetition`` answer stops: detection ends a loop long before max_tokens."""
 
 
 class ChatRoute:
@@ -58,6 +72,10 @@ class ChatRoute:
         exchange.fault = fault
         if fault is None:
             page = page_text(self._config.style, call.image)
+            if call.blank:  # nothing to read, nothing to loop on
+                page = ""
+            elif self._loops(call):
+                return await self._complete(call, *self._loop(call, page))
             answer = await self._complete(call, page, "stop")
             self._counters.page_served(time.perf_counter() - started)
             return answer
@@ -68,10 +86,19 @@ class ChatRoute:
         cfg = self._config
         retry_after = _retry_after_headers(cfg.retry_after_s)
         page = page_text(cfg.style, call.image)
+        if fault in CONTENT_KINDS:
+            return await self._complete(call, hostile_content(fault, page), "stop")
+        if fault in HOSTILE_KINDS:
+            normal = await self._complete(call, page, "stop")
+            return hostile_response(
+                fault, normal.body, hostile_mb=cfg.hostile_mb, drip_s=cfg.drip_s
+            )
         if fault == "429":
             return json_response(
                 429, {"error": {"message": "Rate limit exceeded", "code": 429}}, retry_after
             )
+        if fault == "429-daily":
+            return _daily_cap()
         if fault == "500":
             message = "EngineCore encountered an issue. See stack trace (above) for the root cause."
             return vllm_error(500, message, "InternalServerError")
@@ -94,10 +121,31 @@ class ChatRoute:
             return await self._complete(call, page, "stop")
         if fault == "empty":
             return await self._complete(call, "", "stop")
-        # "length": the page starts well, then the decoder loops until the token budget is spent.
-        budget = call.max_tokens or max(1, cfg.max_model_len - call.prompt_tokens)
+        if fault == "content_filter":
+            return await self._complete(call, "", "content_filter")
+        if fault in ("abort", "finish_error"):
+            reason = "abort" if fault == "abort" else "error"
+            return await self._complete(call, page[: len(page) // 2], reason)
+        looping, _ = self._loop(call, page)
+        if fault == "repetition":  # vLLM's repetition detection ends the loop early
+            return await self._complete(call, looping[:_REPETITION_CHARS], "repetition")
+        return await self._complete(call, looping, "length")
+
+    def _loops(self, call: ChatCall) -> bool:
+        """Whether this request's page loops: the guard does not reach the loop, nor sampling."""
+        period = self._config.loop_period
+        if period is None:
+            return False
+        if call.guard_reach is not None and call.guard_reach >= period:
+            return False
+        escape = self._config.loop_escape_temperature
+        return escape is None or call.temperature < escape
+
+    def _loop(self, call: ChatCall, page: str) -> tuple[str, str]:
+        """The page starts well, then the decoder loops until the token budget is spent."""
+        budget = call.max_tokens or max(1, self._config.max_model_len - call.prompt_tokens)
         loop_text = "\n\n" + "<td></td> the same words again" * (budget * 4 // 30 + 1)
-        return await self._complete(call, (page + loop_text)[: budget * 4], "length")
+        return (page + loop_text)[: budget * 4], "length"
 
     async def _complete(self, call: ChatCall, content: str, finish_reason: str) -> Response:
         """Wait out the latency model, count the answer, and shape it like vLLM's.
@@ -115,9 +163,37 @@ class ChatRoute:
         page = bool(content) and finish_reason == "stop"
         self._counters.answered(call.prompt_tokens, completion_tokens, finish_reason, page=page)
         body = completion_body(
-            call.model, content, finish_reason, call.prompt_tokens, completion_tokens
+            call.model,
+            content,
+            finish_reason,
+            call.prompt_tokens,
+            completion_tokens,
+            cost=cfg.cost_per_request,
         )
         return json_response(200, body)
+
+
+def _daily_cap() -> Response:
+    """OpenRouter's 429 once the free models' daily requests are spent.
+
+    Nothing remains until midnight UTC; ``X-RateLimit-Reset`` is that moment in epoch
+    milliseconds, sent as headers and again inside ``error.metadata.headers``. The message
+    wording varies in the wild, so clients should not rely on it.
+    """
+    now = time.time()
+    midnight = (now // 86400 + 1) * 86400
+    limits = {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(midnight * 1000)),
+    }
+    error = {
+        "message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 "
+        "free model requests per day",
+        "code": 429,
+        "metadata": {"headers": limits},
+    }
+    return json_response(429, {"error": error}, tuple(limits.items()))
 
 
 def _retry_after_headers(seconds: float | None) -> Headers:

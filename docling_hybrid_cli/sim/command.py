@@ -41,6 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     add("--start-delay", type=float, default=0.0, help="seconds before the port listens")
     add("--retry-after", type=float, default=None, help="Retry-After seconds on 429/503")
     add("--timeout-fault", type=float, default=defaults.timeout_fault_s)
+    add("--hostile-mb", type=float, default=defaults.hostile_mb, help="oversized/gzip-bomb MiB")
+    add("--drip", type=float, default=defaults.drip_s, help="seconds between drip-fed bytes")
+    add(
+        "--no-ngram-processor",
+        dest="ngram_processor",
+        action="store_false",
+        help="act as a vLLM started without DeepSeek's n-gram logits processor "
+        "(vllm_xargs silently ignored)",
+    )
+    add("--warmup", type=float, default=0.0, help="seconds of 503 from /health and chat once up")
+    add("--cost", type=float, default=None, help="usage.cost (USD) on every answer, as OpenRouter")
+    add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
+    add("--loop-period", type=int, default=None, help="every page loops with this period")
+    add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
     return parser
 
 
@@ -63,6 +77,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             start_delay_s=args.start_delay,
             retry_after_s=args.retry_after,
             timeout_fault_s=args.timeout_fault,
+            hostile_mb=args.hostile_mb,
+            drip_s=args.drip,
+            ngram_processor=args.ngram_processor,
+            warmup_s=args.warmup,
+            cost_per_request=args.cost,
+            empty_for_blank=args.empty_for_blank,
+            loop_period=args.loop_period,
+            loop_escape_temperature=args.loop_escape_temperature,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -27,6 +27,26 @@ class MockConfig:
     start_delay_s: float = 0.0
     retry_after_s: float | None = None
     timeout_fault_s: float = 30.0
+    hostile_mb: float = 48.0
+    """Size of the ``oversized`` and ``gzip-bomb`` answers, in MiB."""
+    drip_s: float = 0.5
+    """Seconds between the bytes of a ``drip`` answer."""
+    ngram_processor: bool = True
+    """Started with DeepSeek's n-gram logits processor: invalid ``vllm_xargs`` are refused.
+    False: a server started without it, which silently ignores them."""
+    cost_per_request: float | None = None
+    """OpenRouter's ``usage.cost`` on every answer (a paid model); None: no cost reported."""
+    key_models: tuple[str, ...] | None = None
+    """OpenRouter's ``/models/user``: the ids this key may use (None: the whole catalogue)."""
+    warmup_s: float = 0.0
+    """Once listening, ``/health`` and chat answer 503 this long, as SGLang's do while warming."""
+    empty_for_blank: bool = False
+    """Answer a blank (near-uniform) image with "" and ``stop``, as DeepSeek-OCR does."""
+    loop_period: int | None = None
+    """Every page loops with this period in tokens (``length``) unless the request's n-gram
+    guard reaches that far (``window_size - ngram_size + 1 >= loop_period``)."""
+    loop_escape_temperature: float | None = None
+    """With ``loop_period``: a request at this temperature or above does not loop."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -39,11 +59,26 @@ class MockConfig:
             raise ValueError("fail_rate > 0 needs at least one fault kind")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError(f"jitter must be within [0, 1], not {self.jitter}")
-        delays = (self.latency_s, self.per_token_s, self.start_delay_s, self.timeout_fault_s)
+        delays = (
+            self.latency_s,
+            self.per_token_s,
+            self.start_delay_s,
+            self.timeout_fault_s,
+            self.warmup_s,
+            self.drip_s,
+        )
+        if self.cost_per_request is not None and not 0 <= self.cost_per_request < 1e6:
+            raise ValueError("cost_per_request must be within [0, 1e6)")
         if min(delays) < 0 or (self.retry_after_s is not None and self.retry_after_s < 0):
             raise ValueError("latencies, delays and retry_after_s must not be negative")
+        if not 0 < self.hostile_mb <= 1024:
+            raise ValueError(f"hostile_mb must be within (0, 1024], not {self.hostile_mb}")
         if self.max_model_len <= 0:
             raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
+        if self.loop_period is not None and self.loop_period <= 0:
+            raise ValueError(f"loop_period must be positive, not {self.loop_period}")
+        if self.loop_escape_temperature is not None and self.loop_escape_temperature < 0:
+            raise ValueError("loop_escape_temperature must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

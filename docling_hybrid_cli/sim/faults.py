@@ -12,17 +12,26 @@ import random
 import threading
 from collections.abc import Iterable
 
+from docling_hybrid_cli.sim.hostile import HOSTILE_KINDS
+
 __all__ = ["DEFAULT_FAULTS", "FAULT_KINDS", "FaultSource", "check_fault_kinds"]
 
 FAULT_KINDS = frozenset(
-    {"429", "500", "502", "503", "reset", "timeout", "empty", "length", "error200", "401", "404"}
+    {
+        *("429", "429-daily", "500", "502", "503", "reset", "timeout", "empty", "length"),
+        *("error200", "401", "404", "content_filter", "abort", "repetition", "finish_error"),
+        *HOSTILE_KINDS,
+    }
 )
-"""Every fault name :class:`~docling_hybrid_cli.sim.MockConfig` and ``inject`` accept."""
+"""Every fault name :class:`~docling_hybrid_cli.sim.MockConfig` and ``inject`` accept.
+
+``content_filter``, ``abort`` and ``repetition`` answer with that ``finish_reason``;
+``finish_error`` with ``finish_reason: "error"``."""
 
 DEFAULT_FAULTS = ("429", "500", "502", "503", "reset", "empty", "length", "error200")
 """The kinds drawn at random unless configured otherwise: those a run recovers from.
-``timeout`` stalls for ``timeout_fault_s`` and ``401``/``404`` are permanent, so they fire
-only when asked for."""
+``timeout`` stalls for ``timeout_fault_s`` and ``401``/``404``/``429-daily`` (OpenRouter's
+daily free cap, spent until midnight UTC) are permanent, so they fire only when asked for."""
 
 
 def check_fault_kinds(faults: Iterable[str]) -> None:

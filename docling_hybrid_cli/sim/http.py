@@ -52,6 +52,8 @@ class Response:
     body: bytes = b""
     content_type: str | None = "application/json"
     headers: Headers = ()
+    drip_s: float = 0.0
+    """Send the body one byte every ``drip_s`` seconds (a hostile or broken server)."""
 
 
 class MalformedRequest(Exception):

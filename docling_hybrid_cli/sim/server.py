@@ -19,6 +19,7 @@ from docling_hybrid_cli.sim.app import MockApp
 from docling_hybrid_cli.sim.config import MockConfig, MockStats
 from docling_hybrid_cli.sim.http import (
     MalformedRequest,
+    Response,
     encode_response,
     json_response,
     read_request,
@@ -159,6 +160,7 @@ class MockServer:
             server = await asyncio.start_server(
                 self._on_connection, sock=sock, limit=_STREAM_LIMIT, backlog=_BACKLOG
             )
+            self._app.mark_listening()
         except OSError as exc:
             sock.close()
             self._startup_error = exc
@@ -209,6 +211,24 @@ class MockServer:
         if response is None:
             reset_connection(writer)
             return False
+        if response.drip_s > 0:
+            return await _drip(writer, response)
         writer.write(encode_response(response, request.keep_alive))
         await writer.drain()
         return request.keep_alive
+
+
+async def _drip(writer: asyncio.StreamWriter, response: Response) -> bool:
+    """Headers at once, then the body a byte at a time; the connection closes after."""
+    encoded = encode_response(response, keep_alive=False)
+    head = len(encoded) - len(response.body)
+    writer.write(encoded[:head])
+    try:
+        for offset in range(head, len(encoded)):
+            await writer.drain()
+            await asyncio.sleep(response.drip_s)
+            writer.write(encoded[offset : offset + 1])
+        await writer.drain()
+    except (ConnectionError, OSError):
+        pass  # the client gave up, as it should
+    return False

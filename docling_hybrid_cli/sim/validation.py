@@ -13,13 +13,15 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
 from docling_hybrid_cli.sim.answers import (
     ImageFacts,
+    context_overflow,
     image_tokens,
+    is_ocr2,
     model_not_found,
     validation_error,
     vllm_error,
@@ -27,7 +29,10 @@ from docling_hybrid_cli.sim.answers import (
 from docling_hybrid_cli.sim.config import MockConfig
 from docling_hybrid_cli.sim.http import Response
 
-__all__ = ["ChatCall", "inspect_image", "parse_chat"]
+__all__ = ["BLANK_LEVELS", "ChatCall", "image_is_blank", "inspect_image", "parse_chat"]
+
+BLANK_LEVELS = 24
+"""A decoded image whose grey levels span at most this is blank to the simulated model."""
 
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -37,12 +42,20 @@ _IMAGE_HEAD_CHARS = 65536
 
 @dataclass(frozen=True, slots=True)
 class ChatCall:
-    """A chat request that passed validation."""
+    """A chat request that passed validation.
+
+    ``guard_reach`` is the longest loop period (tokens) the request's n-gram guard
+    stops, ``window_size - ngram_size + 1``, or None without a guard. ``blank`` is
+    only looked at when the server answers blank images empty.
+    """
 
     model: str
     max_tokens: int | None
     prompt_tokens: int
     image: ImageFacts | None
+    temperature: float = 0.0
+    guard_reach: int | None = None
+    blank: bool = False
 
 
 def parse_chat(body: bytes, config: MockConfig) -> ChatCall | Response:
@@ -79,21 +92,39 @@ def parse_chat(body: bytes, config: MockConfig) -> ChatCall | Response:
             )
             return vllm_error(400, message, "BadRequestError", param="max_tokens")
     xargs = payload.get("vllm_xargs")
-    if isinstance(xargs, dict):
+    guard_reach: int | None = None
+    if isinstance(xargs, dict) and config.ngram_processor:
         for name in ("ngram_size", "window_size"):
             value = xargs.get(name)
             if value is not None and (type(value) is not int or value <= 0):
                 message = f"`{name}` has to be a strictly positive integer, got {value}."
                 return vllm_error(400, message, "BadRequestError")
+        ngram, window = xargs.get("ngram_size"), xargs.get("window_size")
+        if isinstance(ngram, int) and isinstance(window, int):
+            guard_reach = window - ngram + 1
+    temperature = payload.get("temperature", 0.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+        temperature = 0.0
     image_url, text = _prompt_parts(messages)
-    text_tokens = len(text) // 4 + 1
-    if image_url is None:
-        return ChatCall(model, max_tokens, text_tokens, None)
-    image = inspect_image(image_url)
-    if isinstance(image, Response):
-        return image
-    _, width, height = image
-    return ChatCall(model, max_tokens, text_tokens + image_tokens(width, height), image)
+    prompt_tokens = len(text) // 4 + 1
+    image: ImageFacts | None = None
+    blank = False
+    if image_url is not None:
+        facts = inspect_image(image_url)
+        if isinstance(facts, Response):
+            return facts
+        image = facts
+        _, width, height = facts
+        prompt_tokens += image_tokens(width, height, ocr2=is_ocr2(config.model))
+        blank = config.empty_for_blank and image_is_blank(image_url)
+    # vLLM refuses a request that overflows the context; "plain" style stands for hosted
+    # models with long contexts (OpenRouter's), which a page never fills.
+    overflows = prompt_tokens >= config.max_model_len or (
+        max_tokens is not None and prompt_tokens + max_tokens > config.max_model_len
+    )
+    if config.style == "deepseek" and overflows:
+        return context_overflow(max_tokens, config.max_model_len, prompt_tokens)
+    return ChatCall(model, max_tokens, prompt_tokens, image, temperature, guard_reach, blank)
 
 
 def _prompt_parts(messages: list[Any]) -> tuple[str | None, str]:
@@ -139,6 +170,23 @@ def inspect_image(url: str) -> ImageFacts | Response:
     if isinstance(size, Exception):
         return vllm_error(400, f"Failed to load image: {size}", "BadRequestError")
     return hashlib.sha1(encoded).hexdigest(), *size
+
+
+def image_is_blank(url: str) -> bool:
+    """Whether a (valid) image data URL shows a near-uniform page.
+
+    JPEGs are decoded at an eighth of their size (Pillow's ``draft``: the DCT
+    scales for free), so the check costs about a millisecond a page.
+    """
+    _, _, payload = url.partition(",")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(payload))) as image:
+            image.draft("L", (max(1, image.width // 8), max(1, image.height // 8)))
+            extrema = image.convert("L").getextrema()
+    except Exception:  # a page the model cannot read is not blank to it
+        return False
+    darkest, lightest = cast(tuple[int, int], extrema)
+    return lightest - darkest <= BLANK_LEVELS
 
 
 def _image_size(data: bytes) -> tuple[int, int] | Exception:

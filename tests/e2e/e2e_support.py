@@ -17,9 +17,26 @@ E2E_URL = E2E_URL.removesuffix("/v1")
 MODEL = os.environ.get("DOCLING_HYBRID_E2E_MODEL", "deepseek-ai/DeepSeek-OCR")
 
 # Small images and answers keep a CPU server at ~20 s per request: a 640 px page
-# is one 1024² global view (273 image tokens) and no tiles.
+# is one 1024² global view (273 image tokens) and no tiles. The random-weight
+# model never stops, so every request is cut off: a two-step loop ladder (the
+# recipe guard, then a wide guard with a temperature) proves both kinds of step
+# are accepted by the server at two requests a page instead of the shipped three.
+E2E_LADDER = [
+    {"ngram_size": 30, "window_size": 90},
+    {"ngram_size": 40, "window_size": 512, "temperature": 0.2},
+]
+E2E_LADDER_STEPS = ["guard 30/90", "guard 40/512, temperature 0.2"]
+"""How the report names the steps of E2E_LADDER."""
+
+
+def _toml_inline(steps: list[dict[str, Any]]) -> str:
+    tables = (", ".join(f"{k} = {v}" for k, v in step.items()) for step in steps)
+    return "[" + ", ".join("{" + t + "}" for t in tables) + "]"
+
+
 CLI_ENV = {
     "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__MAX_TOKENS": "16",
+    "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__LOOP_LADDER": _toml_inline(E2E_LADDER),
     "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__TIMEOUT_S": "900",
     "DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__MODEL": MODEL,
     "DOCLING_HYBRID_CONVERT__MAX_SIDE": "640",

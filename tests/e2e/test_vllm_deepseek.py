@@ -7,8 +7,10 @@ set up and torn down by ``scripts/e2e_vllm.sh``) or against any server:
 What is asserted is the protocol, which holds for random and real weights
 alike: every request is accepted (no HTTP 4xx), ``max_tokens`` is fitted to
 the ``max_model_len`` the server reports, every page is attempted and ends
-either converted (``finish_reason: stop``) or failed because the answer was
-cut off (``finish_reason: length``), and the report says which.
+converted (``finish_reason: stop``), empty (the model answered nothing), or
+failed because every step of the loop ladder was cut off (``finish_reason:
+length``), the report names each step, and no cut-off text reaches the
+Markdown.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import httpx
 import pytest
 from e2e_support import (  # type: ignore[import-not-found]
+    E2E_LADDER,
+    E2E_LADDER_STEPS,
     CliRun,
     Server,
     make_formula_pdf,
@@ -33,7 +37,8 @@ from e2e_support import (  # type: ignore[import-not-found]
 from PIL import Image, ImageDraw
 
 from docling_hybrid_cli.backends import build_backend
-from docling_hybrid_cli.backends.deepseek import NGRAM_GUARD, DeepSeekBackend, image_tokens
+from docling_hybrid_cli.backends.base import RequestStep
+from docling_hybrid_cli.backends.deepseek import DeepSeekBackend, image_tokens
 from docling_hybrid_cli.pages import PageImage
 from docling_hybrid_cli.settings import load_settings
 
@@ -64,12 +69,15 @@ def _backend(server: Server, **settings: Any) -> DeepSeekBackend:
     return backend
 
 
-async def _send_backend_request(server: Server, page: PageImage, **settings: Any) -> Any:
-    """Build the request exactly as the backend does and POST it; return (params, response)."""
+async def _send_backend_request(
+    server: Server, page: PageImage, step: int = 0, **settings: Any
+) -> Any:
+    """Build the request of ladder ``step`` exactly as the backend does and POST it."""
     backend = _backend(server, **settings)
     try:
         model_len = await backend.model_len()
-        params = backend.params(page, model_len, NGRAM_GUARD)
+        rung: RequestStep = backend.loop_ladder()[step]
+        params = backend.params(page, model_len, rung)
         body = backend.build_body(page, **params)
     finally:
         await backend.aclose()
@@ -137,7 +145,7 @@ def test_small_page_request_is_accepted(server: Server) -> None:
     page = _page(480, 640)
     model_len, params, response = asyncio.run(_send_backend_request(server, page, max_tokens=16))
     assert params["max_tokens"] == 16
-    assert params["vllm_xargs"]["ngram_size"] == NGRAM_GUARD["ngram_size"]
+    assert params["vllm_xargs"]["ngram_size"] == 30
     assert params["skip_special_tokens"] is False
     _check_accepted(response, model_len, params)
     # A ≤640 px image is one global view: 273 image tokens plus the prompt's few.
@@ -149,6 +157,17 @@ def test_full_page_default_max_tokens_is_fitted_and_accepted(server: Server) -> 
     page = _page(1191, 1684)  # A4 at 144 dpi: tiled, ~900 image tokens
     model_len, params, response = asyncio.run(_send_backend_request(server, page))
     assert params["max_tokens"] <= model_len - image_tokens(page.width, page.height)
+    _check_accepted(response, model_len, params)
+
+
+@pytest.mark.parametrize("step", [0, 1, 2], ids=["recipe-guard", "wide-guard", "temperature"])
+def test_every_step_of_the_shipped_ladder_is_accepted(server: Server, step: int) -> None:
+    """The default ladder's guards and temperature are valid for the real logits processor."""
+    page = _page(480, 640)
+    model_len, params, response = asyncio.run(
+        _send_backend_request(server, page, step, max_tokens=16)
+    )
+    assert "vllm_xargs" in params
     _check_accepted(response, model_len, params)
 
 
@@ -167,27 +186,42 @@ def test_unfitted_max_tokens_is_what_the_server_rejects(server: Server) -> None:
 
 
 def _check_run(run: CliRun, pages: int) -> None:
-    """Every page attempted, none refused, and cut-off answers reported as failed pages."""
+    """Every page attempted, none refused; a cut-off page climbed the whole ladder and failed."""
     assert run.report is not None, f"no report; exit {run.returncode}; stderr:\n{run.stderr}"
     doc = run.report["documents"][0]
     records = doc["page_results"]
     assert [r["page"] for r in records] == list(range(1, pages + 1)), run.stderr
+    assert len(E2E_LADDER_STEPS) == len(E2E_LADDER)
     for record in records:
         for error in record["errors"]:
             status = error["status"]
             assert not (status is not None and 400 <= status < 500), error
             assert not re.search(r"HTTP 4\d\d", error["error"]), error
-        if record["status"] == "converted":
+            assert error["kind"] in ("LoopedAnswer", "EmptyAnswer"), error
+            # A step is named once the ladder is in play (a cut-off first answer).
+            assert error["step"] in (None, *E2E_LADDER_STEPS), error
+        if record["status"] == "converted" and not record["empty"]:
             assert record["finish_reason"] == "stop", record
+            assert record["step"] in (None, *E2E_LADDER_STEPS[1:]), record
+        elif record["empty"]:
+            assert record["errors"] and record["empty_reason"], record
+            assert {e["kind"] for e in record["errors"]} == {"EmptyAnswer"}, record
         else:
-            assert record["errors"], record
-            assert all(
-                e["kind"] == "BadModelOutput" and "cut off" in e["error"] for e in record["errors"]
-            ), record["errors"]
+            cut_off = [e for e in record["errors"] if e["kind"] == "LoopedAnswer"]
+            assert all("cut off" in e["error"] for e in cut_off), record["errors"]
+            # Each step was tried (an empty answer in between may repeat one).
+            assert {e["step"] for e in record["errors"]} - {None} == set(E2E_LADDER_STEPS), record
+            assert record["errors"][-1]["step"] == E2E_LADDER_STEPS[-1], record
     failed = [r["page"] for r in records if r["status"] == "failed"]
     assert doc["failed_pages"] == failed
+    assert doc["empty_pages"] == [r["page"] for r in records if r["empty"]]
     assert run.returncode == (1 if failed else 0), run.stderr
     assert run.markdown, "the Markdown is written even when pages fail"
+    assert "deepseek-vllm: deepseek-vllm:" not in run.markdown
+    for page in failed:
+        # The failed page's place holds the comment naming each step's failure, no page text.
+        assert f"<!-- page {page} failed: deepseek-vllm" in run.markdown
+        assert f"deepseek-vllm ({E2E_LADDER_STEPS[-1]}): " in run.markdown
     if failed:
         assert f"FAILED: pages {', '.join(map(str, failed))}" in run.stderr
 

@@ -154,7 +154,8 @@ def test_probe_sends_a_rendered_page(tmp_path: Path, server: MockServer) -> None
 
     assert code == 0, out
     assert "Probe: 1 page in" in out
-    assert server.stats.chat_requests == 1
+    assert server.stats.chat_requests == 2  # the n-gram guard check (refused), then the page
+    assert server.stats.chat_ok == 1
 
 
 def test_unknown_backend_is_a_usage_error(tmp_path: Path, server: MockServer) -> None:
@@ -211,3 +212,77 @@ def test_base_url_with_all_is_a_usage_error(tmp_path: Path, server: MockServer) 
     code, _, err = run(config, "--all", "--base-url", f"{server.url}/v1")
     assert code == 2
     assert "drop --all" in err
+
+
+def test_vllm_without_the_ngram_processor_is_misconfigured(tmp_path: Path) -> None:
+    """The guard would be silently ignored: not ready, and the fix names the serve flag."""
+    with MockServer(MockConfig(ngram_processor=False)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config)
+        _, as_json, _ = run(config, "--json")
+
+    assert code == 1
+    assert "Repetition guard: MISSING" in out
+    assert "without DeepSeek's n-gram logits processor" in out
+    assert "--logits-processors" in out and "NGramPerReqLogitsProcessor" in out
+    assert json.loads(as_json)["backends"][0]["ngram_guard"] is False
+
+
+def test_vllm_with_the_ngram_processor_says_so(tmp_path: Path, server: MockServer) -> None:
+    config = write_config(tmp_path / "c.toml", server.url)
+
+    code, out, _ = run(config)
+
+    assert code == 0
+    assert "Repetition guard: active" in out
+
+
+def test_a_server_warming_up_is_unhealthy_and_the_fix_says_wait(tmp_path: Path) -> None:
+    with MockServer(MockConfig(warmup_s=600)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config)
+
+    assert code == 1
+    assert "/health answered 503: the server is still warming up" in out
+    assert "add --wait 600" in out
+
+
+def test_a_server_warming_up_is_waited_for(tmp_path: Path) -> None:
+    """SGLang's 503 while warming keeps --wait waiting instead of reporting it dead."""
+    with MockServer(MockConfig(warmup_s=1.5)) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, err = run(config, "--wait", "15")
+
+    assert code == 0, out
+    assert "Status: Ready" in out
+    assert "waiting for deepseek-vllm" in err
+
+
+def test_openrouter_model_id_that_does_not_exist(
+    tmp_path: Path, server: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    config = write_config(tmp_path / "c.toml", server.url)
+
+    code, out, _ = run(
+        config, "--backend", "nemotron-openrouter", "--model", "nvidia/nemotron-nano-12b-vl:free"
+    )
+
+    assert code == 1
+    assert "OpenRouter has no model 'nvidia/nemotron-nano-12b-vl:free'" in out
+    assert "did you mean 'nvidia/nemotron-nano-12b-v2-vl:free'" in out
+
+
+def test_openrouter_model_hidden_by_the_accounts_privacy_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
+    paid_only = MockConfig(api_key=SECRET, key_models=("nvidia/nemotron-nano-12b-v2-vl",))
+    with MockServer(paid_only) as mock:
+        config = write_config(tmp_path / "c.toml", mock.url)
+        code, out, _ = run(config, "--backend", "nemotron-openrouter")
+
+    assert code == 1
+    assert "is not available to this key" in out
+    assert "https://openrouter.ai/settings/privacy" in out
+    assert SECRET not in out

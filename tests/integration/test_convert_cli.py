@@ -429,3 +429,47 @@ def test_unreachable_server_exit_1_with_placeholders(
     assert page_widths(markdown) == []
     assert "3 FAILED: pages 1, 2, 3" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- context fitting
+
+OCR2 = "deepseek-ai/DeepSeek-OCR-2"
+
+
+@pytest.mark.parametrize(
+    ("encoder", "overflows"),
+    [
+        pytest.param("auto", 0, id="ocr2-by-model-name"),
+        # Counting OCR-2 pages as OCR-1 is 218 tokens short: the first page overflows, is
+        # refitted from the server's own count, and later pages keep the wider margin.
+        pytest.param("deepseek-ocr", 1, id="miscounted-then-refitted"),
+    ],
+)
+def test_deepseek_ocr_2_pages_fit_the_context(
+    invoke: Invoke,
+    pdf3: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    encoder: str,
+    overflows: int,
+) -> None:
+    monkeypatch.setenv("DOCLING_HYBRID_BACKENDS__DEEPSEEK_VLLM__VISION_ENCODER", encoder)
+    with MockServer(MockConfig(model=OCR2)) as ocr2:
+        result = invoke(*convert_args(ocr2, pdf3, "--model", OCR2, "--concurrency", "1"))
+        stats = ocr2.stats
+    assert result.exit_code == 0, result.output
+    assert page_widths((tmp_path / "small.md").read_text("utf-8")) == widths_of([1, 2, 3])
+    statuses = [r.status for r in stats.requests if r.path == "/v1/chat/completions"]
+    assert statuses.count(400) == overflows
+    assert statuses.count(200) == 3
+
+
+def test_a_server_with_a_smaller_context_gets_fitted_pages(
+    invoke: Invoke, pdf3: Path, tmp_path: Path
+) -> None:
+    """max_model_len 4096: every request fits at once (read from /models), none overflows."""
+    with MockServer(MockConfig(max_model_len=4096)) as small:
+        result = invoke(*convert_args(small, pdf3))
+        stats = small.stats
+    assert result.exit_code == 0, result.output
+    assert all(r.status == 200 for r in stats.requests if r.path == "/v1/chat/completions")

@@ -179,3 +179,58 @@ def test_scanned_pdf_with_tesseract_converts(tmp_path: Path, env: pytest.MonkeyP
     assert "2 by tesseract" in err
     assert "failed" not in markdown
     assert re.search(r"Scanned\s*page\s*1", markdown), markdown
+
+
+PAID_NEMOTRON = "nvidia/nemotron-nano-12b-v2-vl"
+
+
+def test_max_cost_stops_paid_requests_and_the_rest_go_down_the_chain(
+    tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    """0.001 USD a page, --max-cost 0.0025: three paid pages, then the text layer takes over."""
+    pdf = make_pdf(tmp_path / "doc.pdf", 6, text="Text of page {n}")
+    out = tmp_path / "doc.md"
+    report = tmp_path / "report.json"
+    env.setenv("OPENROUTER_API_KEY", "sk-or-test")
+    env.setenv("DOCLING_HYBRID_BACKENDS__NEMOTRON_OPENROUTER__MODEL", PAID_NEMOTRON)
+    env.setenv("DOCLING_HYBRID_BACKENDS__NEMOTRON_OPENROUTER__REQUESTS_PER_MINUTE", "60000")
+    paid = MockConfig(model=PAID_NEMOTRON, style="plain", cost_per_request=0.001)
+    with MockServer(paid) as server:
+        env.setenv("DOCLING_HYBRID_BACKENDS__NEMOTRON_OPENROUTER__BASE_URL", f"{server.url}/v1")
+        code, err = convert(
+            str(pdf),
+            "-o",
+            str(out),
+            "--chain",
+            "nemotron-openrouter,text-layer",
+            "--concurrency",
+            "1",
+            "--max-cost",
+            "0.0025",
+            "--report",
+            str(report),
+            "--json",
+        )
+        served = server.stats.chat_requests
+    assert code == 0, err
+    assert served == 3
+    assert "3 by nemotron-openrouter, 3 by text-layer" in err
+    assert "cost: 0.0030 USD reported by the servers (--max-cost 0.0025: reached" in err
+    manifest = json.loads(report.read_text())
+    assert manifest["cost"] == {
+        "recorded": 0.003,
+        "max_cost": 0.0025,
+        "by_backend": {"nemotron-openrouter": 0.003},
+    }
+    pages = manifest["documents"][0]["page_results"]
+    refused = [p for p in pages if p["backend"] == "text-layer"]
+    assert len(refused) == 3
+    assert all("spending cap reached" in p["errors"][0]["error"] for p in refused)
+    assert "Text of page 6" in out.read_text()
+
+
+def test_max_cost_must_be_an_amount(tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "doc.pdf", 1)
+    code, err = convert(str(pdf), "--max-cost", "-1")
+    assert code == 2
+    assert "--max-cost" in err

@@ -5,9 +5,11 @@ from __future__ import annotations
 from docling_hybrid_cli.breaker import CircuitBreaker
 from docling_hybrid_cli.errors import (
     BackendConnectError,
+    BackendRateLimited,
     BackendRejected,
     BackendServerError,
     BackendTimeout,
+    BackendUnavailable,
 )
 
 
@@ -73,3 +75,18 @@ def test_failed_probe_reopens_for_another_cooldown() -> None:
     assert b.blocked() is not None  # cooldown counts from the failed probe
     clock.now = 21.0
     assert b.blocked() is None
+
+
+def test_a_flaky_but_alive_server_never_opens_it() -> None:
+    """A long run of 500s, 429s and dropped connections: every one proves the server is up."""
+    b, _ = breaker(threshold=3)
+    faults = [
+        BackendServerError("500", status=500),
+        BackendRateLimited("429", status=429),
+        BackendUnavailable("connection dropped"),
+        BackendTimeout("slow"),
+    ]
+    for _ in range(50):
+        for fault in faults:
+            b.record(fault)
+    assert not b.is_open and b.blocked() is None

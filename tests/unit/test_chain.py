@@ -2,10 +2,10 @@
 
 Each fault is tried two ways on the chain's first backend: *once* (the next
 attempt succeeds) and *persistent* (every attempt fails). The expected
-outcome follows backends.md §6 rules 9–10: transient faults are retried on
-the same backend; 400/401/403/404 are not retried, and — the documented 4xx
-policy — the page goes to the next backend; a cut-off answer is retried once
-with a tighter repetition guard on DeepSeek and otherwise goes to the next
+outcome follows docs/BACKENDS.md: transient faults are retried on the same
+backend; 400/401/403/404 are not retried, and — the documented 4xx policy —
+the page goes to the next backend; an empty answer is sent once more; a
+cut-off answer climbs DeepSeek's loop ladder and otherwise goes to the next
 backend. Either way every page ends converted or with every backend's error.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -75,6 +76,8 @@ FAULTS: dict[str, Callable[[], Any]] = {
     "404-unknown-model": _error(404, "The model `x` does not exist."),
 }
 NOT_RETRIED = {"401", "404-unknown-model"}
+ABSORBED_BY_THE_BACKEND = {"empty", "length"}
+"""Failures a backend retries with its own policy (not the transient retry loop)."""
 EXPECTED_KIND = {
     "429": "BackendRateLimited",
     "429-retry-after": "BackendRateLimited",
@@ -84,8 +87,8 @@ EXPECTED_KIND = {
     "refused": "BackendConnectError",
     "reset": "BackendUnavailable",
     "read-timeout": "BackendTimeout",
-    "empty": "BadModelOutput",
-    "length": "BadModelOutput",
+    "empty": "EmptyAnswer",
+    "length": "LoopedAnswer",
     "200-with-error": "BadModelOutput",
     "401": "BackendRejected",
     "404-unknown-model": "BackendRejected",
@@ -101,21 +104,38 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
+class _NoJitter(random.Random):
+    def random(self) -> float:
+        return 0.5  # the jitter factor 0.5 + random() is then exactly 1
+
+
+def fast_policy() -> RetryPolicy:
+    """Every wait exactly 1 s (slept in no time) and a deadline of 4.5 s: a persistent
+    transient fault is tried :data:`DEADLINE_ATTEMPTS` times."""
+    return RetryPolicy(
+        sleep=_no_sleep, rng=_NoJitter(), deadline_s=4.5, backoff_initial_s=1.0, backoff_max_s=1.0
+    )
+
+
+DEADLINE_ATTEMPTS = 5
+"""Attempts at 0, 1, 2, 3 and 4 s; a sixth would start at 5 s, past the deadline."""
+
+
 def make_chain(kinds: tuple[str, ...], router: respx.MockRouter) -> FallbackChain:
     backends = []
     for index, kind in enumerate(kinds):
         config = backend_config(
-            name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"http://b{index}.test/v1"
+            name=f"b{index}-{kind}", kind=kind, model=MODEL, base_url=f"https://b{index}.test/v1"
         )  # type: ignore[arg-type]
         backends.append(
             build_backend(
                 config,
-                retry=RetryPolicy(sleep=_no_sleep),
+                retry=fast_policy(),
                 transport=httpx.MockTransport(router.async_handler),
                 environ=KEY,
             )
         )
-        router.get(f"http://b{index}.test/v1/models").mock(
+        router.get(f"https://b{index}.test/v1/models").mock(
             return_value=httpx.Response(200, json={"data": [{"id": MODEL, "max_model_len": 8192}]})
         )
     return FallbackChain(backends, breaker_threshold=3, breaker_cooldown_s=30)
@@ -143,10 +163,10 @@ def test_fault_once_then_recovery(fault: str, kinds: tuple[str, str]) -> None:
     """One fault on the primary: retried there, unless the policy says move on."""
     router = respx.MockRouter(assert_all_called=False)
     answers = iter([FAULTS[fault], ok])
-    primary = router.post("http://b0.test/v1/chat/completions").mock(
+    primary = router.post("https://b0.test/v1/chat/completions").mock(
         side_effect=lambda _: next(answers)()
     )
-    second = router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    second = router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     [result] = convert(make_chain(kinds, router), page())
 
     assert result.ok and result.text is not None
@@ -161,7 +181,14 @@ def test_fault_once_then_recovery(fault: str, kinds: tuple[str, str]) -> None:
         assert primary.call_count == 2
         assert result.attempts == 2
         assert not second.called
-        assert result.errors == []
+        if fault in ABSORBED_BY_THE_BACKEND:
+            # An empty answer's retry and a loop ladder's step are the backend's own
+            # moves: the failure it recovered from is in the page's record.
+            assert [(e.backend, e.kind) for e in result.errors] == [
+                (f"b0-{kinds[0]}", EXPECTED_KIND[fault])
+            ]
+        else:
+            assert result.errors == []
 
 
 @pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
@@ -172,20 +199,25 @@ def test_persistent_fault_falls_back_with_the_error_recorded(
     """The primary always fails: the page comes from the second backend, the error is kept."""
     router = respx.MockRouter(assert_all_called=False)
     make = FAULTS[fault]
-    primary = router.post("http://b0.test/v1/chat/completions").mock(side_effect=lambda _: make())
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    primary = router.post("https://b0.test/v1/chat/completions").mock(side_effect=lambda _: make())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     [result] = convert(make_chain(kinds, router), page())
 
     assert result.ok and result.text is not None
     assert result.text.backend == f"b1-{kinds[1]}"
-    [error] = result.errors
-    assert error.backend == f"b0-{kinds[0]}"
-    assert error.kind == EXPECTED_KIND[fault]
+    ladder = 3 if kinds[0].startswith("deepseek") else 1
     expected_calls = {
-        "429": 6,
-        "429-retry-after": 6,
-        "length": 2 if kinds[0].startswith("deepseek") else 1,
-    }.get(fault, 1 if fault in NOT_RETRIED else 3)
+        "refused": 3,  # the breaker opens after three refused connections and cuts the loop
+        "read-timeout": 2,  # one retry, then the next backend rather than a third wait
+        "empty": 2,
+        "200-with-error": 3,
+        "length": ladder,
+    }.get(fault, 1 if fault in NOT_RETRIED else DEADLINE_ATTEMPTS)
+    # One record per request the backend changed or repeated on its own; one for the rest.
+    records = expected_calls if fault in ABSORBED_BY_THE_BACKEND else 1
+    assert [(e.backend, e.kind) for e in result.errors] == [
+        (f"b0-{kinds[0]}", EXPECTED_KIND[fault])
+    ] * records
     assert primary.call_count == expected_calls
     assert result.attempts == expected_calls + 1
 
@@ -193,8 +225,8 @@ def test_persistent_fault_falls_back_with_the_error_recorded(
 @pytest.mark.parametrize("kinds", ORDERS, ids="→".join)
 def test_every_backend_failing_fails_the_page_with_every_error(kinds: tuple[str, str]) -> None:
     router = respx.MockRouter(assert_all_called=False)
-    router.post("http://b0.test/v1/chat/completions").mock(return_value=FAULTS["503"]())
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=FAULTS["401"]())
+    router.post("https://b0.test/v1/chat/completions").mock(return_value=FAULTS["503"]())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=FAULTS["401"]())
     [result] = convert(make_chain(kinds, router), page())
     assert not result.ok
     assert [(e.backend, e.status) for e in result.errors] == [
@@ -206,10 +238,10 @@ def test_every_backend_failing_fails_the_page_with_every_error(kinds: tuple[str,
 def test_dead_primary_is_skipped_after_the_breaker_opens() -> None:
     """Ten pages, primary refusing: three refused connections in all, then it is skipped."""
     router = respx.MockRouter(assert_all_called=False)
-    primary = router.post("http://b0.test/v1/chat/completions").mock(
+    primary = router.post("https://b0.test/v1/chat/completions").mock(
         side_effect=httpx.ConnectError("Connection refused")
     )
-    router.post("http://b1.test/v1/chat/completions").mock(return_value=ok())
+    router.post("https://b1.test/v1/chat/completions").mock(return_value=ok())
     results = convert(
         make_chain(("deepseek-vllm", "openrouter"), router), *(page(n) for n in range(1, 11))
     )
@@ -232,3 +264,57 @@ def test_build_chain_uses_configured_order_and_breaker_settings() -> None:
         assert (breaker.threshold, breaker.cooldown_s) == (5, 2.5)
     finally:
         asyncio.run(chain.aclose())
+
+
+class _Exploding:
+    """A backend with a bug: raises something outside the tool's exception tree."""
+
+    name = "exploding"
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def ocr_page(self, page: PageImage, notify: Any = None, *, breaker: Any = None) -> Any:
+        raise self.exc
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Fine:
+    name = "fine"
+
+    async def ocr_page(self, page: PageImage, notify: Any = None, *, breaker: Any = None) -> Any:
+        from docling_hybrid_cli.pages import PageText
+
+        return PageText(markdown="# ok", backend="fine")
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TypeError("'int' object is not iterable"),
+        RecursionError(),
+        OverflowError("\x1b[2J"),
+        _Unprintable(),
+    ],
+    ids=["TypeError", "RecursionError", "OverflowError", "unprintable"],
+)
+def test_an_unexpected_exception_costs_one_attempt_not_the_run(exc: Exception) -> None:
+    """The last line of defence: recorded with its type, and the next backend converts."""
+    page = PageImage(page=1, data=b"x", mime="image/png", width=1, height=1)
+    chain = FallbackChain([_Exploding(exc), _Fine()])  # type: ignore[list-item]
+    result = asyncio.run(chain.convert(page))
+    assert result.ok and result.text is not None and result.text.markdown == "# ok"
+    [error] = result.errors
+    assert error.backend == "exploding" and error.kind == type(exc).__name__
+    assert error.error.startswith(f"unexpected {type(exc).__name__}")
+    assert "\x1b" not in error.error

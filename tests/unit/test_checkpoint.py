@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pdfgen import make_pdf
 
-from docling_hybrid_cli.backend_configs import TesseractConfig, backend_config
+from docling_hybrid_cli.backend_configs import GuardStep, TesseractConfig, backend_config
 from docling_hybrid_cli.batch import cache_root
 from docling_hybrid_cli.checkpoint import (
     FIGURE_PREFIX_PLACEHOLDER,
@@ -91,6 +91,7 @@ def test_key_changes_with_render_settings(settings: Settings, change: ConvertCha
         {"max_tokens": 1024},
         {"kind": "openai-compatible"},
         {"extra_body": {"top_p": 0.9}},
+        {"loop_ladder": [GuardStep(ngram_size=20, window_size=60)]},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -286,6 +287,37 @@ def test_cache_dir_setting_wins(tmp_path: Path) -> None:
     assert cache_root(load_settings(environ={}).settings) == default_cache_dir()
 
 
+def test_empty_page_round_trips_with_its_reason(cache: PageCache) -> None:
+    """An empty page is a converted page: stored, and loaded back empty with its reason."""
+    reason = "no backend found text (deepseek-vllm: empty answer)"
+    cache.store(PageResult(page=4, text=PageText(markdown="", empty_reason=reason)))
+    loaded = cache.load(4)
+    assert loaded is not None and loaded.text is not None
+    assert loaded.ok and loaded.empty
+    assert loaded.text.empty_reason == reason
+    assert loaded.text.markdown == ""
+
+
+def test_ladder_step_round_trips(cache: PageCache) -> None:
+    result = converted(2)
+    assert result.text is not None
+    result.text = PageText(markdown="# Two", backend="deepseek-vllm", step="guard 40/512")
+    cache.store(result)
+    loaded = cache.load(2)
+    assert loaded is not None and loaded.text is not None
+    assert loaded.text.step == "guard 40/512"
+    assert not loaded.empty
+
+
+@pytest.mark.parametrize("bad", [5, ["x"], {"a": 1}])
+def test_an_entry_with_a_malformed_reason_is_not_used(cache: PageCache, bad: Any) -> None:
+    cache.store(PageResult(page=3, text=PageText(markdown="", empty_reason="blank")))
+    entry = next(cache.dir.glob("page-*.json"))
+    record = json.loads(entry.read_text("utf-8"))
+    entry.write_text(json.dumps({**record, "empty_reason": bad}), "utf-8")
+    assert cache.load(3) is None
+
+
 def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
     """An entry holds page text and accounting only: no URL, header or key fields."""
     cache.store(converted(1))
@@ -302,6 +334,8 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "cost",
         "response_id",
         "figures",
+        "step",
+        "empty_reason",
     }
 
 

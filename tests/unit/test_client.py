@@ -31,6 +31,9 @@ from docling_hybrid_cli.errors import (
     BackendTimeout,
     BackendUnavailable,
     BadModelOutput,
+    EmptyAnswer,
+    LoopedAnswer,
+    WithheldAnswer,
 )
 from docling_hybrid_cli.pages import PageImage
 
@@ -45,7 +48,7 @@ Chat = Callable[..., ChatResult]
 def completion(
     content: Any = "# Page\n\nText.",
     *,
-    finish_reason: str | None = "stop",
+    finish_reason: Any = "stop",
     usage: dict[str, Any] | None = None,
     model: str = "served-model",
 ) -> dict[str, Any]:
@@ -582,11 +585,8 @@ def test_long_error_body_is_truncated(chat: Chat) -> None:
         pytest.param({"id": "x"}, "no choices", id="missing-choices"),
         pytest.param({"choices": ["text"]}, "no choices", id="choice-not-object"),
         pytest.param([1, 2], "not a JSON object", id="json-list"),
-        pytest.param(completion(""), "empty", id="empty-content"),
-        pytest.param(completion("  \n\t "), "empty", id="blank-content"),
-        pytest.param(completion(None), "empty", id="null-content"),
-        pytest.param(completion([]), "empty", id="no-parts"),
         pytest.param(completion("partial", finish_reason="error"), "failed", id="finish-error"),
+        pytest.param(completion("partial", finish_reason="abort"), "aborted", id="finish-abort"),
     ],
 )
 def test_bad_model_output(chat: Chat, payload: Any, words: str) -> None:
@@ -595,6 +595,60 @@ def test_bad_model_output(chat: Chat, payload: Any, words: str) -> None:
         chat(httpx.Response(200, json=payload))
     assert words in str(info.value)
     assert info.value.retryable
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(completion(""), id="empty-content"),
+        pytest.param(completion("  \n\t "), id="blank-content"),
+        pytest.param(completion(None), id="null-content"),
+        pytest.param(completion([]), id="no-parts"),
+        pytest.param(completion("", finish_reason=None), id="empty-no-finish-reason"),
+        pytest.param(completion("", finish_reason="eos_token"), id="empty-eos-token"),
+    ],
+)
+def test_empty_finished_answer(chat: Chat, payload: Any) -> None:
+    """A finished answer without text is EmptyAnswer: not on the transient retry budget."""
+    with pytest.raises(EmptyAnswer, match="empty answer") as info:
+        chat(httpx.Response(200, json=payload))
+    assert not info.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "error", "retryable"),
+    [
+        ("length", LoopedAnswer, False),
+        ("repetition", LoopedAnswer, False),
+        ("content_filter", WithheldAnswer, False),
+        ("abort", BadModelOutput, True),
+        ("error", BadModelOutput, True),
+    ],
+)
+@pytest.mark.parametrize("content", ["Some page text.", ""], ids=["with-text", "empty"])
+def test_bad_finish_reasons_are_failed_attempts(
+    chat: Chat, finish_reason: str, error: type[BadModelOutput], retryable: bool, content: str
+) -> None:
+    """The five bad reasons reject the answer, text or not, each as its own kind."""
+    with pytest.raises(BadModelOutput) as info:
+        chat(httpx.Response(200, json=completion(content, finish_reason=finish_reason)))
+    assert type(info.value) is error
+    assert info.value.finish_reason == finish_reason
+    assert info.value.retryable is retryable
+    assert str(info.value).startswith("ds: ")
+
+
+@pytest.mark.parametrize("finish_reason", ["stop", None, "eos_token", "end_turn", "tool_calls"])
+def test_other_finish_reasons_are_finished_answers(chat: Chat, finish_reason: str | None) -> None:
+    result = chat(httpx.Response(200, json=completion("# Page", finish_reason=finish_reason)))
+    assert result.content == "# Page"
+    assert result.finish_reason == finish_reason
+
+
+@pytest.mark.parametrize("odd", [{"reason": "length"}, 7, "x" * 500, "bad\nreason"])
+def test_a_malformed_finish_reason_counts_as_none(chat: Chat, odd: Any) -> None:
+    result = chat(httpx.Response(200, json=completion("# Page", finish_reason=odd)))
+    assert result.finish_reason is None
 
 
 def test_missing_message_is_empty_answer(chat: Chat) -> None:
@@ -731,3 +785,59 @@ def test_request_body_is_freed_without_the_cycle_collector(body: bytes, status: 
         assert sent and sent[0]() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("finish", "content", "raises"),
+    [
+        pytest.param("stop", "# Page", False, id="answer"),
+        pytest.param("length", "loop loop", True, id="cut-off"),
+        pytest.param("stop", "", True, id="empty"),
+    ],
+)
+def test_every_reported_cost_reaches_the_observer(
+    respx_mock: respx.MockRouter, body: bytes, finish: str, content: str, raises: bool
+) -> None:
+    """The spending cap hears of billed answers even when they are rejected as page text."""
+    usage = {"prompt_tokens": 900, "completion_tokens": 42, "cost": 0.0125}
+    respx_mock.post(CHAT).respond(json=completion(content, finish_reason=finish, usage=usage))
+    seen: list[float] = []
+
+    async def go() -> None:
+        client = ChatClient(backend="or", base_url=BASE, http=mocked_http(respx_mock))
+        client.on_cost = seen.append
+        try:
+            await client.chat(body)
+        finally:
+            await client.aclose()
+
+    if raises:
+        with pytest.raises(BadModelOutput):
+            asyncio.run(go())
+    else:
+        asyncio.run(go())
+    assert seen == [0.0125]
+
+
+@pytest.mark.parametrize("cost", [0, -1, "0.5", float("nan"), None])
+def test_no_cost_or_a_nonsense_cost_is_not_reported(
+    respx_mock: respx.MockRouter, body: bytes, cost: Any
+) -> None:
+    usage: dict[str, Any] = {"prompt_tokens": 1, "completion_tokens": 1}
+    if cost is not None:
+        usage["cost"] = cost
+    respx_mock.post(CHAT).mock(
+        return_value=httpx.Response(200, content=json.dumps(completion(usage=usage)).encode())
+    )
+    seen: list[float] = []
+
+    async def go() -> None:
+        client = ChatClient(backend="or", base_url=BASE, http=mocked_http(respx_mock))
+        client.on_cost = seen.append
+        try:
+            await client.chat(body)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert seen == []

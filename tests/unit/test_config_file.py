@@ -131,7 +131,8 @@ def test_unknown_get_key_is_a_config_error(tmp_path: Path) -> None:
 
 def test_get_a_table_returns_its_leaves() -> None:
     row = get_setting(load_settings(environ={}), "retry")
-    assert isinstance(row.value, dict) and row.value["max_attempts"] == 3
+    assert isinstance(row.value, dict) and row.value["deadline_s"] == 300.0
+    assert row.value["max_attempts"] is None  # an optional cap, unset by default
 
 
 def test_validate_names_the_file_at_fault(tmp_path: Path) -> None:
@@ -158,7 +159,7 @@ def test_rows_show_sources_and_hide_secrets(tmp_path: Path) -> None:
 
     assert rows["backends.deepseek-vllm.timeout_s"].source == f"file {path}"
     assert rows["convert.dpi"].source == "env DOCLING_HYBRID_CONVERT__DPI"
-    assert rows["retry.max_attempts"].source == "default"
+    assert rows["retry.deadline_s"].source == "default"
     assert rows["backends.deepseek-vllm.headers.Authorization"].value == config_file.REDACTED
     assert rows["backends.deepseek-vllm.prompt"].value == config_file.REDACTED
     assert SECRET not in repr(rows)

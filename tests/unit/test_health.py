@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 import respx
 from health_support import (
     BASE,
@@ -14,6 +15,7 @@ from health_support import (
     deepseek,
     mocked,
     models,
+    vllm_chat,
 )
 
 from docling_hybrid_cli.health import (
@@ -49,8 +51,35 @@ def test_wait_polls_until_the_server_answers(respx_mock: respx.MockRouter) -> No
     assert waited < 5
 
 
-def test_wait_stops_at_once_on_a_dead_engine(respx_mock: respx.MockRouter) -> None:
+def test_wait_keeps_polling_a_server_that_warms_up(respx_mock: respx.MockRouter) -> None:
+    """SGLang answers 503 while warming up: --wait goes on until it says 200."""
+    route = respx_mock.get(f"{ROOT}/health")
+    route.side_effect = [httpx.Response(503), httpx.Response(503), httpx.Response(200)]
+
+    asyncio.run(
+        wait_until_up(deepseek(), transport=mocked(respx_mock), timeout_s=5, interval_s=0.01)
+    )
+
+    assert route.call_count == 3
+
+
+def test_wait_on_a_503_that_never_ends_stops_at_the_deadline(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A dead vLLM engine also says 503: waited for until the deadline, then checked."""
     route = respx_mock.get(f"{ROOT}/health").respond(503)
+
+    waited = asyncio.run(
+        wait_until_up(deepseek(), transport=mocked(respx_mock), timeout_s=0.2, interval_s=0.01)
+    )
+
+    assert waited >= 0.2  # the loop only ends at the deadline or on a non-503 answer
+    assert route.call_count >= 1
+
+
+@pytest.mark.parametrize("status", [200, 404, 500])
+def test_any_other_answer_ends_the_wait_at_once(respx_mock: respx.MockRouter, status: int) -> None:
+    route = respx_mock.get(f"{ROOT}/health").respond(status)
 
     asyncio.run(
         wait_until_up(deepseek(), transport=mocked(respx_mock), timeout_s=5, interval_s=0.01)
@@ -85,14 +114,15 @@ def test_probe_page_is_rendered_from_a_generated_sample() -> None:
 def test_probe_sends_one_page_and_times_it(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
-    chat = respx_mock.post(f"{BASE}/chat/completions").respond(
-        json={
+    chat = vllm_chat(
+        respx_mock,
+        {
             "model": MODEL,
             "choices": [
                 {"message": {"content": "# Probe\n\nText."}, "finish_reason": "stop"},
             ],
             "usage": {"prompt_tokens": 900, "completion_tokens": 7},
-        }
+        },
     )
     page = asyncio.run(render_probe_page(None, ConvertSettings()))
 
@@ -106,7 +136,7 @@ def test_probe_sends_one_page_and_times_it(respx_mock: respx.MockRouter) -> None
         )
     )
 
-    assert chat.call_count == 1
+    assert chat.call_count == 2  # the n-gram guard check, then the page
     assert report.ready
     assert report.probe is not None and report.probe.ok
     assert report.probe.completion_tokens == 7

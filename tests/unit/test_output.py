@@ -180,6 +180,21 @@ def test_placeholder_stays_one_valid_comment(error: str, expected_fragment: str)
     assert expected_fragment in text
 
 
+def test_placeholder_names_each_ladder_step_once() -> None:
+    """Loop-ladder failures say which step failed; the backend's name is not repeated."""
+    text = failed_page_placeholder(
+        failed(
+            4,
+            AttemptError("deepseek-vllm", "answer cut off", "LoopedAnswer", step="guard 30/90"),
+            AttemptError("deepseek-vllm", "answer cut off", "LoopedAnswer", step="guard 40/512"),
+        )
+    )
+    assert text == (
+        "<!-- page 4 failed: deepseek-vllm (guard 30/90): answer cut off; "
+        "deepseek-vllm (guard 40/512): answer cut off -->"
+    )
+
+
 def test_placeholder_without_errors() -> None:
     """A failed page with no recorded error still says so."""
     assert "no backend tried" in failed_page_placeholder(PageResult(page=1))
@@ -467,11 +482,14 @@ def test_page_record_converted() -> None:
     assert record == {
         "page": 2,
         "status": "converted",
+        "empty": False,
+        "empty_reason": None,
         "attempts": 2,
         "latency_s": 1.2346,
         "from_cache": False,
         "backend": "deepseek-vllm",
         "model": "deepseek-ai/DeepSeek-OCR",
+        "step": None,
         "finish_reason": "stop",
         "prompt_tokens": 903,
         "completion_tokens": 120,
@@ -484,11 +502,59 @@ def test_page_record_converted() -> None:
                 "backend": "deepseek-vllm",
                 "kind": "BackendServerError",
                 "status": 503,
+                "step": None,
                 "error": "HTTP 503",
             }
         ],
     }
     json.dumps(record)
+
+
+def test_page_record_of_a_ladder_step() -> None:
+    """The step that converted the page, and each step that failed before it, are named."""
+    loop = AttemptError("deepseek-vllm", "answer cut off", "LoopedAnswer", step="guard 30/90")
+    text = PageText(markdown="abc", backend="deepseek-vllm", step="guard 40/512")
+    record = page_record(PageResult(page=1, text=text, attempts=2, errors=[loop]))
+    assert record["step"] == "guard 40/512"
+    assert record["errors"] == [
+        {
+            "backend": "deepseek-vllm",
+            "kind": "LoopedAnswer",
+            "status": None,
+            "step": "guard 30/90",
+            "error": "answer cut off",
+        }
+    ]
+
+
+def test_page_record_empty() -> None:
+    """An empty page is converted, "empty": true, with its reason and what each backend said."""
+    reason = "no backend found text (deepseek-vllm: empty answer)"
+    said = AttemptError("deepseek-vllm", "empty answer", "EmptyAnswer")
+    record = page_record(
+        PageResult(
+            page=5, text=PageText(markdown="", empty_reason=reason), attempts=2, errors=[said]
+        )
+    )
+    assert record["status"] == "converted"
+    assert record["empty"] is True
+    assert record["empty_reason"] == reason
+    assert record["chars"] == 0
+    assert [e["kind"] for e in record["errors"]] == ["EmptyAnswer"]
+
+
+def test_an_empty_page_is_only_the_separator(tmp_path: Path) -> None:
+    """Nothing of an empty page reaches the Markdown but the separator before the next page."""
+    out = tmp_path / "doc.md"
+    writer = MarkdownWriter(
+        out, [1, 2, 3], separator="\n<!-- page {page} -->\n", figures_dir=tmp_path
+    )
+    writer.open()
+    writer.add(PageResult(page=1, text=PageText(markdown="one", backend="b")))
+    writer.add(PageResult(page=2, text=PageText(markdown="", empty_reason="blank page")))
+    writer.add(PageResult(page=3, text=PageText(markdown="three", backend="b")))
+    writer.commit()
+    assert out.read_text("utf-8") == "one\n<!-- page 2 -->\n\n<!-- page 3 -->\nthree\n"
 
 
 def test_page_record_failed() -> None:
@@ -508,5 +574,6 @@ def test_page_record_failed() -> None:
         "backend": "nemotron-openrouter",
         "kind": "BackendRejected",
         "status": 402,
+        "step": None,
         "error": "HTTP 402",
     }

@@ -425,3 +425,37 @@ def test_non_finite_numbers_in_extra_body_are_refused(write_config: WriteConfig)
     path = write_config("[backends.deepseek-vllm]\nextra_body = { top_p = nan, n = [1, inf] }\n")
     with pytest.raises(ConfigError, match=r"extra_body: numbers must be finite"):
         load_settings(config_file=path, environ={})
+
+
+def test_deepseek_vllm_waits_for_a_full_answer_but_not_for_a_dead_server() -> None:
+    """timeout_s fits a ~7,000-token answer on a busy L4; the connect timeout stays short."""
+    shipped = load_settings(environ={}).settings.backend("deepseek-vllm")
+    built_in = backend_config(name="gpu", kind="deepseek-vllm", base_url="http://gpu:8000/v1")
+    for config in (shipped, built_in):
+        assert config.timeout_s >= 600
+        assert config.connect_timeout_s <= 10  # type: ignore[union-attr]
+    other = backend_config(name="x", kind="openai-compatible", base_url="http://x:1/v1")
+    assert other.timeout_s == 180  # only the vLLM family's default moved
+
+
+def test_the_deadline_is_the_default_retry_bound() -> None:
+    retry = load_settings(environ={}).settings.retry
+    assert retry.deadline_s == 300
+    assert retry.max_attempts is None and retry.rate_limit_attempts is None
+
+
+def test_a_config_file_written_for_the_old_attempt_budgets_still_loads(
+    write_config: WriteConfig,
+) -> None:
+    """``max_attempts`` and ``rate_limit_attempts`` stay valid keys, now optional caps."""
+    path = write_config("[retry]\nmax_attempts = 3\nrate_limit_attempts = 6\n")
+    retry = load_settings(config_file=path, environ={}).settings.retry
+    assert (retry.max_attempts, retry.rate_limit_attempts) == (3, 6)
+    assert retry.deadline_s == 300
+
+
+@pytest.mark.parametrize(("key", "value"), [("deadline_s", "-1"), ("max_attempts", "0")])
+def test_retry_bounds_out_of_range_name_the_key(key: str, value: str) -> None:
+    env = {f"DOCLING_HYBRID_RETRY__{key.upper()}": value}
+    with pytest.raises(ConfigError, match=rf"retry\.{key}"):
+        load_settings(environ=env)

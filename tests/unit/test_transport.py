@@ -24,8 +24,9 @@ from docling_hybrid_cli.errors import (
     BackendUnavailable,
     lookup_by_mro,
 )
+from docling_hybrid_cli.keyguard import bypassed as no_proxy_bypasses
 from docling_hybrid_cli.sim import MockConfig, MockServer
-from docling_hybrid_cli.transport import AiohttpTransport, _bypassed, _map_exception, aiohttp_errors
+from docling_hybrid_cli.transport import AiohttpTransport, _map_exception, aiohttp_errors
 
 
 def free_port() -> int:
@@ -301,4 +302,4 @@ def test_no_proxy_bypasses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_no_proxy_matching(host: str, no_proxy: str, bypassed: bool) -> None:
-    assert _bypassed(host, no_proxy) is bypassed
+    assert no_proxy_bypasses(host, no_proxy) is bypassed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import tomllib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +13,15 @@ import httpx
 import pytest
 import respx
 from PIL import Image
+from pydantic import ValidationError
 
-from docling_hybrid_cli.backend_configs import backend_config
+from docling_hybrid_cli.backend_configs import DeepSeekConfig, DeepSeekMlxConfig, backend_config
 from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.deepseek import DEEPSEEK_PROMPT, DeepSeekBackend, image_tokens
-from docling_hybrid_cli.errors import BadModelOutput
+from docling_hybrid_cli.errors import EmptyAnswer, LoopedAnswer
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.retry import RetryPolicy
+from docling_hybrid_cli.settings import default_config_text, load_settings
 
 BASE = "http://gpu.test:8000/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -268,37 +271,122 @@ def test_models_fetched_once_for_many_pages(
 # --------------------------------------------------------------------------- repetition loops
 
 
-def test_length_retried_once_with_tighter_guard(
-    make_backend: MakeBackend, respx_mock: respx.MockRouter
+LOOP = "loop loop loop"
+
+
+@pytest.mark.parametrize("reason", ["length", "repetition"])
+def test_cut_off_answer_climbs_the_loop_ladder(
+    make_backend: MakeBackend, respx_mock: respx.MockRouter, reason: str
 ) -> None:
-    """A truncated answer is sent again with ngram 20 / window 50, and the second answer is used."""
+    """Recipe guard, then a wide guard, then a small temperature; the answer that finishes wins."""
     respx_mock.get(MODELS).mock(return_value=models_listing(8192))
     chat = respx_mock.post(CHAT).mock(
-        side_effect=[answer("loop loop loop", "length"), answer("# Fine\n\nDone.")]
+        side_effect=[answer(LOOP, reason), answer(LOOP, reason), answer("# Fine\n\nDone.")]
     )
     [text] = ocr(make_backend(), make_page())
-    first, second = bodies(chat)
-    assert first["vllm_xargs"]["ngram_size"] == 30
-    assert first["vllm_xargs"]["window_size"] == 90
-    assert second["vllm_xargs"] == {
-        "ngram_size": 20,
-        "window_size": 50,
-        "whitelist_token_ids": [128821, 128822],
+    first, second, third = bodies(chat)
+    whitelist = [128821, 128822]
+    assert first["vllm_xargs"] == {
+        "ngram_size": 30,
+        "window_size": 90,
+        "whitelist_token_ids": whitelist,
     }
-    assert second["max_tokens"] == first["max_tokens"]
-    assert "Done." in text.markdown
+    assert second["vllm_xargs"] == {
+        "ngram_size": 40,
+        "window_size": 512,
+        "whitelist_token_ids": whitelist,
+    }
+    assert third["vllm_xargs"] == second["vllm_xargs"]
+    assert (first["temperature"], second["temperature"], third["temperature"]) == (0, 0, 0.2)
+    assert first["max_tokens"] == second["max_tokens"] == third["max_tokens"]
+    assert text.markdown == "# Fine\n\nDone."
+    assert text.step == "guard 40/512, temperature 0.2"
+    assert text.attempts == 3
+    assert [(e.step, e.kind) for e in text.failed_steps] == [
+        ("guard 30/90", "LoopedAnswer"),
+        ("guard 40/512", "LoopedAnswer"),
+    ]
+    assert all(e.error.startswith("answer cut off") for e in text.failed_steps)
 
 
-def test_length_twice_is_bad_output(
+def test_persistent_loop_fails_after_the_last_step(
     make_backend: MakeBackend, respx_mock: respx.MockRouter
 ) -> None:
-    """Two truncated answers give BadModelOutput(finish_reason="length") and no third request."""
+    """Every step cut off: a LoopedAnswer carrying the earlier steps, and no fourth request."""
     respx_mock.get(MODELS).mock(return_value=models_listing(8192))
-    chat = respx_mock.post(CHAT).mock(return_value=answer("loop loop", "length"))
-    with pytest.raises(BadModelOutput) as info:
+    chat = respx_mock.post(CHAT).mock(return_value=answer(LOOP, "length"))
+    with pytest.raises(LoopedAnswer) as info:
         ocr(make_backend(), make_page())
-    assert info.value.finish_reason == "length"
+    assert chat.call_count == 3
+    assert info.value.attempts == 3
+    assert info.value.step == "guard 40/512, temperature 0.2"
+    assert [e.step for e in info.value.earlier] == ["guard 30/90", "guard 40/512"]
+
+
+def test_a_configured_ladder_replaces_the_default(
+    make_backend: MakeBackend, respx_mock: respx.MockRouter
+) -> None:
+    """A one-step ladder: a cut-off answer goes straight to the next backend."""
+    respx_mock.get(MODELS).mock(return_value=models_listing(8192))
+    chat = respx_mock.post(CHAT).mock(return_value=answer(LOOP, "length"))
+    backend = make_backend(loop_ladder=[{"ngram_size": 8, "window_size": 64, "temperature": 0.1}])
+    with pytest.raises(LoopedAnswer):
+        ocr(backend, make_page())
+    [body] = bodies(chat)
+    assert body["vllm_xargs"]["ngram_size"] == 8
+    assert body["vllm_xargs"]["window_size"] == 64
+    assert body["temperature"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("ladder", "words"),
+    [
+        ([], "at least 1"),
+        ([{"ngram_size": 30, "window_size": 30}], "window_size must be larger"),
+        ([{"ngram_size": 30}], "window_size"),
+        ([{"ngram_size": 30, "window_size": 90, "penalty": 1}], "penalty"),
+        ([{"ngram_size": 30, "window_size": 90}] * 9, "at most 8"),
+    ],
+)
+def test_bad_ladders_are_config_errors(ladder: list[dict[str, Any]], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        backend_config(name="deepseek-vllm", kind="deepseek-vllm", loop_ladder=ladder)
+
+
+def test_empty_answer_is_sent_once_more(
+    make_backend: MakeBackend, respx_mock: respx.MockRouter
+) -> None:
+    """An empty finished answer gets exactly one retry of the same request, then fails."""
+    respx_mock.get(MODELS).mock(return_value=models_listing(8192))
+    chat = respx_mock.post(CHAT).mock(return_value=answer(""))
+    with pytest.raises(EmptyAnswer) as info:
+        ocr(make_backend(), make_page())
     assert chat.call_count == 2
+    assert info.value.attempts == 2
+    first, second = bodies(chat)
+    assert first == second
+
+
+def test_empty_then_text_converts(make_backend: MakeBackend, respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(MODELS).mock(return_value=models_listing(8192))
+    respx_mock.post(CHAT).mock(side_effect=[answer(""), answer("# Back")])
+    [text] = ocr(make_backend(), make_page())
+    assert text.markdown == "# Back"
+    assert text.attempts == 2
+    assert [e.kind for e in text.failed_steps] == ["EmptyAnswer"]
+
+
+def test_a_loop_then_empty_answers_keeps_every_step(
+    make_backend: MakeBackend, respx_mock: respx.MockRouter
+) -> None:
+    """Cut off, then empty twice on the wide guard: the error carries all three failures."""
+    respx_mock.get(MODELS).mock(return_value=models_listing(8192))
+    chat = respx_mock.post(CHAT).mock(side_effect=[answer(LOOP, "length"), answer(""), answer("")])
+    with pytest.raises(EmptyAnswer) as info:
+        ocr(make_backend(), make_page())
+    assert chat.call_count == 3
+    assert [type(e).__name__ for e in info.value.earlier] == ["LoopedAnswer", "EmptyAnswer"]
+    assert info.value.attempts == 3
 
 
 def test_transient_error_retried_then_succeeds(
@@ -330,15 +418,19 @@ def test_mlx_uses_repetition_penalty(
     assert respx_mock.calls.call_count == 1  # no /models request
 
 
-def test_mlx_length_retry_raises_penalty(
+def test_mlx_ladder_raises_the_penalty_then_samples(
     make_backend: MakeBackend, respx_mock: respx.MockRouter
 ) -> None:
-    """On MLX the loop retry raises the repetition penalty instead of tightening an n-gram guard."""
-    chat = respx_mock.post(CHAT).mock(side_effect=[answer("x x x", "length"), answer()])
-    ocr(make_backend("deepseek-mlx"), make_page())
-    first, second = bodies(chat)
-    assert second["repetition_penalty"] > first["repetition_penalty"]
-    assert "vllm_xargs" not in second
+    """On MLX the ladder raises the repetition penalty instead of widening an n-gram guard."""
+    chat = respx_mock.post(CHAT).mock(
+        side_effect=[answer("x x x", "length"), answer("x x x", "length"), answer()]
+    )
+    [text] = ocr(make_backend("deepseek-mlx"), make_page())
+    first, second, third = bodies(chat)
+    assert [b["repetition_penalty"] for b in (first, second, third)] == [1.1, 1.2, 1.2]
+    assert [b["temperature"] for b in (first, second, third)] == [0, 0, 0.2]
+    assert not any("vllm_xargs" in b for b in (first, second, third))
+    assert text.step == "repetition_penalty 1.2, temperature 0.2"
 
 
 # --------------------------------------------------------------------------- the answer
@@ -364,12 +456,29 @@ def test_grounding_removed_and_figures_linked(
     assert (text.prompt_tokens, text.completion_tokens) == (910, 12)
 
 
-def test_answer_of_only_tags_is_bad_output(
+def test_answer_of_only_tags_is_an_empty_answer(
     make_backend: MakeBackend, respx_mock: respx.MockRouter
 ) -> None:
-    """An answer that is nothing but layout tags is BadModelOutput, not an empty page."""
+    """An answer of nothing but layout tags is an empty answer: tried once more, then failed."""
     respx_mock.get(MODELS).mock(return_value=models_listing(8192))
     tags_only = "<|ref|>text<|/ref|><|det|>[[1, 2, 3, 4]]<|/det|>\n"
-    respx_mock.post(CHAT).mock(return_value=answer(tags_only))
-    with pytest.raises(BadModelOutput, match="layout tags"):
+    chat = respx_mock.post(CHAT).mock(return_value=answer(tags_only))
+    with pytest.raises(EmptyAnswer, match="layout tags") as info:
         ocr(make_backend(), make_page())
+    assert chat.call_count == 2
+    assert info.value.attempts == 2
+
+
+@pytest.mark.parametrize("kind", ["deepseek-vllm", "deepseek-mlx"])
+def test_the_ladder_shown_in_default_toml_is_the_default(kind: str) -> None:
+    """default.toml shows each family's ladder commented out; it must be the one in force."""
+    text = default_config_text()
+    section = text[text.index(f"[backends.{kind}]") :]
+    line = next(ln for ln in section.splitlines() if ln.startswith("# loop_ladder = "))
+    shown = tomllib.loads(line.removeprefix("# "))["loop_ladder"]
+    in_force = load_settings(environ={}).settings.backend(kind)
+    assert isinstance(in_force, DeepSeekConfig | DeepSeekMlxConfig)
+    assert backend_config(name=kind, kind=kind, loop_ladder=shown) == backend_config(
+        name=kind, kind=kind, loop_ladder=in_force.loop_ladder
+    )
+    assert len(in_force.loop_ladder) == 3

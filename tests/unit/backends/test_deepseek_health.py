@@ -11,6 +11,7 @@ from health_support import (
     check,
     deepseek,
     models,
+    vllm_chat,
 )
 
 from docling_hybrid_cli.backends.deepseek import image_tokens
@@ -19,6 +20,7 @@ from docling_hybrid_cli.backends.deepseek import image_tokens
 def test_small_context_warns_with_the_fitted_max_tokens(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=4096))
+    vllm_chat(respx_mock)
 
     report = check(deepseek(max_tokens=8192), {}, respx_mock)
 
@@ -48,6 +50,7 @@ def test_small_configured_max_tokens_is_not_a_small_context(
     """A deliberately small max_tokens fits a roomy context: ready, no failure, no warning."""
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL, max_model_len=2048))
+    vllm_chat(respx_mock)
 
     report = check(deepseek(max_tokens=16), {}, respx_mock)
 

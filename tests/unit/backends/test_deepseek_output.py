@@ -421,3 +421,35 @@ def test_source_that_cannot_draw_falls_back_to_the_page_image(page: PageImage) -
     assert calls == 1  # not asked again once it failed
     assert_colour(decode(result.figures[0].data), RED)
     assert_colour(decode(result.figures[1].data), BLUE)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("<|ref|>" * 8000 + "text", id="run of unclosed ref tags"),
+        pytest.param("<|ref|> \n" * 8000 + "text", id="run with whitespace"),
+        pytest.param("<|/det|>" * 8000 + "text", id="run of closing tags"),
+        pytest.param(
+            "<|ref|>image<|/ref|><|det|>[[" + "9" * 400 + ", 1, 2, 3]]<|/det|>text",
+            id="400-digit coordinate",
+        ),
+        pytest.param(
+            "<|ref|>image<|/ref|><|det|>[[1e400, 1, 2, 3]]<|/det|>text", id="infinite coordinate"
+        ),
+        pytest.param(
+            "<|ref|>image<|/ref|><|det|>[[" * 500 + "]]<|/det|>text", id="nested brackets"
+        ),
+    ],
+)
+def test_hostile_answers_become_text_without_tags(page: PageImage, raw: str) -> None:
+    """Tag floods and absurd coordinates: no exception, no tag left, no figure cut."""
+    cleaned = clean_deepseek_output(raw, page)
+    assert "<|" not in cleaned.markdown
+    assert cleaned.markdown.endswith("text")
+    assert cleaned.figures == ()
+
+
+def test_a_run_of_duplicated_tags_still_forms_one_block(page: PageImage) -> None:
+    raw = "<|ref|><|ref|>text<|/ref|><|/ref|><|det|><|det|>[[1, 2, 3, 4]]<|/det|>Hello"
+    cleaned = clean_deepseek_output(raw, page)
+    assert cleaned.markdown == "Hello" and cleaned.blocks == 1

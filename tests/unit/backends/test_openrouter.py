@@ -10,6 +10,7 @@ import asyncio
 import base64
 import io
 import json
+import time
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ from docling_hybrid_cli.errors import BackendRateLimited, BackendRejected, BadMo
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.ratelimit import TokenBucket
 from docling_hybrid_cli.retry import RetryPolicy
+from docling_hybrid_cli.sim import MockConfig, MockServer
+from docling_hybrid_cli.spending import SpendingCap
 
 BASE = "https://openrouter.test/api/v1"
 CHAT = f"{BASE}/chat/completions"
@@ -267,3 +270,217 @@ def test_token_bucket_burst_and_idle_refill() -> None:
 def test_token_bucket_rejects_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         TokenBucket(bad["rate_per_minute"], burst=bad.get("burst", 1.0))
+
+
+# --------------------------------------------------------------------------- 429s read by headers
+
+
+def _recording_backend(waits: list[float], **fields: Any) -> OpenRouterBackend:
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    config = backend_config(
+        name="nemotron-openrouter", kind="openrouter", model=MODEL, base_url=BASE, **fields
+    )
+    backend = build_backend(
+        config,
+        retry=RetryPolicy(sleep=sleep),
+        transport=httpx.MockTransport(ROUTER.async_handler),
+        environ=KEY,
+    )
+    assert isinstance(backend, OpenRouterBackend)
+    return backend
+
+
+def rate_limited(
+    reset_in_s: float, *, remaining: int = 0, in_body: bool = False, message: str = "Rate limit"
+) -> httpx.Response:
+    """OpenRouter's 429: X-RateLimit-* as headers, or only inside error.metadata.headers."""
+    headers = {
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(int((time.time() + reset_in_s) * 1000)),
+    }
+    error: dict[str, Any] = {"code": 429, "message": message}
+    if in_body:
+        error["metadata"] = {"headers": headers}
+        return httpx.Response(429, json={"error": error})
+    return httpx.Response(429, headers=headers, json={"error": error})
+
+
+@pytest.mark.parametrize("in_body", [False, True], ids=["headers", "body-metadata"])
+def test_daily_cap_is_recognised_by_its_headers_not_its_wording(in_body: bool) -> None:
+    """Nothing remaining until a reset hours away is the daily cap, whatever the message says."""
+    route = ROUTER.post(CHAT).mock(return_value=rate_limited(5 * 3600, in_body=in_body))
+    with pytest.raises(BackendRejected, match=r"daily request quota is used up \(resets in 5"):
+        ocr(make_backend())
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Rate limit exceeded: free-models-per-day", "Rate limit exceeded: free-models-per-day-high"],
+)
+def test_daily_cap_wordings_without_headers_still_move_on(message: str) -> None:
+    body = {"error": {"code": 429, "message": message}}
+    route = ROUTER.post(CHAT).mock(return_value=httpx.Response(429, json=body))
+    with pytest.raises(BackendRejected, match="daily request quota"):
+        ocr(make_backend())
+    assert route.call_count == 1
+
+
+def test_per_minute_429_waits_for_x_ratelimit_reset() -> None:
+    """No Retry-After: the reset time is honoured instead of a guessed backoff."""
+    waits: list[float] = []
+    ROUTER.post(CHAT).mock(side_effect=[rate_limited(12), answer()])
+    text = ocr(_recording_backend(waits))
+    assert text.attempts == 2
+    assert len(waits) == 1 and 9 <= waits[0] <= 12
+
+
+def test_retry_after_wins_over_x_ratelimit_reset() -> None:
+    waits: list[float] = []
+    limited = rate_limited(12)
+    limited.headers["Retry-After"] = "3"
+    ROUTER.post(CHAT).mock(side_effect=[limited, answer()])
+    ocr(_recording_backend(waits))
+    assert waits == [3.0]
+
+
+@pytest.mark.parametrize("reset", ["soon", "nan", "-5", "1e400", ""])
+def test_unreadable_reset_falls_back_to_backoff(reset: str) -> None:
+    waits: list[float] = []
+    limited = httpx.Response(
+        429,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+        json={"error": {"code": 429, "message": "Rate limit"}},
+    )
+    ROUTER.post(CHAT).mock(side_effect=[limited, answer()])
+    assert ocr(_recording_backend(waits)).attempts == 2
+    assert len(waits) == 1 and 0 < waits[0] <= 30
+
+
+# --------------------------------------------------------------------------- 403, 404 hints
+
+
+def test_403_speaks_of_moderation_and_guardrails() -> None:
+    body = {"error": {"code": 403, "message": "Your input was flagged", "metadata": {}}}
+    ROUTER.post(CHAT).mock(return_value=httpx.Response(403, json=body))
+    with pytest.raises(BackendRejected) as info:
+        ocr(make_backend())
+    assert info.value.hint is not None
+    assert "moderation" in info.value.hint and "guardrail" in info.value.hint
+
+
+def test_401_still_speaks_of_the_key() -> None:
+    ROUTER.post(CHAT).mock(return_value=httpx.Response(401, json={"error": {"code": 401}}))
+    with pytest.raises(BackendRejected) as info:
+        ocr(make_backend())
+    assert info.value.hint is not None and "API key" in info.value.hint
+
+
+def test_404_for_the_data_policy_points_at_the_privacy_settings() -> None:
+    message = "No endpoints found matching your data policy (Free model publication)."
+    body = {"error": {"code": 404, "message": message}}
+    ROUTER.post(CHAT).mock(return_value=httpx.Response(404, json=body))
+    with pytest.raises(BackendRejected) as info:
+        ocr(make_backend())
+    assert info.value.hint is not None and "settings/privacy" in info.value.hint
+
+
+# --------------------------------------------------------------------------- --max-cost
+
+
+def _capped_backend(cap: SpendingCap, model: str) -> OpenRouterBackend:
+    config = backend_config(
+        name="nemotron-openrouter", kind="openrouter", model=model, base_url=BASE
+    )
+    backend = build_backend(
+        config,
+        retry=RetryPolicy(sleep=_no_sleep),
+        transport=httpx.MockTransport(ROUTER.async_handler),
+        environ=KEY,
+        spending=cap,
+    )
+    assert isinstance(backend, OpenRouterBackend)
+    return backend
+
+
+def _pages(backend: OpenRouterBackend, count: int) -> list[PageText | BackendRejected]:
+    async def go() -> list[PageText | BackendRejected]:
+        out: list[PageText | BackendRejected] = []
+        try:
+            for _ in range(count):
+                try:
+                    out.append(await backend.ocr_page(make_page()))
+                except BackendRejected as exc:
+                    out.append(exc)
+        finally:
+            await backend.aclose()
+        return out
+
+    return asyncio.run(go())
+
+
+def test_paid_model_sends_nothing_once_the_cap_is_reached() -> None:
+    cap = SpendingCap(0.003)
+    route = ROUTER.post(CHAT).mock(return_value=answer(cost=0.002))
+
+    results = _pages(_capped_backend(cap, "nvidia/nemotron-nano-12b-v2-vl"), 4)
+
+    assert [isinstance(r, PageText) for r in results] == [True, True, False, False]
+    assert route.call_count == 2
+    assert cap.total == pytest.approx(0.004)
+    refused = results[2]
+    assert isinstance(refused, BackendRejected)
+    assert "spending cap reached" in str(refused) and "--max-cost 0.003" in str(refused)
+
+
+def test_a_cap_of_zero_allows_free_models_only() -> None:
+    route = ROUTER.post(CHAT).mock(return_value=answer(cost=0.0))
+
+    free = _pages(_capped_backend(SpendingCap(0.0), MODEL), 2)
+    paid = _pages(_capped_backend(SpendingCap(0.0), "nvidia/nemotron-nano-12b-v2-vl"), 1)
+
+    assert all(isinstance(r, PageText) for r in free)
+    assert isinstance(paid[0], BackendRejected)
+    assert route.call_count == 2
+
+
+def test_a_cut_off_answer_is_billed_too() -> None:
+    """A paid answer that is rejected (cut off at max_tokens) still counts against the cap."""
+    cap = SpendingCap(1.0)
+    cut = httpx.Response(
+        200,
+        json={
+            "choices": [{"message": {"content": "loop loop"}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 800, "completion_tokens": 8192, "cost": 0.25},
+        },
+    )
+    ROUTER.post(CHAT).mock(return_value=cut)
+
+    with pytest.raises(BadModelOutput):
+        _pages(_capped_backend(cap, "nvidia/nemotron-nano-12b-v2-vl"), 1)
+
+    assert cap.total == pytest.approx(0.25)
+
+
+def test_daily_cap_from_the_simulated_openrouter_moves_on_at_once() -> None:
+    """Over real HTTP: the sim's daily-cap 429 is one request, then a rejection."""
+    with MockServer(MockConfig(model=MODEL, style="plain")) as server:
+        server.inject("429-daily", "429-daily")
+        config = backend_config(
+            name="nemotron-openrouter", kind="openrouter", model=MODEL, base_url=f"{server.url}/v1"
+        )
+        backend = build_backend(config, retry=RetryPolicy(sleep=_no_sleep), environ=KEY)
+        with pytest.raises(BackendRejected, match=r"daily request quota is used up \(resets in"):
+            asyncio.run(_one_page(backend))
+        assert server.stats.chat_requests == 1
+
+
+async def _one_page(backend: Any) -> PageText:
+    try:
+        page: PageText = await backend.ocr_page(make_page())
+        return page
+    finally:
+        await backend.aclose()

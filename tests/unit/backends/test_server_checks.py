@@ -11,12 +11,14 @@ from health_support import (
     check,
     deepseek,
     models,
+    vllm_chat,
 )
 
 
 def test_healthy_vllm_is_ready_with_model_and_latency(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(json=models(MODEL))
+    vllm_chat(respx_mock)
 
     report = check(deepseek(max_tokens=4096), {}, respx_mock)
 
@@ -79,7 +81,11 @@ def test_vllm_api_key_rejected_on_models(respx_mock: respx.MockRouter) -> None:
     respx_mock.get(f"{ROOT}/health").respond(200)
     respx_mock.get(f"{BASE}/models").respond(401, json={"error": "Unauthorized"})
 
-    report = check(deepseek(api_key_env="VLLM_KEY"), {"VLLM_KEY": "wrong-key-123"}, respx_mock)
+    report = check(
+        deepseek(api_key_env="VLLM_KEY", allow_insecure_http=True),
+        {"VLLM_KEY": "wrong-key-123"},
+        respx_mock,
+    )
 
     assert report.state == "misconfigured"
     assert report.key is not None and report.key.accepted is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -72,3 +73,37 @@ def test_unknown_path_and_wrong_method(client: httpx.Client) -> None:
     missing = client.get("/v2/nothing")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
     assert client.get(CHAT).status_code == 405
+
+
+def test_warming_up_answers_503_on_health_and_chat_then_serves(
+    make_server: Callable[..., MockServer],
+) -> None:
+    """As SGLang while it warms up: /health and chat say 503, /models already answers."""
+    server = make_server(warmup_s=0.5)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.get("/health").status_code == 503
+        busy = http.post(CHAT, json=chat_body(jpeg_b64(320, 200)))
+        assert busy.status_code == 503
+        assert "warming up" in busy.json()["error"]["message"]
+        assert http.get("/v1/models").status_code == 200
+        deadline = time.monotonic() + 10
+        while http.get("/health").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http.get("/health").status_code == 200
+        assert http.post(CHAT, json=chat_body(jpeg_b64(320, 200))).status_code == 200
+
+
+def test_openrouter_model_lists(make_server: Callable[..., MockServer]) -> None:
+    """/api/v1/models is public; /api/v1/models/user needs the key and honours key_models."""
+    server = make_server(api_key="sk-test", key_models=("nvidia/nemotron-nano-12b-v2-vl",))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        every = [m["id"] for m in http.get("/api/v1/models").json()["data"]]
+        assert http.get("/api/v1/models/user").status_code == 401
+        authed = {"Authorization": "Bearer sk-test"}
+        usable = [m["id"] for m in http.get("/api/v1/models/user", headers=authed).json()["data"]]
+    assert every == [
+        "deepseek-ai/DeepSeek-OCR",
+        "nvidia/nemotron-nano-12b-v2-vl:free",
+        "nvidia/nemotron-nano-12b-v2-vl",
+    ]
+    assert usable == ["nvidia/nemotron-nano-12b-v2-vl"]

@@ -12,6 +12,7 @@ import pytest
 from sim_support import CHAT, REPO_ROOT, chat_body, jpeg_b64
 
 from docling_hybrid_cli.sim import main
+from docling_hybrid_cli.sim.command import _parser
 
 
 def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,6 +21,13 @@ def test_main_rejects_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--faults", "500,bogus"])
     assert exit_info.value.code == 2
     assert "unknown fault kinds" in capsys.readouterr().err
+
+
+def test_main_rejects_a_bad_loop_period(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--empty-for-blank", "--loop-period", "0", "--loop-escape-temperature", "0.2"])
+    assert exit_info.value.code == 2
+    assert "loop_period must be positive" in capsys.readouterr().err
 
 
 def test_cli_prints_listening_line_and_stops_on_sigterm() -> None:
@@ -45,3 +53,13 @@ def test_cli_prints_listening_line_and_stops_on_sigterm() -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_flags_for_a_misconfigured_or_warming_server() -> None:
+    """--no-ngram-processor and --warmup reach the server's settings."""
+    args = _parser().parse_args(["--no-ngram-processor", "--warmup", "30"])
+    assert args.ngram_processor is False
+    assert args.warmup == 30.0
+    defaults = _parser().parse_args([])
+    assert defaults.ngram_processor is True
+    assert defaults.warmup == 0.0

@@ -18,6 +18,8 @@ def test_defaults_are_a_healthy_vllm_serving_deepseek_ocr() -> None:
     )
     assert config.fail_rate == 0.0
     assert config.api_key is None
+    assert not config.empty_for_blank
+    assert config.loop_period is None
 
 
 @pytest.mark.parametrize(
@@ -31,6 +33,8 @@ def test_defaults_are_a_healthy_vllm_serving_deepseek_ocr() -> None:
         ({"latency_s": -1.0}, "must not be negative"),
         ({"retry_after_s": -1.0}, "must not be negative"),
         ({"max_model_len": 0}, "max_model_len must be positive"),
+        ({"loop_period": 0}, "loop_period must be positive"),
+        ({"loop_escape_temperature": -0.5}, "loop_escape_temperature must not be negative"),
     ],
 )
 def test_bad_settings_are_rejected(fields: dict[str, Any], message: str) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
 from PIL import Image
-from sim_support import CHAT, MODEL, chat_body
+from sim_support import CHAT, MODEL, chat_body, jpeg_b64
 
 from docling_hybrid_cli.sim import MockServer
 
@@ -83,3 +84,60 @@ def test_invalid_requests_are_rejected_like_vllm(
     assert error["code"] == status
     assert fragment in error["message"]
     assert server.stats.faults_injected == {}  # faults are drawn only for valid requests
+
+
+def test_without_the_ngram_processor_xargs_are_silently_ignored(
+    make_server: Callable[..., MockServer],
+) -> None:
+    """A vLLM started without --logits-processors takes any vllm_xargs and answers."""
+    server = make_server(ngram_processor=False)
+    body = chat_body(None, max_tokens=1, vllm_xargs={"ngram_size": 0})
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        response = http.post(CHAT, json=body)
+    assert response.status_code == 200
+    assert server.stats.chat_ok == 1
+
+
+@pytest.mark.parametrize(
+    ("max_tokens", "fragment"),
+    [
+        pytest.param(
+            1024,
+            "'max_tokens' or 'max_completion_tokens' is too large: 1024. This model's maximum "
+            "context length is 1200 tokens and your request has 915 input tokens "
+            "(1024 > 1200 - 915).",
+            id="answer-does-not-fit",
+        ),
+        pytest.param(None, "The decoder prompt (length 915) is longer", id="prompt-alone"),
+    ],
+)
+def test_a_request_over_the_context_gets_vllms_400(
+    make_server: Callable[..., MockServer], max_tokens: int | None, fragment: str
+) -> None:
+    """Prompt tokens (903 image + the prompt's text) plus max_tokens must fit max_model_len."""
+    server = make_server(max_model_len=1200 if max_tokens else 900)
+    body = chat_body(jpeg_b64(700, 900), **({"max_tokens": max_tokens} if max_tokens else {}))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        response = http.post(CHAT, json=body)
+        fits = http.post(CHAT, json=chat_body(jpeg_b64(700, 900), max_tokens=200))
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]["message"]
+    assert fits.status_code == (200 if max_tokens else 400)
+
+
+def test_plain_style_does_not_check_the_context(make_server: Callable[..., MockServer]) -> None:
+    """Plain style stands for hosted long-context models: a page never overflows them."""
+    server = make_server(style="plain", max_model_len=1000)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        response = http.post(CHAT, json=chat_body(jpeg_b64(700, 900), max_tokens=900))
+    assert response.status_code == 200
+
+
+def test_deepseek_ocr_2_counts_its_own_image_tokens(make_server: Callable[..., MockServer]) -> None:
+    """Served as DeepSeek-OCR-2, a 1224x1584 page costs 257 + 36 * 24 prompt tokens."""
+    model = "deepseek-ai/DeepSeek-OCR-2"
+    server = make_server(model=model)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        answer = http.post(CHAT, json={**chat_body(jpeg_b64(1224, 1584)), "model": model}).json()
+    text_tokens = len("<|grounding|>Convert the document to markdown.") // 4 + 1
+    assert answer["usage"]["prompt_tokens"] == 257 + 36 * 24 + text_tokens

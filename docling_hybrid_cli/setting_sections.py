@@ -1,0 +1,114 @@
+"""The plain sections of the settings: how to convert, retry and cache.
+
+Split from :mod:`docling_hybrid_cli.settings`, which resolves the layers and
+holds the backends; import them from there.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["CacheSettings", "ConvertSettings", "RetrySettings"]
+
+
+class ConvertSettings(BaseModel):
+    """How pages are rendered, sent and joined."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dpi: int = Field(default=144, ge=36, le=600)
+    max_side: int = Field(default=2000, ge=256, le=20_000)
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: int = Field(default=90, ge=30, le=100)
+    jpeg_subsampling: Literal["4:2:0", "4:4:4"] = Field(
+        default="4:2:0",
+        description="Colour resolution of JPEG pages: 4:4:4 keeps small coloured text sharp.",
+    )
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    render_ahead: int = Field(default=4, ge=1, le=256)
+    skip_blank_pages: bool = Field(
+        default=True,
+        description="A page without a text layer whose image is blank becomes an empty page "
+        "without asking any backend.",
+    )
+    page_separator: str = "\n\n<!-- page {page} -->\n\n"
+    max_cost: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Spending cap for the run (USD): once the cost paid backends report "
+        "reaches it, they send no new requests and pages go down the chain. None: no cap.",
+    )
+
+    @field_validator("page_separator")
+    @classmethod
+    def _separator_formats(cls, value: str) -> str:
+        """Only the bare ``{page}`` placeholder: a format spec or attribute is refused.
+
+        ``str.format`` would otherwise run whatever the field says --
+        ``{page:>999999999999}`` allocates without bound, ``{page.__class__}``
+        reaches into Python objects.
+        """
+        try:
+            fields = list(string.Formatter().parse(value))
+        except ValueError as exc:
+            raise ValueError(f"may only use the {{page}} placeholder ({exc})") from None
+        for _, name, spec, conversion in fields:
+            if name is None:
+                continue
+            if name != "page" or spec or conversion:
+                raise ValueError("may only use the {page} placeholder (no format spec)")
+        return value
+
+
+class RetrySettings(BaseModel):
+    """Bounds on retrying one backend for one page before the chain moves on.
+
+    The deadline is the bound that matters: transient failures are retried
+    until it has passed, however many attempts that takes. The two attempt
+    counts are optional caps, kept so that config files written when they
+    were the only bound still load (and still cap); unset, they do not apply.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    deadline_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        le=86_400.0,
+        description="Seconds per page and backend in which transient failures are retried; "
+        "a request already sent runs to its own timeout.",
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Optional cap on attempts per page and backend (429s apart); "
+        "unset: the deadline alone.",
+    )
+    rate_limit_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Optional cap on 429 answers per page and backend; unset: the deadline alone.",
+    )
+    backoff_initial_s: float = Field(default=0.25, ge=0.0, le=60.0)
+    backoff_max_s: float = Field(default=30.0, ge=0.0, le=600.0)
+    breaker_threshold: int = Field(
+        default=3, ge=1, le=1000, description="Refused connections in a row that open a breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0, ge=0.0, le=3600.0, description="How long an open breaker skips a backend."
+    )
+
+
+class CacheSettings(BaseModel):
+    """Page checkpoints that make an interrupted run resumable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    dir: str = Field(default="", description="Empty: $XDG_CACHE_HOME/docling-hybrid-ocr/pages.")
