@@ -167,17 +167,18 @@ async def convert_document(
     tune_glibc_malloc()  # flat RSS on long documents (memory.py)
     figures_dir = figures_dir_for(job.output)
     figure_prefix = f"{figures_dir.name}/"
-    with OutputLock(job.output):
-        renderer = open_source(
-            job.source,
-            render_options(convert, extract_text=extract_text),
-            password=job.password,
-            figure_prefix=figure_prefix,
-        )
-        result = DocumentResult(job=job)
-        async with renderer:
-            result.page_count = await renderer.open()
-            pages = parse_page_range(job.pages, result.page_count)
+    renderer = open_source(
+        job.source,
+        render_options(convert, extract_text=extract_text),
+        password=job.password,
+        figure_prefix=figure_prefix,
+    )
+    result = DocumentResult(job=job)
+    async with renderer:
+        result.page_count = await renderer.open()
+        pages = parse_page_range(job.pages, result.page_count)
+        # Locked before anything is written beside the output; an unusable input never gets here.
+        with OutputLock(job.output):
             cache = None
             if checkpoints is not None:
                 cache = await checkpoints.for_source(renderer, figure_prefix)
