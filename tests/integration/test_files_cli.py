@@ -305,3 +305,31 @@ def test_encrypted_pages_reach_the_cache_only_with_cache_encrypted(
     notes = [line for line in run.stderr.splitlines() if line.startswith("note: ")]
     assert (notes == []) is allow
     assert all("--cache-encrypted" in note for note in notes)
+
+
+# --------------------------------------------------------------------------- resume elsewhere
+
+
+def test_resume_with_another_output_name_links_its_own_figures(cli: Cli, tmp_path: Path) -> None:
+    """A run that stopped with a failed page, resumed with another -o: the reused pages link
+    to (and have their figures copied into) the new output's own ``<name>_images/``."""
+    make_pdf(tmp_path / "doc.pdf", 4)
+    with MockServer(MockConfig(style="deepseek")) as deepseek:
+        deepseek.inject("401")
+        first = cli.run("convert", "doc.pdf", "-o", "first.md", *backend_args(deepseek))
+        assert first.code == 1, first.stderr
+        deepseek.reset_stats()
+        second = cli.run("convert", "doc.pdf", "-o", "second.md", *backend_args(deepseek))
+        assert second.code == 0, second.stderr
+        assert deepseek.stats.chat_requests == 1
+    markdown = (tmp_path / "second.md").read_text()
+    links = re.findall(r"!\[\]\(([^)]+)\)", markdown)
+    assert len(links) == 4 and "first_images" not in markdown
+    for link in links:
+        assert link.startswith("second_images/page-")
+        assert (tmp_path / link).stat().st_size > 0
+    reused = [link for link in links if (tmp_path / "first_images" / Path(link).name).exists()]
+    assert len(reused) == 3
+    for link in reused:
+        old = tmp_path / "first_images" / Path(link).name
+        assert (tmp_path / link).read_bytes() == old.read_bytes()
