@@ -1,6 +1,6 @@
 """Every script in scripts/ still imports.
 
-The suite does not run them, so renames would break them silently.
+The suite does not run them, so a rename would break them silently.
 """
 
 from __future__ import annotations
