@@ -36,7 +36,7 @@ from .inputfile import InputFile, check_pdf
 from .pages import PageImage
 from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
-from .textlayer import page_has_text, text_in_reading_order
+from .textlayer import page_has_text, read_page_text
 
 __all__ = [
     "PageSource",
@@ -59,10 +59,8 @@ class RenderOptions:
     ``skip_blank`` marks a page without a text layer whose image is blank
     (``blank.py``), so no backend is asked about it.
 
-    ``extract_text`` reads the text layer in reading order (the text-layer
-    backend needs it); ``reference_text`` alone reads pdfium's plain text,
-    in content order -- about a millisecond a page, enough to compare an
-    answer's words with (``quality/``) and to settle the blank-page check.
+    ``extract_text``: the text in reading order (for the text-layer backend);
+    ``reference_text`` alone: pdfium's plain text, ~1 ms, for ``quality/``.
     """
 
     dpi: int = 144
@@ -151,14 +149,7 @@ def _render_page(
         image, buffer = _draw(page, _fit_scale(width_pt, height_pt, options), pool.bitmap)
         text = None
         if options.extract_text or options.reference_text:
-            textpage = page.get_textpage()
-            try:
-                if options.extract_text:
-                    text = text_in_reading_order(textpage)
-                else:
-                    text = str(textpage.get_text_range())
-            finally:
-                textpage.close()
+            text = read_page_text(page, reading_order=options.extract_text)
     finally:
         page.close()
     return _Rendered(image, buffer, text, (time.perf_counter() - started) * 1000)

@@ -21,7 +21,7 @@ import pypdfium2 as pdfium
 from .textbidi import Run, is_rtl_line
 from .textruns import page_runs
 
-__all__ = ["HEADING_MARK", "page_has_text", "text_in_reading_order"]
+__all__ = ["HEADING_MARK", "page_has_text", "read_page_text", "text_in_reading_order"]
 
 _PARAGRAPH_GAP = 1.3
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
@@ -64,6 +64,19 @@ def page_has_text(doc: pdfium.PdfDocument, page_no: int) -> bool:
         return True
     finally:
         page.close()
+
+
+def read_page_text(page: pdfium.PdfPage, *, reading_order: bool) -> str:
+    """A live page's text layer: in reading order, or pdfium's plain text in content order.
+
+    The plain text costs pdfium's text page and one copy (about a millisecond
+    on a dense page): enough where only the words count. Runs on the pdfium thread.
+    """
+    textpage = page.get_textpage()
+    try:
+        return text_in_reading_order(textpage) if reading_order else str(textpage.get_text_range())
+    finally:
+        textpage.close()
 
 
 def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
