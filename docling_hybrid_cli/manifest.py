@@ -46,24 +46,11 @@ _MAX_LINE_BYTES = 64 * 1024
 """Longer lines are not ours (a few hundred bytes each): they are skipped, not parsed."""
 
 _RUNTIME_CONVERT_KEYS = {"concurrency", "render_ahead", "max_cost"}
-"""``[convert]`` keys that change how fast or how dear a run is, never its Markdown."""
-_RUNTIME_BACKEND_KEYS = {
-    "base_url",
-    "timeout_s",
-    "connect_timeout_s",
-    "max_concurrency",
-    "max_response_mb",
-    "api_key_env",
-    "headers",
-    "headers_env",
-    "allow_insecure_http",
-    "requests_per_minute",
-    "probe_interval_s",
-    "probe_timeout_s",
-    "referer",
-    "title",
-}
-"""Backend keys that say where and how fast to ask, never what the answer is."""
+"""``[convert]`` keys that change how fast or how dear a run is, never its Markdown.
+
+Every other key (any added later too) is part of the fingerprint; each backend's
+share is its ``output_identity``, the page cache's own.
+"""
 
 
 def settings_fingerprint(settings: Settings, pages: str | None) -> str:
@@ -71,8 +58,8 @@ def settings_fingerprint(settings: Settings, pages: str | None) -> str:
     material = {
         "format": _FORMAT,
         "pages": pages,
-        "convert": settings.convert.model_dump(exclude=_RUNTIME_CONVERT_KEYS),
-        "chain": [cfg.model_dump(exclude=_RUNTIME_BACKEND_KEYS) for cfg in settings.chain],
+        "convert": settings.convert.model_dump(mode="json", exclude=_RUNTIME_CONVERT_KEYS),
+        "chain": [cfg.output_identity() for cfg in settings.chain],
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:32]

@@ -62,6 +62,8 @@ class Trigger:
 
     def document_finished(self, result: object) -> None: ...
 
+    def notice(self, message: str) -> None: ...
+
 
 def run(scenario: str, pdf: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     replicas = 1 if scenario == "one" else 2
@@ -89,9 +91,7 @@ def run(scenario: str, pdf: Path, out: Path, args: argparse.Namespace) -> dict[s
         }
         settings = load_settings(overrides=overrides).settings
         sig = signal.SIGKILL if scenario == "kill" else signal.SIGSTOP
-        trigger = Trigger(
-            victim.pid if victim else None, sig, max(1, int(args.pages * args.after))
-        )
+        trigger = Trigger(victim.pid if victim else None, sig, max(1, int(args.pages * args.after)))
         loop_started = asyncio.run(_timed(plan_jobs([pdf], output=out), settings, trigger))
     batch, wall = loop_started
     (document,) = batch.documents

@@ -66,7 +66,10 @@ class BenchReport:
     input: dict[str, Any]
     server: dict[str, Any]
     runs: list[RunResult] = field(default_factory=list)
-    agreement: dict[str, Any] | None = None
+    similarity: dict[str, Any] | None = None
+    """``backend_similarity``: each pair of backends' Markdown compared (not quality)."""
+    quality: dict[str, Any] | None = None
+    """``--quality``: each backend scored against reference Markdown or the text layer."""
     machine: dict[str, Any] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
@@ -82,7 +85,8 @@ class BenchReport:
             "input": self.input,
             "server": self.server,
             "runs": [asdict(run) for run in self.runs],
-            "agreement": self.agreement,
+            "backend_similarity": self.similarity,
+            "quality": self.quality,
         }
 
     @property
@@ -110,6 +114,10 @@ class BenchOptions:
     """The first backend's API root; several are replicas of one pool."""
     model: str | None = None
     mock_style: str | None = None
+    quality: bool = False
+    """Score each backend's pages against ``reference``/``reference_dir`` or the text layer."""
+    reference: Path | None = None
+    reference_dir: Path | None = None
     """Simulated answers: "deepseek" (grounding tags and a figure to crop on every page,
     the default for DeepSeek backends) or "plain" (Markdown only)."""
     replicas: int = 1

@@ -103,6 +103,15 @@ def convert(
             "go down the chain.",
         ),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Send a suspect page (its text disagrees with the PDF's own text layer) to "
+            "the next backend of the chain that reads images; keep the answer that agrees "
+            "better.",
+        ),
+    ] = False,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -115,6 +124,14 @@ def convert(
             "written with the same settings (read from the manifest beside the outputs).",
         ),
     ] = False,
+    cache_encrypted: Annotated[
+        bool,
+        typer.Option(
+            "--cache-encrypted",
+            help="Checkpoint pages of password-protected PDFs too (their text then "
+            "lies unencrypted in the cache until the document completes).",
+        ),
+    ] = False,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a per-page JSON report here.")
     ] = None,
@@ -125,16 +142,23 @@ def convert(
     """Convert PDFs (or page images) to Markdown, page by page, through the backend chain.
 
     An existing output file is replaced, atomically, only when its document
-    finishes. Converted pages are checkpointed: after Ctrl-C or failed pages,
-    the same command again sends only the missing pages. Finished documents are
-    recorded in a manifest beside their outputs: with --skip-existing, a re-run
-    over a corpus skips every document already converted with the same settings.
+    finishes; a second run on the same output refuses while the first goes on.
+    Converted pages are checkpointed (not those of password-protected PDFs,
+    unless --cache-encrypted): after Ctrl-C or failed pages, the same command
+    again sends only the missing pages. Finished documents are recorded in a
+    manifest beside their outputs: with --skip-existing, a re-run over a corpus
+    skips every document already converted with the same settings.
 
     A blank page, or one on which no backend found text, is an empty page:
     converted, with nothing but the page separator in the Markdown.
 
+    A page whose text disagrees with the PDF's own text layer is suspect:
+    converted, listed in the summary ("2 pages to check: 3, 7"), marked in
+    the Markdown and the report. It does not change the exit code.
+
     Exit codes: 0 every page converted; 1 some pages failed (their place in
-    the Markdown holds a comment saying why); 2 bad input, config or flags;
+    the Markdown holds a comment saying why) or an output could not be
+    written (disk full); 2 bad input, config or flags, or the output is busy;
     130 interrupted (143 on SIGTERM, handled the same way).
     """
     import asyncio
@@ -156,6 +180,8 @@ def convert(
     ):
         if value is not None:
             overrides[key] = value
+    if verify:
+        overrides["convert.verify"] = True
     if backend is not None:
         overrides["backends.fallback_chain"] = [backend]
     elif chain is not None:
@@ -184,6 +210,7 @@ def convert(
                     observer,
                     use_cache=not no_cache,
                     skip_existing=skip_existing,
+                    cache_encrypted=cache_encrypted,
                 )
             )
     except KeyboardInterrupt:
@@ -294,12 +321,20 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
             ],
             "skipped": [str(job.source) for job in batch.skipped],
+            "not_written": [
+                {
+                    "input": str(f.job.source),
+                    "output": str(f.job.output),
+                    "error": redact(str(f.error)),
+                }
+                for f in batch.write_failures
+            ],
             "seconds": round(batch.seconds, 3),
             "cost": batch.spending.to_dict(),
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    for failure in batch.failures:
+    for failure in [*batch.failures, *batch.write_failures]:
         sys.stderr.write(redact(f"error: {failure.error}") + "\n")
     for summary in summaries:
         by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
@@ -317,17 +352,23 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
         if summary["failed"]:
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"
+        if summary["suspect"]:
+            noun = "page" if summary["suspect"] == 1 else "pages"
+            to_check = ", ".join(map(str, summary["suspect_pages"]))
+            line += f"; {summary['suspect']} {noun} to check: {to_check}"
         sys.stderr.write(line + "\n")
-    if len(batch.skipped) == 1 and not summaries and not batch.failures:
+    documents = len(summaries) + len(batch.failures) + len(batch.write_failures)
+    if len(batch.skipped) == 1 and not documents:
         job = batch.skipped[0]
         sys.stderr.write(f"skipped {job.source}: {job.output} is up to date (--skip-existing)\n")
-    elif len(summaries) + len(batch.failures) + len(batch.skipped) > 1:
+    elif documents + len(batch.skipped) > 1:
         total = sum(s["pages"] for s in summaries)
         converted = sum(s["converted"] for s in summaries)
         skipped = f"{len(batch.skipped)} skipped (already done), " if batch.skipped else ""
+        not_written = f", {len(batch.write_failures)} not written" if batch.write_failures else ""
         sys.stderr.write(
-            f"{len(summaries)} documents converted, {skipped}{len(batch.failures)} unreadable; "
-            f"{converted}/{total} pages in {batch.seconds:.1f} s\n"
+            f"{len(summaries)} documents converted, {skipped}{len(batch.failures)} unreadable"
+            f"{not_written}; {converted}/{total} pages in {batch.seconds:.1f} s\n"
         )
     spending = batch.spending
     if spending.limit is not None or spending.total > 0:

@@ -50,6 +50,12 @@ class MockConfig:
     max_num_seqs: int | None = None
     """Answers decoded at once, like vLLM's ``--max-num-seqs``: further requests wait their
     turn, so one replica's throughput is capped at ``max_num_seqs / latency``. None: no cap."""
+    reference_pdf: str | None = None
+    """Answer with this PDF's own text for the page each image shows (``pagebook.py``)."""
+    invent_pages: tuple[int, ...] = ()
+    """With ``reference_pdf``: pages answered with invented text instead."""
+    halve_pages: tuple[int, ...] = ()
+    """With ``reference_pdf``: pages answered with only the first half of their text."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -82,6 +88,8 @@ class MockConfig:
             raise ValueError(f"max_num_seqs must be positive, not {self.max_num_seqs}")
         if self.loop_period is not None and self.loop_period <= 0:
             raise ValueError(f"loop_period must be positive, not {self.loop_period}")
+        if (self.invent_pages or self.halve_pages) and self.reference_pdf is None:
+            raise ValueError("invent_pages and halve_pages need reference_pdf")
         if self.loop_escape_temperature is not None and self.loop_escape_temperature < 0:
             raise ValueError("loop_escape_temperature must not be negative")
 

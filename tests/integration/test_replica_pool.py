@@ -65,6 +65,8 @@ class KillAfter:
 
     def document_finished(self, result: object) -> None: ...
 
+    def notice(self, message: str) -> None: ...
+
 
 def _settings(urls: list[str], **convert: Any) -> Any:
     overrides = {

@@ -1,4 +1,9 @@
-"""How closely two backends' Markdown for the same pages agrees."""
+"""How similar two backends' Markdown for the same pages is (``backend_similarity``).
+
+Not a quality measure: two backends can agree and both be wrong. Quality
+against a reference is :mod:`.quality`; agreement with the PDF's own text
+layer is ``convert``'s ``text_layer_agreement``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from ..pipeline import DocumentResult
 from .stats import mean_or_none
 
-__all__ = ["agreement", "normalise_text", "similarity"]
+__all__ = ["backend_similarity", "normalise_text", "similarity"]
 
 
 def normalise_text(text: str) -> str:
@@ -30,8 +35,8 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio()
 
 
-def agreement(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
-    """Per page and overall, how closely each pair of backends' Markdown agrees.
+def backend_similarity(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
+    """Per page and overall, how similar each pair of backends' Markdown is.
 
     None with fewer than two backends: there is nothing to compare.
     """
