@@ -189,3 +189,28 @@ def test_check_server_fails_when_no_replica_is_ready() -> None:
     assert backend["ready"] is False
     assert backend["reason"].startswith("no replica is ready")
     assert [r["state"] for r in backend["replicas"]] == ["dead", "dead"]
+
+
+def test_check_server_wait_waits_for_every_replica() -> None:
+    """--wait polls each replica until it listens: one still loading is waited for."""
+    with (
+        MockServer(MockConfig(style="plain")) as up,
+        MockServer(MockConfig(style="plain", start_delay_s=1.0)) as loading,
+    ):
+        result = CliRunner().invoke(
+            app,
+            [
+                "check-server",
+                "--base-url",
+                f"{up.url}/v1",
+                "--base-url",
+                f"{loading.url}/v1",
+                "--wait",
+                "60",
+                "--json",
+            ],
+        )
+    assert result.exit_code == 0, result.stdout
+    (backend,) = json.loads(result.stdout)["backends"]
+    assert [r["state"] for r in backend["replicas"]] == ["ready", "ready"]
+    assert backend["waited_s"] > 0
