@@ -17,8 +17,8 @@ backend's value, per replica) and its own health:
 * a background task probes every replica's ``/health`` each
   ``probe_interval_s``; a refused connection ejects it at once, and
   :data:`PROBE_FAILURES_TO_EJECT` failed probes in a row (no answer within
-  ``probe_timeout_s``, or a 5xx) eject it too -- one slow probe of a busy
-  server is not enough;
+  ``probe_timeout_s``, or a 5xx) with no page answered in between eject it
+  too -- one slow probe of a busy server is not enough;
 * ejecting a replica cancels the requests in flight on it and sends them to
   the others at once, instead of waiting out their timeouts (a hung GPU);
 * an ejected replica is re-probed at the same pace and re-admitted as soon
@@ -216,6 +216,7 @@ class EndpointPool:
                 self._move_or_raise(replica, tried, exc, moved)
                 continue
             replica.served += 1
+            replica.probe_failures = 0  # it answers pages: a slow /health alone is no reason
             replica.record_latency(result.latency_s)
             return replace(result, replica=replica.label)
 

@@ -411,6 +411,24 @@ def test_a_good_probe_between_bad_ones_resets_the_count() -> None:
     assert not first.ejected and first.probe_failures == 1
 
 
+def test_a_replica_answering_pages_is_not_ejected_for_slow_probes() -> None:
+    """A busy server may be slow to answer /health; a page it answers in between proves it alive."""
+    fleet = Fleet()
+    pool, clock = make_pool(fleet)
+    first = pool.replicas[0]
+    fleet.health["gpu1.invalid"] = "timeout"
+    run(pool.probe_due)
+    assert first.probe_failures == 1
+
+    async def one_page() -> ChatResult:
+        return await pool.call(BODY)
+
+    assert host_of(run(one_page)) == "gpu1.invalid"
+    clock.now += INTERVAL
+    run(pool.probe_due)
+    assert not first.ejected and first.probe_failures == 1
+
+
 @pytest.mark.parametrize("alive", [200, 404])
 def test_an_ejected_replica_is_reprobed_on_schedule_and_readmitted(alive: int) -> None:
     """404: a server without /health (LM Studio, Ollama) answered, so it is alive."""
