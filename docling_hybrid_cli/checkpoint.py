@@ -7,7 +7,12 @@ into. Re-running the same command after Ctrl-C, a crash or failed pages
 reuses those pages and asks the servers only for the rest; changing the
 model or the DPI starts afresh. Failed pages are never stored, so they are
 always retried; empty pages are converted pages and are stored, with their
-reason. Entries hold page text and figure crops, never keys.
+reason. Entries hold the structured page (its blocks: label, boxes, raw
+text), the page's text and figure crops, never keys. The Markdown style
+(``convert.tables``, ``convert.math``) is no part of the key: it is applied
+when the output is written, so a re-run in another style re-renders the
+stored pages without a request. An entry from before blocks were stored
+is not reused: that page is converted again.
 
 Location: ``[cache] dir`` in the config, else ``$XDG_CACHE_HOME`` (or
 ``~/.cache``) ``/docling-hybrid-ocr/pages``. ``docling-hybrid-ocr cache clear``
@@ -25,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .blocks import blocks_from_records, blocks_to_records
 from .errors import InputError, InputNotFound, OutputError
 from .output import atomic_write_bytes, atomic_write_text
 from .pages import Figure, PageResult, PageText
@@ -33,6 +39,9 @@ from .settings import BackendConfig, ConvertSettings
 __all__ = ["PageCache", "default_cache_dir", "document_key", "file_sha256"]
 
 _FORMAT = 1
+"""The key's format: what a key is made of (a change starts every document afresh)."""
+_RECORD_FORMAT = 2
+"""An entry's format: 2 added the page's blocks; an entry of another format is not reused."""
 # What in a backend's config changes the Markdown it produces (its URL or timeouts do not).
 _OUTPUT_AFFECTING_KEYS = {
     "kind",
@@ -108,6 +117,8 @@ class PageCache:
         """The stored result of ``page``, or None (missing, unreadable or stale format)."""
         try:
             record = json.loads(self._entry(page).read_text("utf-8"))
+            if record.get("format") != _RECORD_FORMAT or record.get("page") != page:
+                return None
             figures = tuple(
                 Figure(name=name, data=(self.dir / "figures" / name).read_bytes())
                 for name in record["figures"]
@@ -124,10 +135,9 @@ class PageCache:
                 figures=figures,
                 step=str(record.get("step") or ""),
                 empty_reason=_optional_text(record.get("empty_reason")),
+                blocks=blocks_from_records(record["blocks"], record["figures"]),
             )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if record.get("format") != _FORMAT or record.get("page") != page:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         return PageResult(page=page, text=text, attempts=0, from_cache=True)
 
@@ -139,7 +149,7 @@ class PageCache:
         for figure in text.figures:
             atomic_write_bytes(self.dir / "figures" / figure.name, figure.data, private=True)
         record: dict[str, Any] = {
-            "format": _FORMAT,
+            "format": _RECORD_FORMAT,
             "page": result.page,
             "markdown": text.markdown,
             "backend": text.backend,
@@ -152,6 +162,7 @@ class PageCache:
             "figures": [f.name for f in text.figures],
             "step": text.step,
             "empty_reason": text.empty_reason,
+            "blocks": blocks_to_records(text.page_blocks()),
         }
         atomic_write_text(
             self._entry(result.page),

@@ -5,6 +5,10 @@ every page before it is done, into a ``.partial`` file beside the target, and
 renames it into place only when the document is complete. A crash therefore
 never leaves a file under the final name that looks finished, while the
 partial file still holds every page written so far.
+
+A page's Markdown is rendered here, from its blocks, in the run's style
+(:mod:`~docling_hybrid_cli.markdown_style`): whichever backend converted it,
+and whether it was converted now or read back from a checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError
+from .markdown_style import MarkdownStyle, render_markdown
 from .pages import Figure, PageResult
 from .redact import redact
 from .textclean import html_comment_text
@@ -90,8 +95,17 @@ def failed_page_placeholder(result: PageResult) -> str:
 class MarkdownWriter:
     """Streams page Markdown to disk in page order; figures go to ``figures_dir``."""
 
-    def __init__(self, path: Path, pages: Sequence[int], *, separator: str, figures_dir: Path):
+    def __init__(
+        self,
+        path: Path,
+        pages: Sequence[int],
+        *,
+        separator: str,
+        figures_dir: Path,
+        style: MarkdownStyle | None = None,
+    ):
         self.path = path
+        self.style = style or MarkdownStyle()
         self.partial_path = path.with_name(f".{path.name}.partial")
         self.figures_dir = figures_dir
         self._order = list(pages)
@@ -112,7 +126,9 @@ class MarkdownWriter:
         """Accept a finished page (any order); write whatever prefix is now complete."""
         if result.text is not None:
             self._write_figures(result.text.figures)
-            body = result.text.markdown.strip()  # "" for an empty page: just the separator
+            # "" for an empty page: just the separator.
+            prefix = f"{self.figures_dir.name}/"
+            body = render_markdown(result.text.page_blocks(), self.style, prefix).strip()
         else:
             body = failed_page_placeholder(result)
         self._waiting[result.page] = body

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .blocks import Block, markdown_blocks
 from .errors import BackendError, BackendUnavailable
 from .textclean import one_line
 
@@ -109,6 +110,12 @@ class AttemptError:
 class PageText:
     """What one backend made of one page.
 
+    ``blocks`` is the structured page -- what is checkpointed and what the
+    output's Markdown is rendered from, in the run's style. ``markdown`` is
+    the backend's own text of the page, unstyled (tags removed, tables and
+    math as the model wrote them): reports count it, and a backend that only
+    has Markdown may give just that -- :meth:`page_blocks` splits it.
+
     ``step`` names the loop-ladder step whose answer this is ("" without a
     ladder), ``failed_steps`` the steps before it that failed on the same
     backend. ``empty_reason`` marks an empty page (``markdown`` is then "").
@@ -128,10 +135,15 @@ class PageText:
     step: str = ""
     failed_steps: tuple[AttemptError, ...] = ()
     empty_reason: str | None = None
+    blocks: tuple[Block, ...] = field(default=(), repr=False)
 
     @property
     def empty(self) -> bool:
         return self.empty_reason is not None
+
+    def page_blocks(self) -> tuple[Block, ...]:
+        """The structured page: the backend's blocks, else the blocks of its Markdown."""
+        return self.blocks or markdown_blocks(self.markdown)
 
 
 @dataclass(slots=True)

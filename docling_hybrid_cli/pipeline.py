@@ -170,7 +170,11 @@ async def convert_document(
         result.page_count = await renderer.open()
         pages = parse_page_range(job.pages, result.page_count)
         writer = MarkdownWriter(
-            job.output, pages, separator=convert.page_separator, figures_dir=figures_dir
+            job.output,
+            pages,
+            separator=convert.page_separator,
+            figures_dir=figures_dir,
+            style=convert.markdown_style,
         )
         writer.open()
         observer.document_started(job, pages)
@@ -229,11 +233,11 @@ class _DocumentRun:
         self.writer.add(page)
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
-        if page.text is not None and page.text.figures:
-            # On disk now (and in the checkpoint): keep only the names, so memory
-            # does not grow with the page count.
+        if page.text is not None and (page.text.figures or page.text.blocks):
+            # Written now (and checkpointed): keep only the figures' names and drop
+            # the blocks, so memory does not grow with the page count.
             names = tuple(Figure(name=f.name, data=b"") for f in page.text.figures)
-            page.text = replace(page.text, figures=names)
+            page.text = replace(page.text, figures=names, blocks=())
         self.observer.page_finished(page)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:

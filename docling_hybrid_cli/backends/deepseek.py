@@ -273,7 +273,9 @@ class DeepSeekBackend(HttpBackend):
             raise empty_answer(
                 self.name, result.finish_reason, "answer held only layout tags, no text"
             )
-        return self.page_text(result, cleaned.markdown, figures=cleaned.figures)
+        return self.page_text(
+            result, cleaned.markdown, figures=cleaned.figures, blocks=cleaned.blocks
+        )
 
 
 def _request_step(step: GuardStep | PenaltyStep) -> RequestStep:

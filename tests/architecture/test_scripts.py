@@ -1,4 +1,4 @@
-"""Every script in scripts/ still imports: they are not run by the suite, so renames break them silently."""
+"""Every script in scripts/ still imports: the suite does not run them, so renames break them."""
 
 from __future__ import annotations
 

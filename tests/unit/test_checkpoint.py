@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -159,12 +160,12 @@ def test_for_document_unreadable_is_an_input_error(settings: Settings, tmp_path:
 
 
 def test_round_trip_keeps_every_field(cache: PageCache) -> None:
-    """What is stored comes back equal, marked as from the cache."""
+    """What is stored comes back equal (its Markdown as blocks), marked as from the cache."""
     page = converted(3)
     cache.store(page)
     loaded = cache.load(3)
-    assert loaded is not None
-    assert loaded.text == page.text
+    assert loaded is not None and page.text is not None
+    assert loaded.text == replace(page.text, blocks=page.text.page_blocks())
     assert loaded.page == 3
     assert loaded.from_cache
     assert loaded.ok
@@ -331,4 +332,5 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "figures",
         "step",
         "empty_reason",
+        "blocks",
     }
