@@ -136,6 +136,7 @@ class PageCache:
                 step=str(record.get("step") or ""),
                 empty_reason=_optional_text(record.get("empty_reason")),
                 blocks=blocks_from_records(record["blocks"], record["figures"]),
+                dollars_are_math=_flag(record["dollars_are_math"]),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -163,6 +164,7 @@ class PageCache:
             "step": text.step,
             "empty_reason": text.empty_reason,
             "blocks": blocks_to_records(text.page_blocks()),
+            "dollars_are_math": text.dollars_are_math,
         }
         atomic_write_text(
             self._entry(result.page),
@@ -180,6 +182,12 @@ def _optional_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise TypeError(f"expected a string, not {type(value).__name__}")
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, not {type(value).__name__}")
+    return value
 
 
 def clear_cache(root: Path) -> int:

@@ -16,8 +16,10 @@ The conversion here:
   a non-space right before it and no digit after it;
 * code -- fenced blocks and inline code spans -- is never touched.
 
-The conversion is idempotent: converting its own output changes nothing,
-so a page styled twice (a table cell, then the text around it) is styled once.
+Whether a page's own ``$`` can be math depends on who wrote it: a chat
+model asked for ``$`` math, yes; DeepSeek-OCR (math only in ``\\( \\)``) or
+OCR'd text, no -- there every ``$`` is a literal dollar and is escaped,
+however it is placed ("$3.50 and US$ 4" would otherwise read as math).
 """
 
 from __future__ import annotations
@@ -113,11 +115,13 @@ def inline_code_pieces(text: str) -> Iterator[tuple[bool, str]]:
         yield False, text[pos:]
 
 
-def dollar_math(text: str, *, one_line: bool = False) -> str:
+def dollar_math(text: str, *, one_line: bool = False, dollars_are_math: bool = True) -> str:
     """``text`` (no code in it) with its math in dollars and its literal dollars escaped.
 
     ``one_line`` keeps everything on one line: display math becomes
-    ``$$…$$`` in place and line breaks inside math become spaces.
+    ``$$…$$`` in place and line breaks inside math become spaces. Without
+    ``dollars_are_math`` the text's own ``$`` are all literal (its writer
+    used only ``\\( \\)`` for math) and every one is escaped.
     """
     closers = _Closers(text)
     out: list[str] = []
@@ -127,7 +131,7 @@ def dollar_math(text: str, *, one_line: bool = False) -> str:
         i = special.start()
         out.append(text[pos:i])
         if text[i] == "$":
-            end = closers.dollar_math_end(i)
+            end = closers.dollar_math_end(i) if dollars_are_math else None
             if end is None:
                 out.append("\\$")
                 pos = i + 1

@@ -66,18 +66,28 @@ class MarkdownStyle:
     math: MathStyle = "dollars"
 
 
-def render_markdown(blocks: Sequence[Block], style: MarkdownStyle, figure_prefix: str = "") -> str:
+def render_markdown(
+    blocks: Sequence[Block],
+    style: MarkdownStyle,
+    figure_prefix: str = "",
+    *,
+    dollars_are_math: bool = True,
+) -> str:
     """A page's Markdown: its blocks in reading order, captions placed, each block styled.
 
     ``figure_prefix`` goes before each figure's name in its link (the
     figures directory beside the output, e.g. ``"report_images/"``).
+    ``dollars_are_math`` says whether a ``$`` in the page's text may be
+    math (a chat model asked for ``$``), or is always a literal dollar
+    (DeepSeek-OCR writes math only as ``\\( \\)``; OCR'd text has none).
     """
+    styler = _Styler(style, dollars_are_math)
     alts: dict[int, str] = {}
-    order = _arrange(blocks, alts, style)
+    order = _arrange(blocks, alts, styler)
     parts: list[str] = []
     for index in order:
         block = blocks[index]
-        text = style_text(block.text, style) if block.text.strip() else ""
+        text = styler.text(block.text) if block.text.strip() else ""
         if block.is_image and block.figures:
             alt = alts.get(index, "")
             links = "\n".join(f"![{alt}]({_link(figure_prefix + f)})" for f in block.figures)
@@ -88,7 +98,12 @@ def render_markdown(blocks: Sequence[Block], style: MarkdownStyle, figure_prefix
     return "\n\n".join(parts)
 
 
-def _arrange(blocks: Sequence[Block], alts: dict[int, str], style: MarkdownStyle) -> list[int]:
+def style_text(text: str, style: MarkdownStyle, *, dollars_are_math: bool = True) -> str:
+    """One block's text in ``style``: wrappers gone, tables and math converted, code untouched."""
+    return _Styler(style, dollars_are_math).text(text)
+
+
+def _arrange(blocks: Sequence[Block], alts: dict[int, str], styler: _Styler) -> list[int]:
     """The order blocks are written in, with each caption next to what it captions.
 
     An image caption belongs to the image just before it, else to the image
@@ -106,7 +121,7 @@ def _arrange(blocks: Sequence[Block], alts: dict[int, str], style: MarkdownStyle
             for j in (i - 1, i + 1):
                 if 0 <= j < count and blocks[j].is_image and j not in taken:
                     taken.add(j)
-                    alts[j] = _alt_text(block.text, style)
+                    alts[j] = styler.alt_text(block.text)
                     if j == i + 1:
                         after[j] = i
                         moved.add(i)
@@ -130,51 +145,58 @@ def _arrange(blocks: Sequence[Block], alts: dict[int, str], style: MarkdownStyle
     return order
 
 
-def _alt_text(caption: str, style: MarkdownStyle) -> str:
-    """A caption as an image's alt text: one line of plain text, brackets escaped."""
-    text = " ".join(_TAGS.sub(" ", caption).split())
-    if style.math == "dollars":
-        text = dollar_math(text, one_line=True)
-    return _ALT_SPECIAL.sub(r"\\\g<0>", text)
-
-
 def _link(target: str) -> str:
     """A link destination; one with spaces or brackets in it goes in ``<…>`` (CommonMark)."""
     return f"<{target}>" if _LINK_UNSAFE.search(target) else target
 
 
-def style_text(text: str, style: MarkdownStyle) -> str:
-    """One block's text in ``style``: wrappers gone, tables and math converted, code untouched."""
-    pieces: list[str] = []
-    for fenced, chunk in fenced_pieces(text):
-        if fenced:
-            pieces.append(chunk)
-            continue
-        pos = 0
-        for start, end in table_spans(chunk):
-            pieces.append(_prose(chunk[pos:start], style))
-            pieces.append(_table(chunk[start:end], style))
-            pos = end
-        pieces.append(_prose(chunk[pos:], style))
-    return _tidy("".join(pieces))
+@dataclass(frozen=True, slots=True)
+class _Styler:
+    """The style of one page: the run's options and what the page's ``$`` mean."""
 
+    style: MarkdownStyle
+    dollars_are_math: bool
 
-def _prose(text: str, style: MarkdownStyle, *, one_line: bool = False) -> str:
-    text = _WRAPPERS.sub("", text)
-    if style.math != "dollars":
-        return text
-    return "".join(
-        piece if code else dollar_math(piece, one_line=one_line)
-        for code, piece in inline_code_pieces(text)
-    )
+    def text(self, text: str) -> str:
+        pieces: list[str] = []
+        for fenced, chunk in fenced_pieces(text):
+            if fenced:
+                pieces.append(chunk)
+                continue
+            pos = 0
+            for start, end in table_spans(chunk):
+                pieces.append(self.prose(chunk[pos:start]))
+                pieces.append(self.table(chunk[start:end]))
+                pos = end
+            pieces.append(self.prose(chunk[pos:]))
+        return _tidy("".join(pieces))
 
+    def prose(self, text: str, *, one_line: bool = False) -> str:
+        """Text outside tables and fenced code: wrappers gone, math restyled beside code spans."""
+        text = _WRAPPERS.sub("", text)
+        if self.style.math != "dollars":
+            return text
+        return "".join(
+            piece if code else self.math(piece, one_line)
+            for code, piece in inline_code_pieces(text)
+        )
 
-def _table(html: str, style: MarkdownStyle) -> str:
-    """An HTML table in the table style; kept as HTML when it cannot be a pipe table."""
-    if style.tables == "html":
-        return html
-    markdown = table_to_markdown(html, cell=lambda text: _prose(text, style, one_line=True))
-    return html if markdown is None else f"\n\n{markdown}\n\n"
+    def math(self, text: str, one_line: bool) -> str:
+        return dollar_math(text, one_line=one_line, dollars_are_math=self.dollars_are_math)
+
+    def table(self, html: str) -> str:
+        """An HTML table in the table style; kept as HTML when it cannot be a pipe table."""
+        if self.style.tables == "html":
+            return html
+        markdown = table_to_markdown(html, cell=lambda text: self.prose(text, one_line=True))
+        return html if markdown is None else f"\n\n{markdown}\n\n"
+
+    def alt_text(self, caption: str) -> str:
+        """A caption as an image's alt text: one line of plain text, brackets escaped."""
+        text = " ".join(_TAGS.sub(" ", caption).split())
+        if self.style.math == "dollars":
+            text = self.math(text, True)
+        return _ALT_SPECIAL.sub(r"\\\g<0>", text)
 
 
 def _tidy(text: str) -> str:

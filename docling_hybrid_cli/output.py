@@ -128,7 +128,10 @@ class MarkdownWriter:
             self._write_figures(result.text.figures)
             # "" for an empty page: just the separator.
             prefix = f"{self.figures_dir.name}/"
-            body = render_markdown(result.text.page_blocks(), self.style, prefix).strip()
+            text = result.text
+            body = render_markdown(
+                text.page_blocks(), self.style, prefix, dollars_are_math=text.dollars_are_math
+            ).strip()
         else:
             body = failed_page_placeholder(result)
         self._waiting[result.page] = body

@@ -136,6 +136,10 @@ class PageText:
     failed_steps: tuple[AttemptError, ...] = ()
     empty_reason: str | None = None
     blocks: tuple[Block, ...] = field(default=(), repr=False)
+    dollars_are_math: bool = True
+    """Whether a ``$`` in the text may delimit math (a chat model asked for ``$`` math); False
+    when every ``$`` is a literal dollar (DeepSeek-OCR writes math as ``\\( \\)``, OCR'd text
+    has no math markup), so the style escapes them all."""
 
     @property
     def empty(self) -> bool:

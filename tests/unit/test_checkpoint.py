@@ -333,4 +333,5 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "step",
         "empty_reason",
         "blocks",
+        "dollars_are_math",
     }
