@@ -9,9 +9,10 @@ has no spans and exactly one header row, so:
   column it covers, and every row gets the same number of columns;
 * the table's first row is the header row (a second header row, as in a
   two-level header, becomes the first body row: nothing is lost);
-* ``|`` in a cell is escaped, a line break (``<br>``, a newline in the
-  source) becomes ``<br>`` -- the one tag GFM cells need for it -- and a
-  ``<`` or ``&`` that Markdown would read as a tag or an entity is escaped.
+* ``|`` in a cell is escaped, a line break (``<br>``, or a paragraph
+  inside the cell) is written ``<br>`` -- the one tag a GFM cell needs for
+  it -- and a ``<`` or ``&`` that Markdown would read as a tag or an entity
+  is escaped.
 
 The markup comes from a model, so it is parsed with the standard library's
 :mod:`html.parser`, which never raises on broken HTML (unclosed cells and
@@ -135,7 +136,8 @@ class _TableParser(HTMLParser):
             self._in_caption = False
 
     def handle_data(self, data: str) -> None:
-        self._text(data)
+        # A newline in HTML text is a space; line breaks are <br> (and paragraphs).
+        self._text(data.replace("\r", " ").replace("\n", " "))
 
     def _text(self, data: str) -> None:
         if self._in_caption:
