@@ -185,7 +185,9 @@ async def convert_document(
             writer.commit()
         finally:
             writer.close()
-    if cache is not None and not result.failed:
+    if cache is not None and not result.failed and len(result.pages) == result.page_count:
+        # Only a whole document done lets go of its pages: after ``--pages 1-2`` the
+        # checkpoints of the other pages (an interrupted full run's) are still wanted.
         cache.clear()
     result.seconds = time.perf_counter() - started
     observer.document_finished(result)
