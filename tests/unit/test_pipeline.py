@@ -6,13 +6,15 @@ import asyncio
 import random
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from pdfgen import make_pdf
 
+from docling_hybrid_cli.blocks import Block
 from docling_hybrid_cli.errors import CorruptPdf, PageRangeError
-from docling_hybrid_cli.pages import PageImage, PageResult, PageText
+from docling_hybrid_cli.pages import Figure, PageImage, PageResult, PageText
 from docling_hybrid_cli.pipeline import (
     DocumentJob,
     DocumentResult,
@@ -283,3 +285,41 @@ def test_chain_crash_aborts_and_keeps_partial(pdf6: Path, tmp_path: Path) -> Non
         run(pdf6, out, Boom(), concurrency=1)
     assert not out.exists()
     assert out.with_name(".doc.md.partial").exists()
+
+
+class BlocksChain(FakeChain):
+    """Answers with a structured page: a heading, an HTML table, a figure with its caption."""
+
+    async def convert(self, page: PageImage, notify: Notify | None = None) -> PageResult:
+        result = await super().convert(page, notify)
+        assert result.text is not None
+        name = f"page-{page.page:04d}-fig-1.jpg"
+        blocks = (
+            Block("title", f"# page {page.page}"),
+            Block("image", "", ((0.1, 0.1, 0.5, 0.5),), (name,)),
+            Block("image_caption", "<center>Figure</center>"),
+            Block("table", "<table><tr><td>\\(x\\)</td></tr></table>"),
+        )
+        figures = (Figure(name=name, data=b"\xff\xd8jpeg"),)
+        result.text = replace(result.text, blocks=blocks, figures=figures)
+        return result
+
+
+@pytest.mark.parametrize(
+    ("style", "table"),
+    [({}, "| $x$ |\n| --- |"), ({"tables": "html", "math": "latex"}, "<td>\\(x\\)</td>")],
+)
+def test_pages_are_written_in_the_runs_style_and_their_blocks_let_go(
+    pdf6: Path, tmp_path: Path, style: dict[str, str], table: str
+) -> None:
+    """The writer renders the blocks in convert's style; finished pages keep no blocks."""
+    out = tmp_path / "styled.md"
+    result, _ = run(pdf6, out, BlocksChain(), pages="1-2", **style)
+    markdown = out.read_text("utf-8")
+    assert markdown.count(table) == 2
+    assert "![Figure](styled_images/page-0002-fig-1.jpg)\n\nFigure" in markdown
+    assert (tmp_path / "styled_images" / "page-0002-fig-1.jpg").read_bytes() == b"\xff\xd8jpeg"
+    for page in result.pages:
+        assert page.text is not None
+        assert page.text.blocks == ()
+        assert [f.data for f in page.text.figures] == [b""]
