@@ -1,4 +1,9 @@
-"""How closely two backends' Markdown for the same pages agrees."""
+"""How closely two backends' Markdown for the same pages agrees.
+
+Pages are compared as the output writes them in the default style (pipe
+tables, ``$`` math): DeepSeek-OCR's HTML tables and ``\\(``-math against a
+chat model's pipe tables would otherwise differ in markup, not in content.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from ..markdown_style import MarkdownStyle, render_markdown
+from ..pages import PageText
 from ..pipeline import DocumentResult
 from .stats import mean_or_none
 
@@ -39,7 +46,7 @@ def agreement(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
     if len(names) < 2:
         return None
     texts = {
-        name: {p.page: p.text.markdown for p in results[name].pages if p.text is not None}
+        name: {p.page: _as_written(p.text) for p in results[name].pages if p.text is not None}
         for name in names
     }
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
@@ -61,9 +68,17 @@ def agreement(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
         for a, b in pairs
     }
     return {
-        "metric": "difflib ratio on whitespace-normalised Markdown (1 = identical)",
+        "metric": "difflib ratio on whitespace-normalised Markdown in the default style "
+        "(1 = identical)",
         "backends": names,
         "mean_similarity": mean_or_none(all_scores),
         "pairs": overall,
         "pages": per_page,
     }
+
+
+def _as_written(text: PageText) -> str:
+    """The page in the default style (a finished page's blocks are gone: its text is split)."""
+    return render_markdown(
+        text.page_blocks(), MarkdownStyle(), dollars_are_math=text.dollars_are_math
+    )
