@@ -56,10 +56,21 @@ class BackendConfigBase(BaseModel):
     needs_server: ClassVar[bool] = True
     needs_text_layer: ClassVar[bool] = False
     answer_style: ClassVar[AnswerStyle] = "plain"
+    cache_key_ignores: ClassVar[frozenset[str]] = frozenset({"timeout_s", "max_concurrency"})
+    """Fields that cannot change the Markdown a page turns into.
+
+    Every other field -- including any field added later, until it is listed
+    here -- is part of the page cache's key (:meth:`output_identity`), so a
+    change that could alter a page never reuses a stale checkpoint.
+    """
 
     @property
     def needs_key(self) -> bool:
         return False
+
+    def output_identity(self) -> dict[str, Any]:
+        """What of this backend decides a page's Markdown: its share of the cache key."""
+        return self.model_dump(mode="json", exclude=set(self.cache_key_ignores))
 
 
 class HttpBackendConfig(BackendConfigBase):
@@ -97,6 +108,16 @@ class HttpBackendConfig(BackendConfigBase):
         le=1_000_000,
         description="Client-side request rate cap (a token bucket); None for no cap.",
     )
+    cache_key_ignores: ClassVar[frozenset[str]] = BackendConfigBase.cache_key_ignores | {
+        "base_url",  # the same model behind another address answers the same
+        "api_key_env",
+        "headers",  # authentication and routing; may hold secrets
+        "headers_env",
+        "connect_timeout_s",
+        "max_response_mb",  # a cap: an answer under it is the same answer
+        "allow_insecure_http",
+        "requests_per_minute",
+    }
 
     @property
     def needs_key(self) -> bool:
@@ -255,6 +276,10 @@ class OpenRouterConfig(HttpBackendConfig):
     kind: Literal["openrouter"] = "openrouter"
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.openrouter:OpenRouterBackend"
     family_title: ClassVar[str] = "OpenRouter"
+    cache_key_ignores: ClassVar[frozenset[str]] = HttpBackendConfig.cache_key_ignores | {
+        "referer",
+        "title",
+    }
     referer: str | None = Field(
         default=None, description="OpenRouter attribution: sent as the HTTP-Referer header."
     )

@@ -4,7 +4,8 @@ Documents are converted one after another (each with its own page
 concurrency), sharing the backend chain so connection pools and circuit
 breakers carry over: a dead primary is discovered once per run, not once per
 file. A file that cannot be read is recorded and skipped; it never stops the
-others.
+others, and neither does a document whose output could not be written (disk
+full): its converted pages stay checkpointed for a re-run.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chain import build_chain
-from .checkpoint import PageCache, default_cache_dir
+from .checkpoint import Checkpoints, default_cache_dir
 from .errors import (
     EXIT_OK,
     EXIT_PAGES_FAILED,
     EXIT_USAGE,
     DoclingHybridError,
+    OutputWriteError,
     UsageError,
 )
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
@@ -40,18 +42,21 @@ class FileFailure:
 
 @dataclass
 class BatchResult:
+    """``failures``: unusable inputs; ``write_failures``: outputs that could not be written."""
+
     documents: list[DocumentResult] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
+    write_failures: list[FileFailure] = field(default_factory=list)
     seconds: float = 0.0
     spending: SpendingCap = field(default_factory=SpendingCap)
     """Every cost the servers reported in this run, failed attempts included, and the cap."""
 
     @property
     def exit_code(self) -> int:
-        """2 if a file was unusable, else 1 if a page failed, else 0."""
+        """2 if a file was unusable, else 1 if a page or an output failed, else 0."""
         if self.failures:
             return EXIT_USAGE
-        if any(doc.failed for doc in self.documents):
+        if self.write_failures or any(doc.failed for doc in self.documents):
             return EXIT_PAGES_FAILED
         return EXIT_OK
 
@@ -66,37 +71,46 @@ async def convert_batch(
     observer: ConvertObserver,
     *,
     use_cache: bool = True,
+    cache_encrypted: bool = False,
 ) -> BatchResult:
     """Convert every job; input errors of one file are recorded, not raised.
 
     With a single job its input error is raised instead, so the one-file case
-    reads like any other command failing.
+    reads like any other command failing. An output that cannot be written
+    mid-run is recorded in ``write_failures`` (exit 1) in either case.
+    ``cache_encrypted`` lets pages of password-protected PDFs be checkpointed.
     """
     started = time.perf_counter()
     result = BatchResult(spending=SpendingCap(settings.convert.max_cost))
     chain = build_chain(settings, spending=result.spending)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
-    root = cache_root(settings)
+    checkpoints = None
+    if use_cache and settings.cache.enabled:
+        checkpoints = Checkpoints(
+            cache_root(settings),
+            settings.convert,
+            settings.chain,
+            warn=observer.notice,
+            cache_encrypted=cache_encrypted,
+        )
     try:
         for job in jobs:
             try:
-                cache = None
-                if use_cache and settings.cache.enabled:
-                    cache = await PageCache.for_document(
-                        root, job.source, settings.convert, settings.chain
-                    )
                 document = await convert_document(
                     job,
                     chain,
                     settings.convert,
                     observer,
                     extract_text=extract_text,
-                    cache=cache,
+                    checkpoints=checkpoints,
                 )
             except UsageError as exc:
                 if len(jobs) == 1:
                     raise
                 result.failures.append(FileFailure(job, exc))
+                continue
+            except OutputWriteError as exc:
+                result.write_failures.append(FileFailure(job, exc))
                 continue
             result.documents.append(document)
     finally:

@@ -30,6 +30,7 @@ The tree is split by what the *caller* can do about the failure::
     │   ├── ConfigError            a config file, env var or flag is invalid
     │   │   └── ConfigFileExists   ``config init`` would overwrite a file
     │   └── OutputError            the output location cannot be written
+    │       └── OutputBusy         another run holds the output's lock
     ├── BackendError               one attempt against one backend failed
     │   ├── BackendUnavailable     transient: retry with backoff, then next backend
     │   │   ├── BackendConnectError
@@ -45,6 +46,8 @@ The tree is split by what the *caller* can do about the failure::
     │       ├── EmptyAnswer        finished with no text: one retry, then the next backend
     │       ├── LoopedAnswer       cut off (length, repetition): the backend's loop ladder
     │       └── WithheldAnswer     a content filter withheld it: the next backend
+    ├── OutputWriteError           exit 1: writing a document failed mid-run (disk full,
+    │                              file too large); its converted pages stay checkpointed
     ├── SimulatedServerError       the simulated server ``benchmark`` starts did not come up
     └── Interrupted                exit 130: Ctrl-C; finished pages are kept
 
@@ -86,7 +89,9 @@ __all__ = [
     "LoopedAnswer",
     "NoTextFound",
     "NotAPdf",
+    "OutputBusy",
     "OutputError",
+    "OutputWriteError",
     "PageRangeError",
     "PasswordRequired",
     "SimulatedServerError",
@@ -178,6 +183,20 @@ class ConfigFileExists(ConfigError):
 
 class OutputError(UsageError):
     """The output file or folder cannot be created or written."""
+
+
+class OutputBusy(OutputError):
+    """Another run is writing the same output (it holds the output's lock file)."""
+
+
+class OutputWriteError(DoclingHybridError):
+    """Writing a document's output failed after its conversion had started.
+
+    Disk full (ENOSPC), file too large (EFBIG, a quota or ``ulimit -f``) or
+    permissions changed under us: the command was right, so this is not a
+    usage error. The document fails, the pages already converted stay
+    checkpointed for a re-run, and a batch goes on with the next document.
+    """
 
 
 class BackendError(DoclingHybridError):

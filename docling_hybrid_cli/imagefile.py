@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -68,11 +69,14 @@ def _silence_pillow_warning() -> None:
 
 
 @contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
-    """``Image.open`` with every failure one of our input errors naming ``path``."""
+def open_image(path: Path, source: IO[bytes] | None = None) -> Iterator[Image.Image]:
+    """``Image.open`` with every failure one of our input errors naming ``path``.
+
+    ``source`` is the file already open (the renderer's one descriptor), else ``path`` is opened.
+    """
     _silence_pillow_warning()
     try:
-        image = Image.open(path)
+        image = Image.open(path if source is None else source)
     except Image.DecompressionBombError:
         raise ImageTooLarge(
             f"{path}: the image claims more pixels than can be decoded safely",

@@ -19,9 +19,16 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from .errors import CorruptPdf, EncryptedPdf, InputError, PasswordRequired
-from .inputfile import check_pdf
+from .inputfile import InputFile
 
-__all__ = ["Recycling", "RecyclingDocument", "count_pages", "open_document"]
+__all__ = [
+    "Recycling",
+    "RecyclingDocument",
+    "close_with_file",
+    "count_pages",
+    "is_encrypted",
+    "open_document",
+]
 
 _T = TypeVar("_T")
 
@@ -38,16 +45,16 @@ def _reset_last_error() -> None:
     pdfium_c.FPDF_LoadDocument(b"\0", None)
 
 
-def open_document(path: Path, password: str | None) -> pdfium.PdfDocument:
-    """Open the (already checked) PDF at ``path``, mapping pdfium's failures to input errors."""
+def open_document(file: InputFile, password: str | None) -> pdfium.PdfDocument:
+    """Open the (already checked) PDF ``file``, mapping pdfium's failures to input errors.
+
+    pdfium reads through a :meth:`InputFile.reader`, never by path, so it sees
+    exactly the bytes the page cache hashed.
+    """
+    path = file.path
     _reset_last_error()
     try:
-        doc = pdfium.PdfDocument(str(path), password=password)
-    except OSError:
-        # pypdfium2 checks the path itself: the file changed since it was
-        # checked (removed, say), and the input checks say how.
-        check_pdf(path)
-        raise
+        doc = pdfium.PdfDocument(file.reader(), password=password)
     except pdfium.PdfiumError as exc:
         if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
             message = f"wrong password for {path}" if password else f"{path} needs a password"
@@ -70,13 +77,19 @@ def open_document(path: Path, password: str | None) -> pdfium.PdfDocument:
     return doc
 
 
+def is_encrypted(doc: pdfium.PdfDocument) -> bool:
+    """Whether the PDF has a security handler (it may still open without a password)."""
+    return int(pdfium_c.FPDF_GetSecurityHandlerRevision(doc.raw)) >= 0
+
+
 def count_pages(path: Path, password: str | None) -> int:
     """Open the PDF, count its pages, close it."""
-    doc = open_document(path, password)
-    try:
-        return len(doc)
-    finally:
-        doc.close()
+    with InputFile.open(path, pdf_only=True) as file:
+        doc = open_document(file, password)
+        try:
+            return len(doc)
+        finally:
+            doc.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +115,20 @@ class RecyclingDocument:
     costs little, but a damaged file whose cross-reference table pdfium must
     rebuild can take far longer, hence the cost condition of :class:`Recycling`.
 
-    If a reopen fails, or finds a different page count (the file was replaced
-    under us), the document already open is kept and recycling stops: the run
-    behaves exactly as it would have without it.
+    If a reopen fails, or finds a different page count, the document already
+    open is kept and recycling stops: the run behaves exactly as it would have
+    without it. Every open reads the same :class:`InputFile` (one descriptor),
+    so a file replaced under its name is never picked up halfway.
 
-    ``opens`` counts the times the file was opened, failed reopens included.
+    ``opens`` counts the times the file was opened, failed reopens included;
+    ``encrypted`` says whether the PDF has a security handler.
     """
 
     def __init__(
-        self, path: Path, password: str | None, recycling: Recycling = Recycling()
+        self, file: InputFile, password: str | None, recycling: Recycling = Recycling()
     ) -> None:
-        self.path = path
+        self.file = file
+        self.path = file.path
         self.opens = 0
         self._password = password
         self._recycling = recycling
@@ -120,6 +136,7 @@ class RecyclingDocument:
         self._closed = False
         self._doc, self._open_ms = self._open()
         self.page_count = len(self._doc)
+        self.encrypted = is_encrypted(self._doc)
         self._pages = 0
         self._render_ms = 0.0
 
@@ -149,7 +166,7 @@ class RecyclingDocument:
     def _open(self) -> tuple[pdfium.PdfDocument, float]:
         self.opens += 1
         started = time.perf_counter()
-        doc = open_document(self.path, self._password)
+        doc = open_document(self.file, self._password)
         return doc, (time.perf_counter() - started) * 1000
 
     def _recycle_due(self) -> bool:
@@ -172,3 +189,13 @@ class RecyclingDocument:
         self._doc.close()
         self._doc, self._open_ms = doc, open_ms
         self._pages, self._render_ms = 0, 0.0
+
+
+def close_with_file(doc: RecyclingDocument | None, file: InputFile | None) -> None:
+    """Close the document, then the descriptor it reads (on the pdfium thread)."""
+    try:
+        if doc is not None:
+            doc.close()
+    finally:
+        if file is not None:
+            file.close()

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .chain import FallbackChain
-from .checkpoint import PageCache
-from .errors import DoclingHybridError
+from .checkpoint import Checkpoints, PageCache
+from .errors import DoclingHybridError, OutputWriteError
 from .memory import tune_glibc_malloc
 from .output import MarkdownWriter
+from .outputlock import OutputLock
 from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions
@@ -67,6 +68,9 @@ class ConvertObserver(Protocol):
     def page_finished(self, result: PageResult) -> None: ...
 
     def document_finished(self, result: DocumentResult) -> None: ...
+
+    def notice(self, message: str) -> None:
+        """A ``warning: ...`` or ``note: ...`` line for the user (the cache turned off, say)."""
 
 
 @dataclass(frozen=True)
@@ -146,45 +150,62 @@ async def convert_document(
     observer: ConvertObserver,
     *,
     extract_text: bool = False,
-    cache: PageCache | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
 
     Raises the input errors of :mod:`docling_hybrid_cli.errors` before any
-    request is sent. Pages found in ``cache`` are reused without rendering;
-    every newly converted page is checkpointed there as it finishes, so after
-    Ctrl-C (cancellation) a re-run sends only what is missing, and the
-    ``.partial`` file beside the output keeps the pages written so far.
+    request is sent, and :class:`OutputBusy` if another run is writing the
+    same output. Pages found in the run's ``checkpoints`` are reused without
+    rendering; every newly converted page is checkpointed as it finishes, so
+    after Ctrl-C (cancellation) a re-run sends only what is missing, and the
+    partial file beside the output keeps the pages written so far. A write
+    error on the output mid-run is an :class:`OutputWriteError`: its partial
+    file is removed, its checkpoints stay.
     """
     started = time.perf_counter()
     tune_glibc_malloc()  # flat RSS on long documents (memory.py)
     figures_dir = figures_dir_for(job.output)
+    figure_prefix = f"{figures_dir.name}/"
     renderer = open_source(
         job.source,
         render_options(convert, extract_text=extract_text),
         password=job.password,
-        figure_prefix=f"{figures_dir.name}/",
+        figure_prefix=figure_prefix,
     )
     result = DocumentResult(job=job)
     async with renderer:
         result.page_count = await renderer.open()
         pages = parse_page_range(job.pages, result.page_count)
-        writer = MarkdownWriter(
-            job.output,
-            pages,
-            separator=convert.page_separator,
-            figures_dir=figures_dir,
-            style=convert.markdown_style,
-        )
-        writer.open()
-        observer.document_started(job, pages)
-        run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
-        try:
-            done = await run.pages(pages)
-            result.pages = [done[p] for p in pages]
-            writer.commit()
-        finally:
-            writer.close()
+        # Locked before anything is written beside the output; an unusable input never gets here.
+        with OutputLock(job.output):
+            cache = None
+            if checkpoints is not None:
+                cache = await checkpoints.for_source(renderer, figure_prefix)
+            writer = MarkdownWriter(
+                job.output,
+                pages,
+                separator=convert.page_separator,
+                figures_dir=figures_dir,
+                style=convert.markdown_style,
+            )
+            writer.open()
+            observer.document_started(job, pages)
+            run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
+            try:
+                done = await run.pages(pages)
+                result.pages = [done[p] for p in pages]
+                writer.commit()
+            except OutputWriteError as exc:
+                writer.discard()
+                if cache is not None and cache.active:
+                    raise OutputWriteError(
+                        f"{exc}; its converted pages are checkpointed: "
+                        "run the same command again to resume"
+                    ) from None
+                raise
+            finally:
+                writer.close()
     if cache is not None and not result.failed and len(result.pages) == result.page_count:
         # Only a whole document done lets go of its pages: after ``--pages 1-2`` the
         # checkpoints of the other pages (an interrupted full run's) are still wanted.
@@ -228,13 +249,17 @@ class _DocumentRun:
         self.last_pass = False
 
     def finish(self, page: PageResult) -> None:
-        """Record a page's final state: output, checkpoint, progress."""
+        """Record a page's final state: checkpoint, output, progress.
+
+        The checkpoint comes first: if the output cannot be written (disk
+        full), the page is still there for the re-run.
+        """
         if (first_pass := self.deferred.pop(page.page, None)) is not None:
             page = _merge_passes(first_pass, page)
         self.done[page.page] = page
-        self.writer.add(page)
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
+        self.writer.add(page)
         if page.text is not None and (page.text.figures or page.text.blocks):
             # Written now (and checkpointed): keep only the figures' names and drop
             # the blocks, so memory does not grow with the page count.

@@ -32,9 +32,9 @@ from PIL import Image
 from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
 from .blank import looks_blank, might_be_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
-from .inputfile import check_pdf
+from .inputfile import InputFile, check_pdf
 from .pages import PageImage
-from .pdfdoc import Recycling, RecyclingDocument, count_pages
+from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
 from .textlayer import page_has_text, text_in_reading_order
 
@@ -265,6 +265,15 @@ class PageSource(abc.ABC):
     async def aclose(self) -> None:
         """Release the document; safe to call more than once."""
 
+    @property
+    def encrypted(self) -> bool:
+        """Whether the document was opened with a password (its text is protected at rest)."""
+        return False
+
+    @abc.abstractmethod
+    async def content_sha256(self) -> str:
+        """The SHA-256 of the bytes being rendered, read through the open descriptor."""
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self
@@ -294,9 +303,10 @@ class PdfRenderer(PageSource):
     ahead of the requests in flight); the calls queue on the single pdfium
     thread while encoding overlaps on ordinary threads.
 
-    ``check_file=False`` skips the file checks of :meth:`open` for a caller
-    that has just made them (:func:`docling_hybrid_cli.inputfile.sniff`);
-    ``recycling`` says when the document is reopened to shed pdfium's caches.
+    ``file`` is the document already opened and checked by a caller
+    (:func:`docling_hybrid_cli.sources.open_source`); the renderer then owns it.
+    Without it, :meth:`open` opens and checks ``path`` itself. ``recycling``
+    says when the document is reopened to shed pdfium's caches.
     """
 
     def __init__(
@@ -306,14 +316,14 @@ class PdfRenderer(PageSource):
         *,
         password: str | None = None,
         figure_prefix: str = "",
-        check_file: bool = True,
+        file: InputFile | None = None,
         recycling: Recycling | None = None,
     ) -> None:
         self.path = Path(path)
         self.options = options
         self.figure_prefix = figure_prefix
         self._password = password
-        self._check_file = check_file
+        self._file = file
         self._recycling = recycling or Recycling()
         self._doc: RecyclingDocument | None = None
         self._pool = SHARED_POOL
@@ -333,14 +343,24 @@ class PdfRenderer(PageSource):
         """
         if self._closed:
             raise ValueError(f"renderer for {self.path} is closed")
+        if self._file is None:
+            self._file = await asyncio.to_thread(InputFile.open_pdf, self.path)
         if self._doc is None:
-            if self._check_file:
-                await asyncio.to_thread(check_pdf, self.path)
             self._doc = await arun_pdfium(
-                RecyclingDocument, self.path, self._password, self._recycling
+                RecyclingDocument, self._file, self._password, self._recycling
             )
             self._page_count = self._doc.page_count
         return self._page_count
+
+    @property
+    def encrypted(self) -> bool:
+        """Encrypted and opened with a password (a PDF that opens without one is not secret)."""
+        return self._doc is not None and self._doc.encrypted and self._password is not None
+
+    async def content_sha256(self) -> str:
+        if self._file is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        return await asyncio.to_thread(self._file.sha256)
 
     async def render(self, page_no: int) -> PageImage:
         """Render and encode 1-based page ``page_no``."""
@@ -414,15 +434,17 @@ class PdfRenderer(PageSource):
         """
         self._closed = True
         doc, self._doc = self._doc, None
-        if doc is not None:
-            await arun_pdfium(doc.close)
+        file, self._file = self._file, None
+        if doc is not None or file is not None:
+            await arun_pdfium(close_with_file, doc, file)
 
     def __del__(self) -> None:
         # A renderer dropped without aclose() would let pypdfium2's finalizer close
         # the document on whatever thread the garbage collector runs on; hand the
-        # close to the pdfium thread instead.
+        # close to the pdfium thread instead (the file after the document that reads it).
         doc = getattr(self, "_doc", None)
-        if doc is not None:
+        file = getattr(self, "_file", None)
+        if doc is not None or file is not None:
             # RuntimeError: the executor is already shut down at interpreter exit.
             with contextlib.suppress(RuntimeError):
-                pdfium_executor().submit(doc.close)
+                pdfium_executor().submit(close_with_file, doc, file)

@@ -10,12 +10,14 @@ clear message.
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from pathlib import Path
+from typing import IO
 
 from .errors import CorruptPdf, PageRangeError
 from .imagefile import DECODE_ERRORS, decode_frame, open_image
-from .inputfile import sniff
+from .inputfile import InputFile, sniff
 from .pages import PageImage
 from .render import PageSource, PdfRenderer, RenderOptions, count_pdf_pages, encode_and_inspect
 
@@ -41,9 +43,17 @@ def count_source_pages(path: Path, password: str | None = None, *, max_side: int
     return _count_frames(path, max_side)
 
 
-def _count_frames(path: Path, max_side: int = 2000, max_pixels: int = 40_000_000) -> int:
-    """Frames in an image file; frame 1 is decoded now, so a bad file fails here, not mid-run."""
-    with open_image(path) as image:
+def _count_frames(
+    path: Path,
+    max_side: int = 2000,
+    max_pixels: int = 40_000_000,
+    source: IO[bytes] | None = None,
+) -> int:
+    """Frames in an image file; frame 1 is decoded now, so a bad file fails here, not mid-run.
+
+    ``source``: the bytes of ``path`` as an open file (see :class:`ImageRenderer`).
+    """
+    with open_image(path, source) as image:
         try:
             frames = int(getattr(image, "n_frames", 1))
         except DECODE_ERRORS as exc:
@@ -55,32 +65,60 @@ def _count_frames(path: Path, max_side: int = 2000, max_pixels: int = 40_000_000
 def open_source(
     path: Path, options: RenderOptions, *, password: str | None = None, figure_prefix: str = ""
 ) -> PageSource:
-    """The renderer for ``path``, chosen by content."""
-    if sniff(path) == "pdf":
-        return PdfRenderer(
-            path, options, password=password, figure_prefix=figure_prefix, check_file=False
-        )
-    return ImageRenderer(path, options, figure_prefix=figure_prefix)
+    """The renderer for ``path``, chosen by content; it owns the file opened here."""
+    file = InputFile.open(path)
+    try:
+        if file.kind() == "pdf":
+            return PdfRenderer(
+                path, options, password=password, figure_prefix=figure_prefix, file=file
+            )
+        return ImageRenderer(path, options, figure_prefix=figure_prefix, file=file)
+    except BaseException:
+        file.close()
+        raise
 
 
 class ImageRenderer(PageSource):
-    """Pages from an image file: scaled to the same caps as PDF pages, re-encoded."""
+    """Pages from an image file: scaled to the same caps as PDF pages, re-encoded.
 
-    def __init__(self, path: Path, options: RenderOptions, *, figure_prefix: str = "") -> None:
+    Every decode reads the one :class:`InputFile` (opened here unless given).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        options: RenderOptions,
+        *,
+        figure_prefix: str = "",
+        file: InputFile | None = None,
+    ) -> None:
         self.path = path
         self.options = options
         self.figure_prefix = figure_prefix
+        self._file = file
         self._page_count = 0
+
+    def _source(self) -> IO[bytes]:
+        if self._file is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        return io.BufferedReader(self._file.reader())
 
     @property
     def page_count(self) -> int:
         return self._page_count
 
     async def open(self) -> int:
+        if self._file is None:
+            self._file = await asyncio.to_thread(InputFile.open, self.path)
         self._page_count = await asyncio.to_thread(
-            _count_frames, self.path, self.options.max_side, self.options.max_pixels
+            _count_frames, self.path, self.options.max_side, self.options.max_pixels, self._source()
         )
         return self._page_count
+
+    async def content_sha256(self) -> str:
+        if self._file is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        return await asyncio.to_thread(self._file.sha256)
 
     async def render(self, page_no: int) -> PageImage:
         if not 1 <= page_no <= self._page_count:
@@ -91,7 +129,7 @@ class ImageRenderer(PageSource):
 
     def _render(self, page_no: int) -> PageImage:
         started = time.perf_counter()
-        with open_image(self.path) as source:
+        with open_image(self.path, self._source()) as source:
             image = decode_frame(
                 source,
                 page_no - 1,
@@ -118,4 +156,6 @@ class ImageRenderer(PageSource):
         )
 
     async def aclose(self) -> None:
-        return None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()

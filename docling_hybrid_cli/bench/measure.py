@@ -25,7 +25,7 @@ from typing import Any
 from ..backend_configs import HttpBackendConfig
 from ..backends.base import server_root
 from ..chain import build_chain
-from ..checkpoint import PageCache
+from ..checkpoint import Checkpoints
 from ..memory import tune_glibc_malloc
 from ..pages import PageResult, PageState
 from ..pipeline import DocumentJob, DocumentResult, convert_document, render_options
@@ -52,6 +52,9 @@ class _Quiet:
         return None
 
     def document_finished(self, result: DocumentResult) -> None:
+        return None
+
+    def notice(self, message: str) -> None:
         return None
 
 
@@ -84,11 +87,13 @@ async def convert_once(
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     try:
-        cache = None
+        checkpoints = None
         if settings.cache.enabled:
             root = output.with_name(f"{output.stem}-page-cache")
-            cache = await PageCache.for_document(root, source, settings.convert, settings.chain)
-        result = await convert_document(job, chain, settings.convert, _Quiet(), cache=cache)
+            checkpoints = Checkpoints(root, settings.convert, settings.chain, warn=_Quiet().notice)
+        result = await convert_document(
+            job, chain, settings.convert, _Quiet(), checkpoints=checkpoints
+        )
     finally:
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0

@@ -121,6 +121,14 @@ def convert(
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
     ] = False,
+    cache_encrypted: Annotated[
+        bool,
+        typer.Option(
+            "--cache-encrypted",
+            help="Checkpoint pages of password-protected PDFs too (their text then "
+            "lies unencrypted in the cache until the document completes).",
+        ),
+    ] = False,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a per-page JSON report here.")
     ] = None,
@@ -131,14 +139,17 @@ def convert(
     """Convert PDFs (or page images) to Markdown, page by page, through the backend chain.
 
     An existing output file is replaced, atomically, only when its document
-    finishes. Converted pages are checkpointed: after Ctrl-C or failed pages,
-    the same command again sends only the missing pages.
+    finishes; a second run on the same output refuses while the first goes on.
+    Converted pages are checkpointed (not those of password-protected PDFs,
+    unless --cache-encrypted): after Ctrl-C or failed pages, the same command
+    again sends only the missing pages.
 
     A blank page, or one on which no backend found text, is an empty page:
     converted, with nothing but the page separator in the Markdown.
 
     Exit codes: 0 every page converted; 1 some pages failed (their place in
-    the Markdown holds a comment saying why); 2 bad input, config or flags;
+    the Markdown holds a comment saying why) or an output could not be
+    written (disk full); 2 bad input, config or flags, or the output is busy;
     130 interrupted (143 on SIGTERM, handled the same way).
     """
     import asyncio
@@ -183,7 +194,15 @@ def convert(
 
     try:
         with _sigterm_as_interrupt() as terminated:
-            batch = asyncio.run(convert_batch(jobs, settings, observer, use_cache=not no_cache))
+            batch = asyncio.run(
+                convert_batch(
+                    jobs,
+                    settings,
+                    observer,
+                    use_cache=not no_cache,
+                    cache_encrypted=cache_encrypted,
+                )
+            )
     except KeyboardInterrupt:
         stopped = Interrupted(
             "terminated: converted pages are checkpointed"
@@ -291,12 +310,20 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             "unreadable": [
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
             ],
+            "not_written": [
+                {
+                    "input": str(f.job.source),
+                    "output": str(f.job.output),
+                    "error": redact(str(f.error)),
+                }
+                for f in batch.write_failures
+            ],
             "seconds": round(batch.seconds, 3),
             "cost": batch.spending.to_dict(),
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    for failure in batch.failures:
+    for failure in [*batch.failures, *batch.write_failures]:
         sys.stderr.write(redact(f"error: {failure.error}") + "\n")
     for summary in summaries:
         by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
@@ -312,12 +339,13 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"
         sys.stderr.write(line + "\n")
-    if len(summaries) + len(batch.failures) > 1:
+    if len(summaries) + len(batch.failures) + len(batch.write_failures) > 1:
         total = sum(s["pages"] for s in summaries)
         converted = sum(s["converted"] for s in summaries)
+        not_written = f", {len(batch.write_failures)} not written" if batch.write_failures else ""
         sys.stderr.write(
-            f"{len(summaries)} documents converted, {len(batch.failures)} unreadable; "
-            f"{converted}/{total} pages in {batch.seconds:.1f} s\n"
+            f"{len(summaries)} documents converted, {len(batch.failures)} unreadable"
+            f"{not_written}; {converted}/{total} pages in {batch.seconds:.1f} s\n"
         )
     spending = batch.spending
     if spending.limit is not None or spending.total > 0:

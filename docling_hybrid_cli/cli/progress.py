@@ -67,6 +67,9 @@ class PlainProgress:
     def document_finished(self, result: DocumentResult) -> None:
         return None
 
+    def notice(self, message: str) -> None:
+        self._line(message)
+
     def close(self) -> None:
         return None
 
@@ -179,6 +182,10 @@ class RichProgress:
 
     def document_finished(self, result: DocumentResult) -> None:
         self.close()
+
+    def notice(self, message: str) -> None:
+        style = "yellow" if message.startswith("warning:") else None
+        self.console.print(message, style=style, markup=False, highlight=False)
 
     def close(self) -> None:
         if self._live is not None:

@@ -1,4 +1,7 @@
-"""Every script in scripts/ still imports: the suite does not run them, so renames break them."""
+"""Every script in scripts/ still imports.
+
+The suite does not run them, so a rename would break them silently.
+"""
 
 from __future__ import annotations
 

@@ -166,6 +166,11 @@ def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
+def partial_files(directory: Path, output: str) -> list[Path]:
+    """The hidden ``.<output>.<random>.partial`` files a run streams pages into."""
+    return sorted(directory.glob(f".{output}.*.partial"))
+
+
 def looks_complete(directory: Path) -> list[Path]:
     """Markdown files under their final name (not ``.x.md.partial``, not temporaries)."""
     return [p for p in directory.rglob("*.md") if not p.name.startswith(".")]
@@ -202,8 +207,9 @@ def test_stop_signal_then_rerun_resumes_with_only_missing_pages(
     assert "run the same command again" in stderr
     assert "Traceback" not in stderr
     assert not (tmp_path / "big.md").exists()
-    partial = tmp_path / ".big.md.partial"
-    partial_text = partial.read_text() if partial.exists() else ""
+    partials = partial_files(tmp_path, "big.md")
+    assert len(partials) <= 1
+    partial_text = partials[0].read_text() if partials else ""
     stored = len(checkpoint_entries(tmp_path))
     assert PAGES // 2 - CONCURRENCY <= stored <= first.chat_ok
 
@@ -220,7 +226,7 @@ def test_stop_signal_then_rerun_resumes_with_only_missing_pages(
     resumed = (tmp_path / "big.md").read_bytes()
     assert widths_in(resumed.decode()) == expected_widths(PAGES)
     assert resumed.decode().startswith(partial_text)
-    assert not partial.exists()
+    assert partial_files(tmp_path, "big.md") == []
     assert checkpoint_entries(tmp_path) == [], "a complete run forgets its checkpoints"
 
     fresh = cli.run(*args, "--no-cache", "-o", "fresh.md", "-j", "16")
@@ -479,7 +485,8 @@ def test_existing_output_replaced_only_when_finished(
     proc = cli.start(*args, log=tmp_path / "run1.log")
     wait_until(lambda: server.stats.chat_ok >= 3, proc)
     assert out.read_text() == "OLD CONTENT\n"
-    assert (tmp_path / ".doc.md.partial").exists()
+    assert len(partial_files(tmp_path, "doc.md")) == 1
+    assert (tmp_path / ".doc.md.lock").read_text().strip() == str(proc.pid)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=DEADLINE_S) == 130
     assert out.read_text() == "OLD CONTENT\n"
@@ -717,6 +724,8 @@ class _Quiet:
     def page_finished(self, result: object) -> None: ...
 
     def document_finished(self, result: object) -> None: ...
+
+    def notice(self, message: str) -> None: ...
 
 
 def _open_fds() -> int:

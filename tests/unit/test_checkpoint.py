@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import os
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pdfgen import make_pdf
 
-from docling_hybrid_cli.backend_configs import GuardStep
+from docling_hybrid_cli.backend_configs import GuardStep, TesseractConfig, backend_config
 from docling_hybrid_cli.batch import cache_root
 from docling_hybrid_cli.blocks import Block
 from docling_hybrid_cli.checkpoint import (
+    FIGURE_PREFIX_PLACEHOLDER,
+    Checkpoints,
     PageCache,
     clear_cache,
     default_cache_dir,
     document_key,
-    file_sha256,
 )
-from docling_hybrid_cli.errors import InputError
 from docling_hybrid_cli.pages import AttemptError, Figure, PageResult, PageText
+from docling_hybrid_cli.render import RenderOptions
 from docling_hybrid_cli.settings import BackendConfig, ConvertSettings, Settings, load_settings
+from docling_hybrid_cli.sources import open_source
 
 HASH = "ab" * 32
 
@@ -133,31 +138,28 @@ def test_key_is_deterministic_and_a_safe_dir_name(settings: Settings) -> None:
 
 def test_key_follows_document_bytes_not_file_name(settings: Settings, tmp_path: Path) -> None:
     """A renamed copy resumes from the same checkpoints; edited bytes do not."""
-    original = tmp_path / "report.pdf"
-    original.write_bytes(b"%PDF-1.7 same bytes")
+    original = make_pdf(tmp_path / "report.pdf", 2)
     renamed = tmp_path / "elsewhere" / "renamed.pdf"
     renamed.parent.mkdir()
     renamed.write_bytes(original.read_bytes())
-    edited = tmp_path / "edited.pdf"
-    edited.write_bytes(b"%PDF-1.7 other bytes")
+    edited = make_pdf(tmp_path / "edited.pdf", 3)
+    warnings: list[str] = []
+    checkpoints = Checkpoints(
+        tmp_path / "pages", settings.convert, settings.chain, warn=warnings.append
+    )
 
     def key_of(path: Path) -> Path:
-        root = tmp_path / "pages"
-        return asyncio.run(PageCache.for_document(root, path, settings.convert, settings.chain)).dir
+        async def go() -> Path:
+            async with open_source(path, RenderOptions()) as source:
+                cache = await checkpoints.for_source(source, "x_images/")
+            assert cache is not None
+            return cache.dir
+
+        return asyncio.run(go())
 
     assert key_of(original) == key_of(renamed)
     assert key_of(original) != key_of(edited)
-    assert file_sha256(original) == file_sha256(renamed)
-
-
-def test_for_document_unreadable_is_an_input_error(settings: Settings, tmp_path: Path) -> None:
-    """A document that vanished is reported as an input error, not an OSError."""
-    with pytest.raises(InputError, match="does not exist"):
-        asyncio.run(
-            PageCache.for_document(
-                tmp_path, tmp_path / "gone.pdf", settings.convert, settings.chain
-            )
-        )
+    assert warnings == []
 
 
 def test_round_trip_keeps_every_field(cache: PageCache) -> None:
@@ -215,6 +217,9 @@ def test_failed_pages_are_not_stored(cache: PageCache) -> None:
         ),
         pytest.param(lambda entry: _rewrite(entry, page=7), id="other-page"),
         pytest.param(lambda entry: _rewrite(entry, figures=["lost.png"]), id="figure-missing"),
+        pytest.param(lambda entry: _rewrite(entry, cost=float("nan")), id="nan-cost"),
+        pytest.param(lambda entry: _rewrite(entry, prompt_tokens="many"), id="text-tokens"),
+        pytest.param(lambda entry: _rewrite(entry, markdown=["not", "text"]), id="markdown-list"),
     ],
 )
 def test_corrupt_entry_is_ignored(cache: PageCache, corrupt: Callable[[Path], object]) -> None:
@@ -402,3 +407,231 @@ def test_an_entry_with_a_malformed_dollar_flag_is_not_used(cache: PageCache, fla
     record = json.loads(entry.read_text("utf-8"))
     entry.write_text(json.dumps({**record, "dollars_are_math": flag}))
     assert cache.load(6) is None
+
+
+# --------------------------------------------------------------------------- key completeness
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value"),
+    [
+        pytest.param({"name": "tesseract"}, "lang", "deu", id="tesseract-lang"),
+        pytest.param({"name": "tesseract"}, "psm", 6, id="tesseract-psm"),
+        pytest.param(
+            {"name": "openai-compatible", "model": "m"}, "omit_temperature", True, id="omit-temp"
+        ),
+        pytest.param(
+            {"name": "openai-compatible", "model": "m"},
+            "token_limit_field",
+            "max_completion_tokens",
+            id="token-field",
+        ),
+        pytest.param({"name": "deepseek-mlx", "model": "m"}, "max_tokens", 99, id="mlx-tokens"),
+        pytest.param(
+            {"name": "openrouter", "model": "m"}, "prompt", "Read.", id="openrouter-prompt"
+        ),
+    ],
+)
+def test_key_changes_with_each_familys_output_fields(
+    settings: Settings, table: dict[str, Any], field: str, value: Any
+) -> None:
+    """Each family's config model says what changes its output; all of it keys the cache."""
+    before = backend_config(**table)
+    after = backend_config(**{**table, field: value})
+    key = document_key(HASH, settings.convert, [before])
+    assert document_key(HASH, settings.convert, [after]) != key
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "value"),
+    [
+        pytest.param(
+            {"name": "openrouter", "model": "m"}, "referer", "https://a.example", id="ref"
+        ),
+        pytest.param({"name": "openrouter", "model": "m"}, "title", "Mine", id="title"),
+        pytest.param({"name": "deepseek-vllm"}, "headers", {"X-Api-Key": "k"}, id="headers"),
+        pytest.param({"name": "deepseek-vllm"}, "requests_per_minute", 10.0, id="rpm"),
+        pytest.param({"name": "deepseek-vllm"}, "api_key_env", "MY_KEY", id="key-env"),
+        pytest.param({"name": "tesseract"}, "max_concurrency", 1, id="tesseract-concurrency"),
+    ],
+)
+def test_key_ignores_fields_a_family_declares_neutral(
+    settings: Settings, table: dict[str, Any], field: str, value: Any
+) -> None:
+    """Attribution, authentication and rate settings do not change a page's Markdown."""
+    before = backend_config(**table)
+    after = backend_config(**{**table, field: value})
+    assert document_key(HASH, settings.convert, [after]) == document_key(
+        HASH, settings.convert, [before]
+    )
+
+
+def test_a_field_added_later_keys_the_cache_until_declared_neutral() -> None:
+    """Complete by construction: a new field is in the key unless listed in cache_key_ignores."""
+
+    class Extended(TesseractConfig):
+        oem: int = 1
+
+    assert Extended(name="t").output_identity()["oem"] == 1
+    assert "timeout_s" not in Extended(name="t").output_identity()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_stored_links_hold_a_placeholder_and_load_with_the_current_prefix(tmp_path: Path) -> None:
+    """Resuming into another output name links figures to that output's own folder."""
+    figure = Figure("page-0001-fig-1.jpg", b"jpeg bytes")
+    page = converted(1, figures=(figure,))
+    assert page.text is not None
+    page.text = PageText(
+        markdown="see old_images/ below\n\n![](old_images/page-0001-fig-1.jpg)\n",
+        figures=(figure,),
+    )
+    PageCache(tmp_path, "key", figure_prefix="old_images/").store(page)
+    stored = json.loads(next(tmp_path.rglob("page-*.json")).read_text("utf-8"))
+    assert f"![]({FIGURE_PREFIX_PLACEHOLDER}page-0001-fig-1.jpg)" in stored["markdown"]
+    assert "](old_images/" not in stored["markdown"]
+
+    loaded = PageCache(tmp_path, "key", figure_prefix="new_images/").load(1)
+    assert loaded is not None and loaded.text is not None
+    assert loaded.text.markdown == "see old_images/ below\n\n![](new_images/page-0001-fig-1.jpg)\n"
+    assert loaded.text.figures == (figure,)
+
+
+@pytest.mark.parametrize(
+    "name", ["../../escaped.jpg", "/tmp/abs.jpg", "a/b.jpg", ".hidden", "..", "", 7, None]
+)
+def test_doctored_figure_name_refuses_the_page(cache: PageCache, name: object) -> None:
+    """A figure name that is not a plain file name makes the entry unusable (re-converted)."""
+    cache.store(converted(1, figures=(Figure("f.jpg", b"x"),)))
+    (cache.root / "escaped.jpg").write_bytes(b"planted")  # what ../../escaped.jpg would read
+    _rewrite(next(cache.dir.glob("page-*1.json")), figures=[name])
+    assert cache.load(1) is None
+
+
+def test_unsafe_figure_name_is_never_stored(tmp_path: Path) -> None:
+    """A figure named like a path turns checkpoints off rather than writing outside the cache."""
+    warnings: list[str] = []
+    owner = Checkpoints(tmp_path / "pages", ConvertSettings(), [], warn=warnings.append)
+    cache = PageCache(owner.root, "key", owner=owner)
+    cache.store(converted(1, figures=(Figure("../../out.jpg", b"x"),)))
+    assert not (tmp_path / "out.jpg").exists()
+    assert not owner.on and len(warnings) == 1
+
+
+# --------------------------------------------------------------------------- the cache dir
+
+
+class FakeSource:
+    """What Checkpoints needs from an open document."""
+
+    def __init__(self, *, encrypted: bool = False) -> None:
+        self.encrypted = encrypted
+
+    async def content_sha256(self) -> str:
+        return HASH
+
+
+def checkpoints_at(root: Path, **options: Any) -> tuple[Checkpoints, list[str]]:
+    warnings: list[str] = []
+    return Checkpoints(root, ConvertSettings(), [], warn=warnings.append, **options), warnings
+
+
+def open_cache(checkpoints: Checkpoints, source: FakeSource | None = None) -> PageCache | None:
+    return asyncio.run(checkpoints.for_source(source or FakeSource(), "doc_images/"))
+
+
+def test_cache_dirs_are_created_private(tmp_path: Path, umask_022: None) -> None:
+    """Every directory the cache creates is 0700, parents included (mkdir -p would give 0755)."""
+    checkpoints, warnings = checkpoints_at(tmp_path / "xdg" / "docling-hybrid-ocr" / "pages")
+    cache = open_cache(checkpoints)
+    assert cache is not None
+    cache.store(converted(1, figures=(Figure("f.jpg", b"x"),)))
+    for directory in [
+        tmp_path / "xdg",
+        tmp_path / "xdg" / "docling-hybrid-ocr",
+        checkpoints.root,
+        cache.dir,
+        cache.dir / "figures",
+    ]:
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    assert warnings == []
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _make_shared(root: Path, how: str) -> None:
+    if how == "not-a-dir":
+        root.parent.mkdir(parents=True)
+        root.write_text("a file")
+        return
+    root.mkdir(parents=True)
+    if how == "group-writable":
+        root.chmod(0o770)
+    elif how == "world-writable":
+        root.chmod(0o1777)
+    elif how == "other-owner":
+        if os.geteuid() != 0:
+            pytest.skip("only root can give a directory to another user")
+        os.chown(root, 65534, 65534)
+
+
+@pytest.mark.parametrize("how", ["group-writable", "world-writable", "other-owner", "not-a-dir"])
+def test_unsafe_cache_dir_turns_checkpoints_off_with_one_warning(tmp_path: Path, how: str) -> None:
+    """A root others can write (or own) is refused: a warning, no cache, no crash."""
+    root = tmp_path / "shared" / "pages"
+    _make_shared(root, how)
+    checkpoints, warnings = checkpoints_at(root)
+    assert open_cache(checkpoints) is None
+    assert open_cache(checkpoints) is None  # the next document: still off, no second warning
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: ") and str(root) in warnings[0]
+    assert "off for the rest of this run" in warnings[0]
+    if root.is_dir():
+        assert not any(root.iterdir())
+
+
+def test_unsafe_document_dir_is_refused(tmp_path: Path) -> None:
+    """The document's own directory is checked too (an old run may have left it shared)."""
+    checkpoints, _ = checkpoints_at(tmp_path / "pages")
+    cache = open_cache(checkpoints)
+    assert cache is not None
+    cache.dir.mkdir(mode=0o700)
+    cache.dir.chmod(0o777)
+    later, more = checkpoints_at(tmp_path / "pages")
+    assert open_cache(later) is None
+    assert len(more) == 1 and "writable by other users" in more[0]
+
+
+def test_failed_checkpoint_write_warns_once_and_the_pages_go_on(tmp_path: Path) -> None:
+    """A checkpoint that cannot be written turns the run's cache off; storing never raises."""
+    checkpoints, warnings = checkpoints_at(tmp_path / "pages")
+    cache = open_cache(checkpoints)
+    assert cache is not None
+    cache.store(converted(1))
+    (cache.dir / "page-00002.json").mkdir()  # the rename onto it fails (EISDIR)
+    cache.store(converted(2))
+    cache.store(converted(3))
+    assert len(warnings) == 1 and "cannot write" in warnings[0], warnings
+    assert not cache.active and not checkpoints.on
+    assert cache.load(1) is not None  # what was stored is still read
+    assert cache.load(3) is None
+    assert open_cache(checkpoints) is None  # and the next document has no cache
+
+
+def test_encrypted_documents_are_not_checkpointed_unless_asked(tmp_path: Path) -> None:
+    """A password-protected document gets no cache (one note per run) unless cache_encrypted."""
+    checkpoints, notes = checkpoints_at(tmp_path / "pages")
+    assert open_cache(checkpoints, FakeSource(encrypted=True)) is None
+    assert open_cache(checkpoints, FakeSource(encrypted=True)) is None
+    assert len(notes) == 1 and notes[0].startswith("note: ")
+    assert open_cache(checkpoints, FakeSource()) is not None
+    allowed, quiet = checkpoints_at(tmp_path / "pages", cache_encrypted=True)
+    assert open_cache(allowed, FakeSource(encrypted=True)) is not None
+    assert quiet == []

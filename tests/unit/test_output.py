@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from docling_hybrid_cli import output
 from docling_hybrid_cli.blocks import Block
-from docling_hybrid_cli.errors import OutputError
+from docling_hybrid_cli.errors import OutputError, OutputWriteError
 from docling_hybrid_cli.markdown_style import MarkdownStyle
 from docling_hybrid_cli.output import (
     MarkdownWriter,
@@ -110,7 +111,8 @@ def test_every_permutation_of_four_pages(tmp_path: Path) -> None:
 def test_prefix_streams_to_partial_as_soon_as_complete(make_writer: MakeWriter, out: Path) -> None:
     """A page is on disk (in .partial) once every page before it is done, not before."""
     writer = make_writer()
-    partial = out.with_name(".doc.md.partial")
+    partial = writer.partial_path
+    assert partial.parent == out.parent and partial.name.startswith(".doc.md.")
     writer.add(ok(3))
     writer.add(ok(2))
     assert partial.read_text("utf-8") == ""
@@ -259,13 +261,136 @@ def test_unwritable_output_location(tmp_path: Path) -> None:
 
 
 def test_unwritable_figures_dir(make_writer: MakeWriter, out: Path) -> None:
-    """A figures dir that cannot be created is an OutputError."""
+    """A figures dir that cannot be created mid-run fails the document (exit 1), not the usage."""
     writer = make_writer([1])
     (out.parent / "doc_images").write_text("a file, not a dir", encoding="utf-8")
     figure = Figure(name="f.jpg", data=b"x")
-    with pytest.raises(OutputError):
+    with pytest.raises(OutputWriteError, match="cannot write"):
         writer.add(ok(1, figures=(figure,)))
     writer.close()
+
+
+# --------------------------------------------------------------------------- planted symlinks
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file elsewhere that a planted symlink points at; no write may reach it."""
+    path = tmp_path / "elsewhere" / "precious.txt"
+    path.parent.mkdir()
+    path.write_text("precious", "utf-8")
+    return path
+
+
+def racing_names(
+    monkeypatch: pytest.MonkeyPatch, plant: Callable[[str], None]
+) -> Callable[[int], str]:
+    """Random names whose first one an attacker claims with a symlink just before it is used."""
+    names = iter(["a" * 12, "b" * 12, "c" * 12])
+
+    def token_hex(nbytes: int) -> str:
+        name = next(names)
+        if name == "a" * 12:
+            plant(name)
+        return name
+
+    monkeypatch.setattr(output.secrets, "token_hex", token_hex)
+    return token_hex
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_symlink_planted_at_the_partial_name_is_never_followed(
+    out: Path, victim: Path, monkeypatch: pytest.MonkeyPatch, dangling: bool
+) -> None:
+    """O_EXCL|O_NOFOLLOW: a symlink at the partial file's name (even one planted after the
+    stale-file clean-up) makes the writer pick another name; its target is never written."""
+    target = victim.with_name("created.txt") if dangling else victim
+    out.parent.mkdir(parents=True)
+    racing_names(
+        monkeypatch, lambda name: out.with_name(f".doc.md.{name}.partial").symlink_to(target)
+    )
+    writer = MarkdownWriter(out, [1, 2], separator=SEP, figures_dir=out.with_name("doc_images"))
+    writer.open()
+    assert writer.partial_path.name == f".doc.md.{'b' * 12}.partial"
+    writer.add(ok(1))
+    writer.add(ok(2))
+    writer.commit()
+    assert out.read_text("utf-8") == expected_document([1, 2])
+    assert victim.read_text("utf-8") == "precious"
+    assert not victim.with_name("created.txt").exists()
+    assert out.with_name(f".doc.md.{'a' * 12}.partial").is_symlink()
+
+
+def test_symlink_planted_at_a_temporary_name_is_never_followed(
+    tmp_path: Path, victim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Figures, reports and checkpoints go through the same O_EXCL|O_NOFOLLOW creation."""
+    target = tmp_path / "report.json"
+    racing_names(
+        monkeypatch, lambda name: tmp_path.joinpath(f".report.json.{name}.tmp").symlink_to(victim)
+    )
+    atomic_write_bytes(target, b"{}")
+    assert target.read_bytes() == b"{}"
+    assert victim.read_text("utf-8") == "precious"
+
+
+def test_open_removes_partial_files_of_stopped_runs(out: Path, victim: Path) -> None:
+    """Partial files an interrupted run left for this output (the old fixed name too) are
+    removed -- a symlink among them is unlinked, not followed; other files stay."""
+    out.parent.mkdir(parents=True)
+    stale = [out.with_name(".doc.md.0123456789ab.partial"), out.with_name(".doc.md.partial")]
+    stale[0].write_text("pages of an earlier run", "utf-8")
+    stale[1].symlink_to(victim)
+    kept = [out.with_name(".doc.md.notes"), out.with_name(".other.md.0123456789ab.partial")]
+    for path in kept:
+        path.write_text("not ours", "utf-8")
+    writer = MarkdownWriter(out, [1], separator=SEP, figures_dir=out.with_name("doc_images"))
+    writer.open()
+    writer.add(ok(1))
+    writer.commit()
+    assert not any(path.is_symlink() or path.exists() for path in stale)
+    assert all(path.read_text("utf-8") == "not ours" for path in kept)
+    assert victim.read_text("utf-8") == "precious"
+
+
+def test_commit_does_not_copy_the_mode_of_a_symlinked_output(
+    out: Path, victim: Path, umask_022: None
+) -> None:
+    """An output name that is a symlink is replaced by the new file; the target keeps its bytes
+    and the new file does not take the target's (perhaps world-writable) mode."""
+    out.parent.mkdir(parents=True)
+    victim.chmod(0o666)
+    out.symlink_to(victim)
+    writer = MarkdownWriter(out, [1], separator=SEP, figures_dir=out.with_name("doc_images"))
+    writer.open()
+    writer.add(ok(1))
+    writer.commit()
+    assert not out.is_symlink()
+    assert victim.read_text("utf-8") == "precious"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(
+    "name", ["../escaped.jpg", "/tmp/abs.jpg", "sub/f.jpg", ".hidden.jpg", "..", ""]
+)
+def test_figure_with_a_path_for_a_name_is_refused(
+    make_writer: MakeWriter, out: Path, name: str
+) -> None:
+    """A figure name must be a plain file name: it can never land outside ``<name>_images/``."""
+    writer = make_writer([1])
+    with pytest.raises(OutputWriteError, match="refusing to write a figure"):
+        writer.add(ok(1, figures=(Figure(name=name, data=b"x"),)))
+    writer.discard()
+    assert sorted(p.name for p in out.parent.iterdir()) == []
+    assert not (out.parent.parent / "escaped.jpg").exists()
+
+
+def test_discard_removes_the_partial_file(make_writer: MakeWriter, out: Path) -> None:
+    """After a write error the cut-short partial file is removed, not left to mislead."""
+    writer = make_writer([1, 2])
+    writer.add(ok(1))
+    writer.discard()
+    assert sorted(out.parent.iterdir()) == []
 
 
 def test_atomic_write_leaves_no_temp_on_failure(tmp_path: Path) -> None:

@@ -9,6 +9,9 @@ import pypdfium2 as pdfium
 import pytest
 from pdfgen import make_pdf
 
+from docling_hybrid_cli import pdfdoc
+from docling_hybrid_cli.errors import CorruptPdf
+from docling_hybrid_cli.inputfile import InputFile
 from docling_hybrid_cli.pdfdoc import Recycling, RecyclingDocument
 from docling_hybrid_cli.pdfium_thread import run_pdfium
 
@@ -32,7 +35,13 @@ def _read(doc: RecyclingDocument, pages: range) -> list[str]:
 
 
 def _open(path: Path, recycling: Recycling) -> RecyclingDocument:
-    return run_pdfium(RecyclingDocument, path, None, recycling)
+    return run_pdfium(RecyclingDocument, InputFile.open(path), None, recycling)
+
+
+def _close(doc: RecyclingDocument) -> None:
+    """Close the document, then the descriptor it reads."""
+    run_pdfium(doc.close)
+    doc.file.close()
 
 
 def test_document_is_reopened_during_long_runs(tmp_path: Path) -> None:
@@ -42,7 +51,7 @@ def test_document_is_reopened_during_long_runs(tmp_path: Path) -> None:
         assert _read(doc, range(1, 8)) == [f"Heading {n}" for n in range(1, 8)]
         assert doc.opens == 4  # the first open, then after pages 2, 4 and 6
     finally:
-        run_pdfium(doc.close)
+        _close(doc)
 
 
 def test_reopen_is_skipped_when_it_would_cost_too_much(tmp_path: Path) -> None:
@@ -53,31 +62,54 @@ def test_reopen_is_skipped_when_it_would_cost_too_much(tmp_path: Path) -> None:
         _read(doc, range(1, 6))
         assert doc.opens == 1
     finally:
-        run_pdfium(doc.close)
+        _close(doc)
 
 
-@pytest.mark.parametrize("change", ["deleted", "fewer pages"])
-def test_failed_reopen_keeps_the_open_document(tmp_path: Path, change: str) -> None:
-    """A file removed or replaced mid-run: reading goes on from the document already open."""
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_reopen_reads_the_file_first_opened(tmp_path: Path, change: str) -> None:
+    """A file removed or replaced mid-run: every reopen still reads the original bytes.
+
+    Reopens go through the descriptor opened at the start, never the name, so the
+    pages rendered and the hash the page cache keyed them by stay the same document.
+    """
     path = make_pdf(tmp_path / "doc.pdf", 5, text="Heading {n}")
     doc = _open(path, REOPEN_OFTEN)
     try:
         lines = _read(doc, range(1, 3))
         if change == "deleted":
             path.unlink()
-        else:  # replaced atomically, as editors save: the open inode stays readable
-            make_pdf(tmp_path / "new.pdf", 2).replace(path)
+        else:  # replaced atomically, as editors save
+            make_pdf(tmp_path / "new.pdf", 2, text="Other {n}").replace(path)
+        lines += _read(doc, range(3, 6))
+        assert lines == [f"Heading {n}" for n in range(1, 6)]
+        assert doc.opens == 3  # the first open, then after pages 2 and 4
+    finally:
+        _close(doc)
+
+
+def test_failed_reopen_keeps_the_open_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reopen that fails leaves the open document in use, and recycling stops."""
+    doc = _open(make_pdf(tmp_path / "doc.pdf", 5, text="Heading {n}"), REOPEN_OFTEN)
+    try:
+        lines = _read(doc, range(1, 3))
+
+        def broken(file: InputFile, password: str | None) -> pdfium.PdfDocument:
+            raise CorruptPdf(f"{file.path} is damaged")
+
+        monkeypatch.setattr(pdfdoc, "open_document", broken)
         lines += _read(doc, range(3, 6))
         assert lines == [f"Heading {n}" for n in range(1, 6)]
         assert doc.opens == 2  # the first open and the one failed reopen, no more
     finally:
-        run_pdfium(doc.close)
+        _close(doc)
 
 
 def test_closed_document_is_refused(tmp_path: Path) -> None:
     """Using a document after close is a ValueError, never a pdfium crash."""
     doc = _open(make_pdf(tmp_path / "doc.pdf", 1), Recycling())
-    run_pdfium(doc.close)
+    _close(doc)
     with pytest.raises(ValueError, match="is closed"):
         run_pdfium(lambda: doc.document)
     with pytest.raises(ValueError, match="is closed"):

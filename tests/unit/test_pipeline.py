@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -10,11 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pdfgen import make_pdf
+from pdfgen import make_encrypted_pdf, make_pdf
 
 from docling_hybrid_cli.blocks import Block
-from docling_hybrid_cli.errors import CorruptPdf, PageRangeError
-from docling_hybrid_cli.pages import Figure, PageImage, PageResult, PageText
+from docling_hybrid_cli.checkpoint import Checkpoints, document_key
+from docling_hybrid_cli.errors import CorruptPdf, OutputBusy, OutputWriteError, PageRangeError
+from docling_hybrid_cli.outputlock import OutputLock
+from docling_hybrid_cli.pages import AttemptError, Figure, PageImage, PageResult, PageText
 from docling_hybrid_cli.pipeline import (
     DocumentJob,
     DocumentResult,
@@ -80,6 +85,7 @@ class Recorder:
         self.states: list[tuple[int, str]] = []
         self.finished: list[PageResult] = []
         self.documents: list[DocumentResult] = []
+        self.notices: list[str] = []
         self.alive = 0
         self.max_alive = 0
         self._rendered: set[int] = set()
@@ -102,6 +108,9 @@ class Recorder:
     def document_finished(self, result: DocumentResult) -> None:
         self.documents.append(result)
 
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+
 
 @pytest.fixture(scope="module")
 def pdf20(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -122,13 +131,17 @@ def run(
     *,
     pages: str | None = None,
     observer: Recorder | None = None,
+    checkpoints: Checkpoints | None = None,
+    password: str | None = None,
     **convert: object,
 ) -> tuple[DocumentResult, Recorder]:
     """Convert ``source`` into ``out`` with the fake chain."""
     recorder = observer or Recorder()
     settings = ConvertSettings(page_separator="\n<!-- {page} -->\n", **convert)  # type: ignore[arg-type]
-    job = DocumentJob(source=source, output=out, pages=pages)
-    result = asyncio.run(convert_document(job, chain, settings, recorder))  # type: ignore[arg-type]
+    job = DocumentJob(source=source, output=out, pages=pages, password=password)
+    result = asyncio.run(
+        convert_document(job, chain, settings, recorder, checkpoints=checkpoints)  # type: ignore[arg-type]
+    )
     return result, recorder
 
 
@@ -252,7 +265,7 @@ def test_figure_prefix_and_output_location(pdf6: Path, tmp_path: Path) -> None:
     assert set(seen) == {"report_images/"}
     assert figures_dir_for(out) == out.parent / "report_images"
     assert out.exists()
-    assert not out.with_name(".report.md.partial").exists()
+    assert not list(out.parent.glob(".report.md.*"))
 
 
 def test_result_accounting(pdf6: Path, tmp_path: Path) -> None:
@@ -284,7 +297,165 @@ def test_chain_crash_aborts_and_keeps_partial(pdf6: Path, tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="boom"):
         run(pdf6, out, Boom(), concurrency=1)
     assert not out.exists()
-    assert out.with_name(".doc.md.partial").exists()
+    assert len(list(tmp_path.glob(".doc.md.*.partial"))) == 1
+    assert not (tmp_path / ".doc.md.lock").exists()
+
+
+# --------------------------------------------------------------------------- files and checkpoints
+
+
+class FigureChain(FakeChain):
+    """Page 1 carries a figure linked under the page's prefix; pages in ``fail`` fail."""
+
+    def __init__(self, *, fail: Sequence[int] = (), **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.fail = set(fail)
+
+    async def convert(self, page: PageImage, notify: Notify | None = None) -> PageResult:
+        result = await super().convert(page, notify)
+        if page.page in self.fail:
+            error = AttemptError("fake", "HTTP 500", "BackendServerError")
+            return PageResult(page=page.page, errors=[error], attempts=1)
+        if page.page == 1 and result.text is not None:
+            link = f"\n\n![]({page.figure_prefix}{FIGURE})\n"
+            result.text = replace(
+                result.text,
+                markdown=result.text.markdown + link,
+                figures=(Figure(FIGURE, FIGURE_BYTES),),
+            )
+        return result
+
+
+FIGURE = "page-0001-fig-1.jpg"
+FIGURE_BYTES = b"the figure of page 1"
+
+
+def checkpoints_in(root: Path, recorder: Recorder, **options: bool) -> Checkpoints:
+    return Checkpoints(root, ConvertSettings(), [], warn=recorder.notice, **options)
+
+
+def entries(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob("page-*.json"))
+
+
+def test_resume_into_another_output_links_to_its_own_figures(pdf6: Path, tmp_path: Path) -> None:
+    """The checkpoint stores a placeholder: a re-run with another -o name links (and writes)
+    the figures into that output's own ``<name>_images/``."""
+    recorder = Recorder()
+    first = tmp_path / "first.md"
+    run(pdf6, first, FigureChain(fail=[2]), checkpoints=checkpoints_in(tmp_path / "c", recorder))
+    assert f"![](first_images/{FIGURE})" in first.read_text("utf-8")
+
+    second = tmp_path / "second.md"
+    chain = FigureChain()
+    run(pdf6, second, chain, checkpoints=checkpoints_in(tmp_path / "c", recorder))
+    assert 1 not in chain.calls and 2 in chain.calls
+    markdown = second.read_text("utf-8")
+    assert f"![](second_images/{FIGURE})" in markdown
+    assert "first_images" not in markdown
+    assert (tmp_path / "second_images" / FIGURE).read_bytes() == FIGURE_BYTES
+    assert recorder.notices == []
+
+
+def test_doctored_checkpoint_cannot_write_outside_the_output(pdf6: Path, tmp_path: Path) -> None:
+    """A figure name ``../../x`` in a checkpoint refuses that page's entry: it is converted
+    again and nothing is written outside the output folder."""
+    recorder = Recorder()
+    out = tmp_path / "out" / "doc.md"
+    run(pdf6, out, FigureChain(fail=[2]), checkpoints=checkpoints_in(tmp_path / "c", recorder))
+    [entry] = list((tmp_path / "c").rglob("page-00001.json"))
+    record = json.loads(entry.read_text("utf-8"))
+    record["figures"] = ["../../escaped.jpg"]
+    entry.write_text(json.dumps(record), "utf-8")
+    (tmp_path / "c" / "escaped.jpg").write_bytes(b"planted")  # what the name would read
+
+    chain = FigureChain()
+    run(pdf6, out, chain, checkpoints=checkpoints_in(tmp_path / "c", recorder))
+    assert 1 in chain.calls
+    assert not (tmp_path / "escaped.jpg").exists()
+    assert sorted(p.name for p in (tmp_path / "out" / "doc_images").iterdir()) == [FIGURE]
+    assert f"![](doc_images/{FIGURE})" in out.read_text("utf-8")
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["checkpoints", "no-checkpoints"])
+def test_write_error_fails_the_document_and_keeps_its_checkpoints(
+    pdf6: Path, tmp_path: Path, cached: bool
+) -> None:
+    """An output that cannot be written mid-run: OutputWriteError (exit 1), the partial file
+    removed, the lock released, converted pages checkpointed for the re-run."""
+    recorder = Recorder()
+    checkpoints = checkpoints_in(tmp_path / "c", recorder) if cached else None
+    out = tmp_path / "doc.md"
+    (tmp_path / "doc_images").write_text("a file where the figures folder goes")
+    with pytest.raises(OutputWriteError, match="cannot write") as info:
+        run(pdf6, out, FigureChain(), checkpoints=checkpoints, concurrency=1)
+    assert info.value.exit_code == 1
+    assert ("checkpointed" in str(info.value)) is cached
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["c", "doc_images"] if cached else ["doc_images"]
+    )
+    if not cached:
+        return
+    assert "page-00001.json" in entries(tmp_path / "c")
+    (tmp_path / "doc_images").unlink()
+    chain = FigureChain()
+    run(pdf6, out, chain, checkpoints=checkpoints_in(tmp_path / "c", recorder))
+    assert 1 not in chain.calls
+    assert page_numbers_in(out.read_text("utf-8")) == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "doc_images" / FIGURE).read_bytes() == FIGURE_BYTES
+
+
+def test_checkpoint_write_failure_warns_and_the_document_goes_on(
+    pdf6: Path, tmp_path: Path
+) -> None:
+    """A checkpoint that cannot be written turns the cache off with one warning; every page
+    is still converted and written."""
+    recorder = Recorder()
+    key = document_key(hashlib.sha256(pdf6.read_bytes()).hexdigest(), ConvertSettings(), [])
+    (tmp_path / "c" / key / "page-00003.json").mkdir(parents=True, mode=0o700)
+    (tmp_path / "c").chmod(0o700)
+    result, _ = run(
+        pdf6, tmp_path / "doc.md", FakeChain(), checkpoints=checkpoints_in(tmp_path / "c", recorder)
+    )
+    assert result.failed == []
+    assert page_numbers_in((tmp_path / "doc.md").read_text("utf-8")) == [1, 2, 3, 4, 5, 6]
+    assert len(recorder.notices) == 1 and recorder.notices[0].startswith("warning: cannot write")
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["default", "cache-encrypted"])
+def test_encrypted_pages_are_checkpointed_only_when_asked(tmp_path: Path, allow: bool) -> None:
+    """A PDF opened with its password keeps no plain text in the cache unless allowed."""
+    secret = make_encrypted_pdf(tmp_path / "secret.pdf", "pw", pages=3)
+    recorder = Recorder()
+    checkpoints = checkpoints_in(tmp_path / "c", recorder, cache_encrypted=allow)
+    run(secret, tmp_path / "secret.md", FakeChain(), checkpoints=checkpoints, password="pw")
+    run(
+        secret, tmp_path / "again.md", FigureChain(fail=[2]), checkpoints=checkpoints, password="pw"
+    )
+    assert entries(tmp_path / "c") == (["page-00001.json", "page-00003.json"] if allow else [])
+    assert [n.split(":")[0] for n in recorder.notices] == ([] if allow else ["note"])
+
+
+def test_a_password_for_an_unencrypted_pdf_does_not_stop_checkpoints(
+    pdf6: Path, tmp_path: Path
+) -> None:
+    """The one password of a batch is tried on every input; plain PDFs are cached as usual."""
+    recorder = Recorder()
+    checkpoints = checkpoints_in(tmp_path / "c", recorder)
+    run(pdf6, tmp_path / "doc.md", FigureChain(fail=[2]), checkpoints=checkpoints, password="pw")
+    assert len(entries(tmp_path / "c")) == 5
+    assert recorder.notices == []
+
+
+def test_busy_output_is_refused_before_any_request(pdf6: Path, tmp_path: Path) -> None:
+    """Another holder of the output's lock: OutputBusy (exit 2), no page sent, nothing written."""
+    out = tmp_path / "doc.md"
+    chain = FakeChain()
+    with OutputLock(out), pytest.raises(OutputBusy, match=f"pid {os.getpid()}") as info:
+        run(pdf6, out, chain)
+    assert info.value.exit_code == 2
+    assert chain.calls == []
+    assert not out.exists()
 
 
 class BlocksChain(FakeChain):

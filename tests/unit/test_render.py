@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -137,11 +138,14 @@ def test_open_rejects_bad_input(
 def test_unreadable_file_is_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file that exists but cannot be read is an InputError, not a crash."""
     path = make_pdf(tmp_path / "locked.pdf", 1)
+    real_open = os.open
 
-    def denied(self: Path, *args: object, **kwargs: object) -> None:
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(name: object, *args: Any, **kwargs: Any) -> int:
+        if Path(str(name)) == path:
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Path, "open", denied)  # chmod 0 does not stop root
+    monkeypatch.setattr(os, "open", denied)  # chmod 0 does not stop root
     with pytest.raises(InputError, match="cannot be read: Permission denied"):
         count_pdf_pages(path)
 

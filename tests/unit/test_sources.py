@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -113,20 +114,24 @@ def test_missing_or_directory(tmp_path: Path, make: str) -> None:
     assert info.value.exit_code == 2
 
 
-def test_pdf_removed_after_its_renderer_was_chosen(tmp_path: Path) -> None:
-    """The file checks run once, when the renderer is chosen; a file gone by open says so."""
-    path = make_pdf(tmp_path / "doc.pdf", 1)
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+def test_renderer_reads_the_file_it_opened(tmp_path: Path, change: str) -> None:
+    """The file is opened once, when the renderer is chosen: its name changing later does not
+    matter, and the content hash is of the very bytes rendered."""
+    path = make_pdf(tmp_path / "doc.pdf", 2)
+    original = hashlib.sha256(path.read_bytes()).hexdigest()
     renderer = open_source(path, RenderOptions())
-    path.unlink()
+    if change == "removed":
+        path.unlink()
+    else:
+        make_pdf(tmp_path / "other.pdf", 5).replace(path)
 
-    async def go() -> None:
-        try:
-            await renderer.open()
-        finally:
-            await renderer.aclose()
+    async def go() -> tuple[int, str, int]:
+        async with renderer:
+            page = await renderer.render(2)
+            return renderer.page_count, await renderer.content_sha256(), page.width
 
-    with pytest.raises(InputNotFound, match="does not exist"):
-        asyncio.run(go())
+    assert asyncio.run(go()) == (2, original, 604)
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("PNG", "png"), ("JPEG", "jpg"), ("TIFF", "tif")])
