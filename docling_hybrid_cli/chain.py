@@ -11,6 +11,10 @@ found blank is not sent anywhere, and a page on which no backend found text
 Each backend sits behind a :class:`~docling_hybrid_cli.breaker.CircuitBreaker`,
 so a dead primary costs a few fast refusals for the whole run, not a timeout
 per page.
+
+A converted page is then checked against its own text layer
+(:mod:`~docling_hybrid_cli.quality.review`): scored, flagged when it looks
+wrong, and with ``--verify`` read once more by the next backend.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .backends.base import Backend
 from .breaker import CircuitBreaker
 from .errors import BackendError
 from .pages import AttemptError, Notify, PageImage, PageResult, PageText
+from .quality.review import QualityCheck
 from .retry import RetryPolicy
 from .settings import Settings
 from .spending import SpendingCap
@@ -46,6 +51,7 @@ class FallbackChain:
         breaker_threshold: int = 3,
         breaker_cooldown_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        quality: QualityCheck | None = None,
     ) -> None:
         if not backends:
             raise ValueError("a chain needs at least one backend")
@@ -57,6 +63,7 @@ class FallbackChain:
             for b in self.backends
         }
         self._clock = clock
+        self.quality = quality
 
     async def convert(self, page: PageImage, notify: Notify | None = None) -> PageResult:
         """Convert one page; never raises for backend failures, the result says what happened."""
@@ -66,6 +73,7 @@ class FallbackChain:
             return result
         started = self._clock()
         failures: list[BackendError] = []
+        chosen: Backend | None = None
         for backend in self.backends:
             try:
                 text = await backend.ocr_page(page, notify, breaker=self.breakers[backend.name])
@@ -87,12 +95,24 @@ class FallbackChain:
                 continue
             result.attempts += text.attempts
             result.errors.extend(text.failed_steps)
-            result.text = text
+            result.text, chosen = text, backend
             break
         if result.text is None and page_is_empty(failures):
             result.text = PageText(markdown="", empty_reason=_no_text_reason(result.errors))
+        if self.quality is not None:
+            later = self.backends[self.backends.index(chosen) + 1 :] if chosen else []
+            await self.quality.review(page, result, chosen, later, self._read_again, notify)
         result.latency_s = self._clock() - started
         return result
+
+    async def _read_again(self, backend: Backend, page: PageImage) -> PageText | str:
+        """A second reading of a suspect page (``--verify``): the text, or why there is none."""
+        try:
+            return await backend.ocr_page(page, None, breaker=self.breakers[backend.name])
+        except BackendError as exc:
+            return one_line(str(exc).removeprefix(f"{backend.name}: "))
+        except Exception as exc:
+            return _unexpected(backend.name, exc).error
 
     async def aclose(self) -> None:
         for backend in self.backends:
@@ -133,8 +153,12 @@ def build_chain(
         build_backend(cfg, retry=retry, transport=transport, environ=environ, spending=spending)
         for cfg in settings.chain
     ]
+    convert = settings.convert
     return FallbackChain(
         backends,
         breaker_threshold=settings.retry.breaker_threshold,
         breaker_cooldown_s=settings.retry.breaker_cooldown_s,
+        quality=QualityCheck(suspect_below=convert.suspect_below, verify=convert.verify)
+        if convert.text_agreement
+        else None,
     )

@@ -45,6 +45,7 @@ from .blocks import blocks_from_records, blocks_to_records
 from .errors import OutputError
 from .output import atomic_write_bytes, atomic_write_text, is_safe_figure_name
 from .pages import Figure, PageResult, PageText
+from .quality.record import PageQuality
 from .settings import BackendConfig, ConvertSettings
 
 __all__ = [
@@ -286,9 +287,10 @@ class PageCache:
                 blocks=blocks,
                 dollars_are_math=_flag(record["dollars_are_math"]),
             )
+            quality = PageQuality.from_dict(record.get("quality"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        return PageResult(page=page, text=text, attempts=0, from_cache=True)
+        return PageResult(page=page, text=text, attempts=0, from_cache=True, quality=quality)
 
     def store(self, result: PageResult) -> None:
         """Checkpoint a converted (or empty) page; failed pages are not, so they are retried.
@@ -300,7 +302,7 @@ class PageCache:
             return
         text = result.text
         try:
-            self._store(result.page, text)
+            self._store(result.page, text, result.quality)
         except OutputError as exc:
             self._failed = True
             if self._owner is not None:
@@ -310,7 +312,7 @@ class PageCache:
             if self._owner is not None:
                 self._owner.turn_off(f"cannot write {self.dir}: {exc.strerror or exc}")
 
-    def _store(self, page: int, text: PageText) -> None:
+    def _store(self, page: int, text: PageText, quality: PageQuality | None = None) -> None:
         names = [f.name for f in text.figures]
         _make_private_dirs(self.dir)
         if text.figures:
@@ -343,6 +345,7 @@ class PageCache:
             "empty_reason": text.empty_reason,
             "blocks": blocks_to_records(blocks),
             "dollars_are_math": text.dollars_are_math,
+            "quality": quality.to_dict() if quality is not None else None,
         }
         atomic_write_text(
             self._entry(page),

@@ -32,6 +32,7 @@ from typing import IO, Any
 from .errors import OutputError, OutputWriteError
 from .markdown_style import MarkdownStyle, render_markdown
 from .pages import Figure, PageResult
+from .quality.record import suspect_comment
 from .redact import redact
 from .textclean import html_comment_text
 
@@ -176,6 +177,9 @@ class MarkdownWriter:
             body = render_markdown(
                 text.page_blocks(), self.style, prefix, dollars_are_math=text.dollars_are_math
             ).strip()
+            if result.quality is not None and result.quality.suspect is not None:
+                note = suspect_comment(result.page, result.quality)
+                body = f"{note}\n\n{body}" if body else note
         else:
             body = failed_page_placeholder(result)
         self._waiting[result.page] = body

@@ -15,6 +15,7 @@ from typing import Literal
 
 from .blocks import Block, markdown_blocks
 from .errors import BackendError, BackendUnavailable
+from .quality.record import PageQuality
 from .textclean import one_line
 
 __all__ = [
@@ -160,6 +161,8 @@ class PageResult:
     attempts: int = 0
     latency_s: float = 0.0
     from_cache: bool = False
+    quality: PageQuality | None = None
+    """Agreement with the page's own text layer (``quality/review.py``); None: not checked."""
 
     @property
     def ok(self) -> bool:

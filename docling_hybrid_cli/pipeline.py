@@ -140,6 +140,7 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
         jpeg_subsampling=convert.jpeg_subsampling,
         extract_text=extract_text,
         skip_blank=convert.skip_blank_pages,
+        reference_text=convert.text_agreement,  # the reference for quality/review.py
     )
 
 

@@ -36,7 +36,7 @@ from .inputfile import InputFile, check_pdf
 from .pages import PageImage
 from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
-from .textlayer import page_has_text, text_in_reading_order
+from .textlayer import page_has_text, read_page_text
 
 __all__ = [
     "PageSource",
@@ -58,6 +58,9 @@ class RenderOptions:
 
     ``skip_blank`` marks a page without a text layer whose image is blank
     (``blank.py``), so no backend is asked about it.
+
+    ``extract_text``: the text in reading order (for the text-layer backend);
+    ``reference_text`` alone: pdfium's plain text, ~1 ms, for ``quality/``.
     """
 
     dpi: int = 144
@@ -68,6 +71,7 @@ class RenderOptions:
     extract_text: bool = False
     max_pixels: int = 40_000_000
     skip_blank: bool = True
+    reference_text: bool = False
 
     def __post_init__(self) -> None:
         if self.dpi <= 0:
@@ -144,12 +148,8 @@ def _render_page(
             raise CorruptPdf(f"{path}: page {page_no} has an empty page box")
         image, buffer = _draw(page, _fit_scale(width_pt, height_pt, options), pool.bitmap)
         text = None
-        if options.extract_text:
-            textpage = page.get_textpage()
-            try:
-                text = text_in_reading_order(textpage)
-            finally:
-                textpage.close()
+        if options.extract_text or options.reference_text:
+            text = read_page_text(page, reading_order=options.extract_text)
     finally:
         page.close()
     return _Rendered(image, buffer, text, (time.perf_counter() - started) * 1000)

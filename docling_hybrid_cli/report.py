@@ -13,11 +13,24 @@ from typing import Any
 from . import __version__
 from .keyguard import public_url
 from .output import page_record
+from .pages import PageResult
 from .pipeline import DocumentResult
 from .settings import Settings
 from .spending import SpendingCap
 
-__all__ = ["document_report", "document_summary"]
+__all__ = ["document_report", "document_summary", "suspect_pages"]
+
+
+def suspect_pages(result: DocumentResult) -> list[int]:
+    """Converted pages whose text disagrees with their own text layer: to be checked."""
+    return [p.page for p in result.pages if p.quality is not None and p.quality.suspect]
+
+
+def _quality_fields(page: PageResult) -> dict[str, Any]:
+    """``text_layer_agreement`` on every page record, and why it is null or suspect."""
+    if page.quality is None:
+        return {"text_layer_agreement": None}
+    return page.quality.report_fields()
 
 
 def document_summary(result: DocumentResult) -> dict[str, Any]:
@@ -33,6 +46,8 @@ def document_summary(result: DocumentResult) -> dict[str, Any]:
         "empty_pages": [p.page for p in result.empty],
         "failed": len(result.failed),
         "failed_pages": [p.page for p in result.failed],
+        "suspect": len(suspect := suspect_pages(result)),
+        "suspect_pages": suspect,
         "by_backend": result.by_backend,
         "seconds": round(result.seconds, 3),
         "pages_per_s": round(pages / seconds, 3),
@@ -63,7 +78,10 @@ def document_report(
         "style": settings.convert.model_dump(include={"tables", "math"}),
         "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
         "documents": [
-            {**document_summary(r), "page_results": [page_record(p) for p in r.pages]}
+            {
+                **document_summary(r),
+                "page_results": [{**page_record(p), **_quality_fields(p)} for p in r.pages],
+            }
             for r in results
         ],
     }

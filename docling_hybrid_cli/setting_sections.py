@@ -54,6 +54,25 @@ class ConvertSettings(BaseModel):
         description="Spending cap for the run (USD): once the cost paid backends report "
         "reaches it, they send no new requests and pages go down the chain. None: no cap.",
     )
+    text_agreement: bool = Field(
+        default=True,
+        description="Compare each page a model converted with the PDF's own text layer and "
+        "report the agreement (0-1); pages below suspect_below are listed to check.",
+    )
+    suspect_below: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="A page whose agreement with its text layer (the lower of word precision "
+        "and recall) is below this is "
+        "suspect: converted, but listed in the summary and report to check.",
+    )
+    verify: bool = Field(
+        default=False,
+        description="Send a suspect page to the next backend of the chain that reads images "
+        "and keep the answer that agrees better with the text layer (--verify).",
+    )
 
     @property
     def markdown_style(self) -> MarkdownStyle:

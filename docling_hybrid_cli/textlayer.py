@@ -17,9 +17,11 @@ from __future__ import annotations
 import itertools
 
 import pypdfium2 as pdfium
-import pypdfium2.raw as pdfium_c
 
-__all__ = ["HEADING_MARK", "page_has_text", "text_in_reading_order"]
+from .textbidi import Run, is_rtl_line
+from .textruns import page_runs
+
+__all__ = ["HEADING_MARK", "page_has_text", "read_page_text", "text_in_reading_order"]
 
 _PARAGRAPH_GAP = 1.3
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
@@ -35,23 +37,11 @@ _HEADING_2_RATIO = 1.3
 _HEADING_MAX_CHARS = 120
 """Longer lines are body text set large (a pull quote), not headings."""
 _COLUMN_MIN_BOXES = 8
-"""Fewer text rectangles than this are read as one column: too few to find a gutter."""
+"""Fewer text runs than this are read as one column: too few to find a gutter."""
 _COLUMN_SHARE = 0.2
-"""Each column of a two-column page holds at least this share of the page's text rectangles."""
+"""Each column of a two-column page holds at least this share of the page's text runs."""
 _SPANNING_SHARE = 0.3
 """At most this share may cross the gutter (titles, abstracts) on a two-column page."""
-
-_MAX_RECTS = 3_000
-"""Text rectangles beyond this keep pdfium's own text order, a linear read.
-
-Each rectangle's text is one query over the page's characters, so the layout
-below costs rectangles × characters: a crafted page of 100,000 tiny runs would
-stall rendering for minutes. Real pages stay far below the cap (a page of
-body text has one rectangle a line, a word-per-run export about a thousand);
-docs/SECURITY.md has the measured cost at the cap."""
-
-_Box = tuple[float, float, float, float, str, float]
-"""left, bottom, right, top (page space, y up), text, font size."""
 
 
 def page_has_text(doc: pdfium.PdfDocument, page_no: int) -> bool:
@@ -76,27 +66,35 @@ def page_has_text(doc: pdfium.PdfDocument, page_no: int) -> bool:
         page.close()
 
 
+def read_page_text(page: pdfium.PdfPage, *, reading_order: bool) -> str:
+    """A live page's text layer: in reading order, or pdfium's plain text in content order.
+
+    The plain text costs pdfium's text page and one copy (about a millisecond
+    on a dense page): enough where only the words count. Runs on the pdfium thread.
+    """
+    textpage = page.get_textpage()
+    try:
+        return text_in_reading_order(textpage) if reading_order else str(textpage.get_text_range())
+    finally:
+        textpage.close()
+
+
 def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     """The page's text in reading order, blank lines at paragraph gaps, headings marked.
 
     pdfium's own text order follows the content stream, which for pages with
     a ``/Rotate`` comes out bottom-to-top, and has no paragraph breaks. Its
-    text rectangles (in unrotated page space, y up) give both: lines are
-    ordered by their top edge, and a vertical gap well above the typical
-    line pitch marks a new paragraph. A two-column page is read column by
-    column (full-width text above and below them in place). Pages whose text
-    runs vertically in that space (set sideways in the content itself) keep
-    pdfium's order. Runs on the pdfium thread.
+    runs (:mod:`.textruns`: pdfium's lines cut at wide gaps, with boxes in
+    unrotated page space, y up) give both: lines are ordered by their top
+    edge, and a vertical gap well above the typical line pitch marks a new
+    paragraph. A two-column page is read column by column (full-width text
+    above and below them in place), right column first on a right-to-left
+    page. Pages whose text runs vertically in that space (set sideways in the
+    content itself) keep pdfium's order. Runs on the pdfium thread.
     """
-    rects = textpage.count_rects()
-    if rects > _MAX_RECTS:
+    boxes = page_runs(textpage)
+    if boxes is None:
         return _content_order(textpage)
-    boxes: list[_Box] = []
-    for index in range(rects):
-        left, bottom, right, top = textpage.get_rect(index)
-        chunk = textpage.get_text_bounded(left, bottom, right, top).strip()
-        if chunk:
-            boxes.append((left, bottom, right, top, chunk, _font_size(textpage, left, bottom, top)))
     if not boxes:
         return ""
     sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
@@ -104,7 +102,8 @@ def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
         return _content_order(textpage)
     sizes = sorted(b[5] for b in boxes)
     body = sizes[(len(sizes) - 1) // 2]  # lower median: the body text's size
-    blocks = [_block_text(group, body) for group in _columns(boxes) if group]
+    rtl = is_rtl_line(" ".join(b[4] for b in boxes))
+    blocks = [_block_text(group, body) for group in _columns(boxes, rtl=rtl) if group]
     return "\n\n".join(block for block in blocks if block)
 
 
@@ -113,12 +112,13 @@ def _content_order(textpage: pdfium.PdfTextPage) -> str:
     return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _columns(boxes: list[_Box]) -> list[list[_Box]]:
+def _columns(boxes: list[Run], *, rtl: bool = False) -> list[list[Run]]:
     """Split a two-column page at its gutter; any other page is one group.
 
     The gutter is the x in the middle of the text area that the fewest
-    rectangles cross. Returned in reading order: full-width text above the
-    columns, the left column, the right column, full-width text below.
+    runs cross. Returned in reading order: full-width text above the
+    columns, the first column (the left one, or the right one on a
+    right-to-left page), the other, full-width text below.
     """
     left_edge = min(b[0] for b in boxes)
     width = max(b[2] for b in boxes) - left_edge
@@ -142,13 +142,13 @@ def _columns(boxes: list[_Box]) -> list[list[_Box]]:
     columns_top = max(b[3] for b in left + right)
     above = [b for b in spanning if (b[1] + b[3]) / 2 > columns_top]
     below = [b for b in spanning if (b[1] + b[3]) / 2 <= columns_top]
-    return [above, left, right, below]
+    return [above, right, left, below] if rtl else [above, left, right, below]
 
 
-def _block_text(boxes: list[_Box], body: float) -> str:
+def _block_text(boxes: list[Run], body: float) -> str:
     """One column (or a whole page): lines top to bottom, paragraphs and headings marked."""
     boxes = sorted(boxes, key=lambda b: (-b[3], b[0]))
-    lines: list[list[_Box]] = []
+    lines: list[list[Run]] = []
     low = high = 0.0  # the current line's vertical extent, kept as boxes join it
     for box in boxes:
         middle = (box[1] + box[3]) / 2
@@ -166,7 +166,7 @@ def _block_text(boxes: list[_Box], body: float) -> str:
     sizes = [min(b[5] for b in line) for line in lines]  # every part of the line large
     out: list[str] = []
     for index, line in enumerate(lines):
-        text = " ".join(b[4] for b in sorted(line, key=lambda b: b[0]))
+        text = _line_text(line)
         level = _heading_level(sizes[index], body, text)
         gap = index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP
         if gap or (index and (level or out[-1].startswith(HEADING_MARK))):
@@ -175,10 +175,12 @@ def _block_text(boxes: list[_Box], body: float) -> str:
     return "\n".join(out)
 
 
-def _font_size(textpage: pdfium.PdfTextPage, left: float, bottom: float, top: float) -> float:
-    """The font size of the text at the start of a rectangle (0 when pdfium finds none)."""
-    index = pdfium_c.FPDFText_GetCharIndexAtPos(textpage.raw, left + 0.5, (bottom + top) / 2, 2, 2)
-    return float(pdfium_c.FPDFText_GetFontSize(textpage.raw, index)) if index >= 0 else 0.0
+def _line_text(line: list[Run]) -> str:
+    """A line's runs left to right, or right to left when the line is mostly RTL script."""
+    ordered = sorted(line, key=lambda b: b[0])
+    if is_rtl_line(" ".join(b[4] for b in ordered)):
+        ordered.reverse()
+    return " ".join(b[4] for b in ordered)
 
 
 def _heading_level(height: float, body: float, text: str) -> int:

@@ -17,7 +17,14 @@ from fpdf import FPDF
 from docling_hybrid_cli.pdfium_thread import run_pdfium
 from docling_hybrid_cli.samplepdf import SamplePage, wrap, write_pdf
 
-__all__ = ["PAGE_HEIGHT", "make_empty_pdf", "make_encrypted_pdf", "make_pdf", "page_width"]
+__all__ = [
+    "PAGE_HEIGHT",
+    "make_empty_pdf",
+    "make_encrypted_pdf",
+    "make_pdf",
+    "make_text_pdf",
+    "page_width",
+]
 
 PAGE_HEIGHT = 400.0
 PARAGRAPHS = (
@@ -105,3 +112,40 @@ def make_empty_pdf(path: Path) -> Path:
     path = Path(path)
     run_pdfium(_save_empty, path)
     return path
+
+
+_TOPICS = (
+    "Rainfall in the valley was measured at twelve stations during the spring season.",
+    "The committee approved a budget for repairing the old stone bridge near the mill.",
+    "Students compared three methods for estimating the height of a tall building.",
+    "A new railway timetable shortens the journey between the coast and the capital.",
+    "Farmers reported that the barley harvest ripened two weeks earlier than usual.",
+    "The museum opened a gallery of maps drawn by sailors in the eighteenth century.",
+    "Engineers tested how quickly concrete cures when the air is cold and damp.",
+    "The library extended its opening hours on weekdays for the examination period.",
+)
+
+
+def make_text_pdf(path: Path, pages: int = 5) -> Path:
+    """Pages that look and read differently: page ``n`` has its own title and ``2 + n`` lines.
+
+    The simulated server recognises a page by its look (``sim/pagebook.py``), so
+    no two pages may look alike; each line is a sentence no other page holds.
+    """
+    specs = []
+    for n in range(1, pages + 1):
+        lines: list[str] = []
+        for k in range(2 + n):
+            sentence = _TOPICS[(n + k) % len(_TOPICS)]
+            lines += wrap(f"{k + 1}. {sentence}", (400.0, 500.0), 11.0, margin=30.0)
+        specs.append(
+            SamplePage(
+                title=f"Report section {n}",
+                lines=lines,
+                size=(400.0, 500.0),
+                title_size=16.0,
+                font_size=11.0,
+                margin=30.0,
+            )
+        )
+    return write_pdf(path, specs)

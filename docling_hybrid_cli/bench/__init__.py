@@ -2,18 +2,19 @@
 
 The package splits the job: :mod:`.runner` runs the sweep, :mod:`.measure`
 times one pipeline run, :mod:`.simprocess` starts the simulated server in its
-own process, :mod:`.prometheus` reads vLLM's metrics, :mod:`.agreement`
-compares backends' Markdown, :mod:`.stats` does the arithmetic and
-:mod:`.report` holds the plain data the CLI prints.
+own process, :mod:`.prometheus` reads vLLM's metrics, :mod:`.similarity`
+compares backends' Markdown, :mod:`.quality` scores it against references,
+:mod:`.stats` does the arithmetic and :mod:`.report` holds the plain data the
+CLI prints.
 """
 
 from __future__ import annotations
 
-from .agreement import agreement, normalise_text, similarity
 from .measure import convert_once, measure_render_limit
 from .prometheus import metrics_delta, parse_prometheus
 from .report import BenchOptions, BenchReport, RunResult, parse_concurrency
 from .runner import run_benchmark
+from .similarity import backend_similarity, normalise_text, similarity
 from .simprocess import SimProcess, start_sim_server
 from .stats import efficiency, latency_summary, percentile
 
@@ -22,7 +23,7 @@ __all__ = [
     "BenchReport",
     "RunResult",
     "SimProcess",
-    "agreement",
+    "backend_similarity",
     "convert_once",
     "efficiency",
     "latency_summary",

@@ -64,7 +64,10 @@ class BenchReport:
     input: dict[str, Any]
     server: dict[str, Any]
     runs: list[RunResult] = field(default_factory=list)
-    agreement: dict[str, Any] | None = None
+    similarity: dict[str, Any] | None = None
+    """``backend_similarity``: each pair of backends' Markdown compared (not quality)."""
+    quality: dict[str, Any] | None = None
+    """``--quality``: each backend scored against reference Markdown or the text layer."""
     machine: dict[str, Any] = field(default_factory=dict)
     started: str = ""
     seconds: float = 0.0
@@ -80,7 +83,8 @@ class BenchReport:
             "input": self.input,
             "server": self.server,
             "runs": [asdict(run) for run in self.runs],
-            "agreement": self.agreement,
+            "backend_similarity": self.similarity,
+            "quality": self.quality,
         }
 
     @property
@@ -107,6 +111,10 @@ class BenchOptions:
     base_url: str | None = None
     model: str | None = None
     mock_style: str | None = None
+    quality: bool = False
+    """Score each backend's pages against ``reference``/``reference_dir`` or the text layer."""
+    reference: Path | None = None
+    reference_dir: Path | None = None
     """Simulated answers: "deepseek" (grounding tags and a figure to crop on every page,
     the default for DeepSeek backends) or "plain" (Markdown only)."""
 

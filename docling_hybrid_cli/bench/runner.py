@@ -25,11 +25,12 @@ from ..pipeline import DocumentResult
 from ..render import count_pdf_pages
 from ..samplepdf import write_benchmark_pdf, write_repeated_pdf
 from ..settings import Settings, load_settings
-from .agreement import agreement
 from .measure import RunFigures, convert_once, measure_render_limit, run_result
 from .prometheus import metrics_snapshot, vllm_metrics
+from .quality import load_references, quality_report
 from .report import BenchOptions, BenchReport, RunResult, machine
 from .sidechannel import SideChannel
+from .similarity import backend_similarity
 from .simprocess import SimProcess, start_sim_server
 
 __all__ = ["run_benchmark"]
@@ -57,6 +58,11 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
         else:
             base = options.input
         base_pages = count_pdf_pages(base)
+        references = (
+            load_references(base, options.reference, options.reference_dir)
+            if options.quality
+            else None
+        )
         source = base
         if options.iterations > 1:
             source = workdir / "repeated.pdf"
@@ -91,6 +97,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                             model=getattr(cfg, "model", "") or None,
                             style=options.mock_style or cfg.answer_style,
                             seed=options.seed,
+                            # --quality: a simulated model that reads the page faithfully
+                            extra_args=("--reference-pdf", str(base)) if options.quality else (),
                         )
                     )
                 for level in options.concurrency:
@@ -99,7 +107,10 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                     )
                     report.runs.append(run)
                     last_results[name] = result
-        report.agreement = agreement(last_results)
+        report.similarity = backend_similarity(last_results)
+        if references is not None:
+            pages, described = references
+            report.quality = quality_report(last_results, pages, described, base_pages)
     report.seconds = time.perf_counter() - started
     return report
 

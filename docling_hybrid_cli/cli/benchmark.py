@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,7 +37,7 @@ def benchmark(
         str | None,
         typer.Option(
             "--backends",
-            help="Comma-separated backends: same pages through each, plus their agreement.",
+            help="Comma-separated backends: same pages through each, compared side by side.",
         ),
     ] = None,
     base_url: Annotated[
@@ -77,6 +77,30 @@ def benchmark(
         typer.Option(
             "--mock-style",
             help="Simulated answers: deepseek (tags + a figure to crop per page) or plain.",
+        ),
+    ] = None,
+    quality: Annotated[
+        bool,
+        typer.Option(
+            "--quality",
+            help="Also score each backend's pages against --reference/--reference-dir "
+            "(or, without them, the PDF's own text layer): edit similarity, word F1, table cells.",
+        ),
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Reference Markdown of the whole input, pages split at <!-- page N --> marks.",
+            dir_okay=False,
+        ),
+    ] = None,
+    reference_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference-dir",
+            help="Directory of reference Markdown, one file per page (page-3.md is page 3).",
+            file_okay=False,
         ),
     ] = None,
     report: Annotated[
@@ -122,6 +146,9 @@ def benchmark(
         base_url=base_url,
         model=model,
         mock_style=mock_style,
+        quality=quality or reference is not None or reference_dir is not None,
+        reference=reference,
+        reference_dir=reference_dir,
     )
     if input_pdf is not None:
         from ..render import count_pdf_pages
@@ -188,5 +215,30 @@ def _print_table(result: BenchReport) -> None:
             console.print(f"/metrics {run.backend} c={run.concurrency}: {metrics}")
         for error in run.errors:
             console.print(f"[red]{run.backend} c={run.concurrency}: {error}[/red]")
-    if result.agreement:
-        console.print(f"agreement ({result.agreement['metric']}): {result.agreement['pairs']}")
+    if result.quality:
+        _print_quality(console, result.quality)
+    if result.similarity:
+        similarity = result.similarity
+        console.print(f"backend similarity ({similarity['metric']}): {similarity['pairs']}")
+
+
+def _print_quality(console: Any, quality: dict[str, Any]) -> None:
+    """Each backend's mean scores side by side, and its weakest pages."""
+    from rich.table import Table
+
+    table = Table(title=f"quality against {quality['reference']}")
+    table.add_column("backend")
+    for label in ("edit similarity", "precision", "recall", "word F1", "table cells F1", "worst"):
+        table.add_column(label, justify="right")
+    for name, scores in quality["backends"].items():
+        mean = scores["mean"]
+        worst = sorted(scores["pages"], key=lambda row: row["f1"])[:3]
+        table.add_row(
+            name,
+            *(
+                "-" if mean[key] is None else f"{mean[key]:.3f}"
+                for key in ("edit_similarity", "precision", "recall", "f1", "table_cells_f1")
+            ),
+            ", ".join(f"p{row['page']} {row['f1']:.2f}" for row in worst),
+        )
+    console.print(table)

@@ -117,6 +117,15 @@ def convert(
             "go down the chain.",
         ),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Send a suspect page (its text disagrees with the PDF's own text layer) to "
+            "the next backend of the chain that reads images; keep the answer that agrees "
+            "better.",
+        ),
+    ] = False,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -147,6 +156,10 @@ def convert(
     A blank page, or one on which no backend found text, is an empty page:
     converted, with nothing but the page separator in the Markdown.
 
+    A page whose text disagrees with the PDF's own text layer is suspect:
+    converted, listed in the summary ("2 pages to check: 3, 7"), marked in
+    the Markdown and the report. It does not change the exit code.
+
     Exit codes: 0 every page converted; 1 some pages failed (their place in
     the Markdown holds a comment saying why) or an output could not be
     written (disk full); 2 bad input, config or flags, or the output is busy;
@@ -173,6 +186,8 @@ def convert(
     ):
         if value is not None:
             overrides[key] = value
+    if verify:
+        overrides["convert.verify"] = True
     if backend is not None:
         overrides["backends.fallback_chain"] = [backend]
     elif chain is not None:
@@ -338,6 +353,10 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
         if summary["failed"]:
             failed_pages = ", ".join(map(str, summary["failed_pages"]))
             line += f"; {summary['failed']} FAILED: pages {failed_pages}"
+        if summary["suspect"]:
+            noun = "page" if summary["suspect"] == 1 else "pages"
+            to_check = ", ".join(map(str, summary["suspect_pages"]))
+            line += f"; {summary['suspect']} {noun} to check: {to_check}"
         sys.stderr.write(line + "\n")
     if len(summaries) + len(batch.failures) + len(batch.write_failures) > 1:
         total = sum(s["pages"] for s in summaries)

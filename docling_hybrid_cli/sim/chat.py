@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from pathlib import Path
 
 from docling_hybrid_cli.sim.answers import (
     completion_body,
@@ -41,6 +42,7 @@ from docling_hybrid_cli.sim.http import (
     bearer_token_matches,
     json_response,
 )
+from docling_hybrid_cli.sim.pagebook import PageBook
 from docling_hybrid_cli.sim.validation import ChatCall, parse_chat
 
 __all__ = ["ChatRoute"]
@@ -57,6 +59,7 @@ class ChatRoute:
         self._counters = counters
         self._faults = faults
         self._jitter_rng = random.Random(f"{config.seed}:jitter")
+        self._book = PageBook(Path(config.reference_pdf)) if config.reference_pdf else None
 
     async def __call__(self, request: Request, exchange: Exchange) -> Response | None:
         if not bearer_token_matches(request, self._config.api_key):
@@ -71,7 +74,7 @@ class ChatRoute:
         fault = self._faults.draw()
         exchange.fault = fault
         if fault is None:
-            page = page_text(self._config.style, call.image)
+            page = self._page_text(call)
             if call.blank:  # nothing to read, nothing to loop on
                 page = ""
             elif self._loops(call):
@@ -85,7 +88,7 @@ class ChatRoute:
     async def _fault_answer(self, fault: str, call: ChatCall) -> Response | None:
         cfg = self._config
         retry_after = _retry_after_headers(cfg.retry_after_s)
-        page = page_text(cfg.style, call.image)
+        page = self._page_text(call)
         if fault in CONTENT_KINDS:
             return await self._complete(call, hostile_content(fault, page), "stop")
         if fault in HOSTILE_KINDS:
@@ -130,6 +133,16 @@ class ChatRoute:
         if fault == "repetition":  # vLLM's repetition detection ends the loop early
             return await self._complete(call, looping[:_REPETITION_CHARS], "repetition")
         return await self._complete(call, looping, "length")
+
+    def _page_text(self, call: ChatCall) -> str:
+        """What the model reads: the PDF's page when it knows the PDF, else the canned answer."""
+        cfg = self._config
+        if self._book is not None and call.image_url is not None:
+            number = self._book.page_of(call.image_url)
+            if number is not None:
+                invent, halve = number in cfg.invent_pages, number in cfg.halve_pages
+                return self._book.answer(number, cfg.style, invent=invent, halve=halve)
+        return page_text(cfg.style, call.image)
 
     def _loops(self, call: ChatCall) -> bool:
         """Whether this request's page loops: the guard does not reach the loop, nor sampling."""

@@ -55,7 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
     add("--loop-period", type=int, default=None, help="every page loops with this period")
     add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
+    add("--reference-pdf", default=None, help="answer with this PDF's text for the page shown")
+    add(
+        "--invent-pages", default="", help="with --reference-pdf: pages answered with invented text"
+    )
+    add("--halve-pages", default="", help="with --reference-pdf: pages answered half")
     return parser
+
+
+def _page_numbers(text: str) -> tuple[int, ...]:
+    """``"2,4"`` -> ``(2, 4)``; a ValueError names a part that is not a page number."""
+    numbers = tuple(int(part) for part in text.split(",") if part.strip())
+    if any(n < 1 for n in numbers):
+        raise ValueError(f"page numbers start at 1: {text!r}")
+    return numbers
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -85,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             empty_for_blank=args.empty_for_blank,
             loop_period=args.loop_period,
             loop_escape_temperature=args.loop_escape_temperature,
+            reference_pdf=args.reference_pdf,
+            invent_pages=_page_numbers(args.invent_pages),
+            halve_pages=_page_numbers(args.halve_pages),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -96,7 +112,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        server = MockServer(config, host=args.host, port=args.port).start()
+        server = MockServer(config, host=args.host, port=args.port)
+    except ValueError as exc:
+        parser.exit(2, f"mock server: {exc}\n")
+    try:
+        server = server.start()
     except OSError as exc:
         parser.exit(1, f"mock server: cannot listen on {args.host}:{args.port}: {exc}\n")
     try:

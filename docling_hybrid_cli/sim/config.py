@@ -47,6 +47,12 @@ class MockConfig:
     guard reaches that far (``window_size - ngram_size + 1 >= loop_period``)."""
     loop_escape_temperature: float | None = None
     """With ``loop_period``: a request at this temperature or above does not loop."""
+    reference_pdf: str | None = None
+    """Answer with this PDF's own text for the page each image shows (``pagebook.py``)."""
+    invent_pages: tuple[int, ...] = ()
+    """With ``reference_pdf``: pages answered with invented text instead."""
+    halve_pages: tuple[int, ...] = ()
+    """With ``reference_pdf``: pages answered with only the first half of their text."""
 
     def __post_init__(self) -> None:
         """Reject settings that would make the server silently do something else."""
@@ -77,6 +83,8 @@ class MockConfig:
             raise ValueError(f"max_model_len must be positive, not {self.max_model_len}")
         if self.loop_period is not None and self.loop_period <= 0:
             raise ValueError(f"loop_period must be positive, not {self.loop_period}")
+        if (self.invent_pages or self.halve_pages) and self.reference_pdf is None:
+            raise ValueError("invent_pages and halve_pages need reference_pdf")
         if self.loop_escape_temperature is not None and self.loop_escape_temperature < 0:
             raise ValueError("loop_escape_temperature must not be negative")
 

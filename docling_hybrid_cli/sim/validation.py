@@ -56,6 +56,8 @@ class ChatCall:
     temperature: float = 0.0
     guard_reach: int | None = None
     blank: bool = False
+    image_url: str | None = None
+    """The image itself, for a server that reads pages (``MockConfig.reference_pdf``)."""
 
 
 def parse_chat(body: bytes, config: MockConfig) -> ChatCall | Response:
@@ -124,7 +126,9 @@ def parse_chat(body: bytes, config: MockConfig) -> ChatCall | Response:
     )
     if config.style == "deepseek" and overflows:
         return context_overflow(max_tokens, config.max_model_len, prompt_tokens)
-    return ChatCall(model, max_tokens, prompt_tokens, image, temperature, guard_reach, blank)
+    return ChatCall(
+        model, max_tokens, prompt_tokens, image, temperature, guard_reach, blank, image_url
+    )
 
 
 def _prompt_parts(messages: list[Any]) -> tuple[str | None, str]:

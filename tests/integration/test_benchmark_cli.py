@@ -79,7 +79,7 @@ def test_offline_benchmark_writes_a_complete_report(tmp_path: Path) -> None:
     assert '"runs"' in result.stdout  # --json prints the same report
 
 
-def test_two_backends_report_their_agreement(tmp_path: Path) -> None:
+def test_two_backends_report_their_similarity(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     result = CliRunner().invoke(
         app,
@@ -101,10 +101,10 @@ def test_two_backends_report_their_agreement(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert [run["backend"] for run in data["runs"]] == ["deepseek-vllm", "nemotron-openrouter"]
-    agreement = data["agreement"]
-    assert agreement["backends"] == ["deepseek-vllm", "nemotron-openrouter"]
-    assert [row["page"] for row in agreement["pages"]] == [1, 2]
-    assert 0.0 < agreement["mean_similarity"] <= 1.0
+    similarity = data["backend_similarity"]
+    assert similarity["backends"] == ["deepseek-vllm", "nemotron-openrouter"]
+    assert [row["page"] for row in similarity["pages"]] == [1, 2]
+    assert 0.0 < similarity["mean_similarity"] <= 1.0
 
 
 def test_bad_concurrency_is_a_usage_error() -> None:

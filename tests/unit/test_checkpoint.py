@@ -26,6 +26,7 @@ from docling_hybrid_cli.checkpoint import (
     document_key,
 )
 from docling_hybrid_cli.pages import AttemptError, Figure, PageResult, PageText
+from docling_hybrid_cli.quality.record import Answer, PageQuality
 from docling_hybrid_cli.render import RenderOptions
 from docling_hybrid_cli.settings import BackendConfig, ConvertSettings, Settings, load_settings
 from docling_hybrid_cli.sources import open_source
@@ -340,6 +341,7 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "empty_reason",
         "blocks",
         "dollars_are_math",
+        "quality",
     }
 
 
@@ -407,6 +409,33 @@ def test_an_entry_with_a_malformed_dollar_flag_is_not_used(cache: PageCache, fla
     record = json.loads(entry.read_text("utf-8"))
     entry.write_text(json.dumps({**record, "dollars_are_math": flag}))
     assert cache.load(6) is None
+
+
+def test_quality_round_trips(cache: PageCache) -> None:
+    """A cached page is reported as the run that converted it saw it: scores, suspect, verify."""
+    quality = PageQuality(
+        agreement=0.41,
+        precision=0.3,
+        recall=0.95,
+        suspect="invented",
+        answers=(Answer("a", 0.41, 0.3, 0.95), Answer("b", error="HTTP 503")),
+        kept="a",
+    )
+    cache.store(PageResult(page=4, text=PageText(markdown="x", backend="a"), quality=quality))
+    loaded = cache.load(4)
+    assert loaded is not None and loaded.quality == quality
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"agreement": 7}, {"suspect": "bogus"}, "high", {"answers": [{"agreement": 0.5}]}],
+)
+def test_an_entry_with_a_malformed_quality_is_not_used(cache: PageCache, bad: Any) -> None:
+    cache.store(PageResult(page=5, text=PageText(markdown="x", backend="a")))
+    entry = next(cache.dir.glob("page-*.json"))
+    record = json.loads(entry.read_text("utf-8"))
+    entry.write_text(json.dumps({**record, "quality": bad}), "utf-8")
+    assert cache.load(5) is None
 
 
 # --------------------------------------------------------------------------- key completeness

@@ -23,6 +23,7 @@ from docling_hybrid_cli.output import (
     write_json,
 )
 from docling_hybrid_cli.pages import AttemptError, Figure, PageResult, PageText
+from docling_hybrid_cli.quality.record import PageQuality
 
 SEP = "\n\n<!-- page {page} -->\n\n"
 PAGES = [1, 2, 3, 4, 5]
@@ -621,3 +622,16 @@ def test_a_page_given_only_as_markdown_is_styled_too(make_writer: MakeWriter, ou
     writer.add(ok(1, "# T\n\n<center>Caption</center>\n\n<table><tr><td>1</td></tr></table>"))
     writer.commit()
     assert out.read_text("utf-8") == "# T\n\nCaption\n\n| 1 |\n| --- |\n"
+
+
+def test_a_suspect_page_rendered_from_blocks_is_marked(make_writer: MakeWriter, out: Path) -> None:
+    """The quality check's mark is written from the page's record, so a page whose Markdown
+    comes from blocks (DeepSeek's) carries it too -- and a style re-render keeps it."""
+    quality = PageQuality(agreement=0.2, precision=0.2, recall=0.9, suspect="invented")
+    text = PageText(markdown="flat", blocks=(Block("text", "Words."),), dollars_are_math=False)
+    writer = make_writer([1])
+    writer.add(PageResult(page=1, text=text, attempts=1, quality=quality))
+    writer.commit()
+    written = out.read_text("utf-8")
+    assert written.startswith("<!-- suspect page 1: may hold invented text")
+    assert written.endswith("-->\n\nWords.\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from docling_hybrid_cli.bench import (
-    agreement,
+    backend_similarity,
     efficiency,
     latency_summary,
     metrics_delta,
@@ -114,7 +114,7 @@ def test_similarity_ignores_whitespace_and_scores_edits() -> None:
     assert far < close
 
 
-def test_agreement_per_page_and_overall() -> None:
+def test_backend_similarity_per_page_and_overall() -> None:
     class Doc:
         def __init__(self, texts: dict[int, str | None]) -> None:
             self.pages = [
@@ -122,7 +122,7 @@ def test_agreement_per_page_and_overall() -> None:
                 for n, t in texts.items()
             ]
 
-    report = agreement(
+    report = backend_similarity(
         {
             "a": Doc({1: "same text", 2: "abc", 3: "x"}),
             "b": Doc({1: "same text", 2: "abd", 3: None}),
@@ -135,10 +135,10 @@ def test_agreement_per_page_and_overall() -> None:
     assert 0 < rows[2] < 1
     assert rows[3] is None  # one backend failed the page: no score, not a zero
     assert report["pairs"]["a~b"] == pytest.approx((1.0 + rows[2]) / 2, abs=1e-4)
-    assert agreement({"a": Doc({1: "x"})}) is None
+    assert backend_similarity({"a": Doc({1: "x"})}) is None
 
 
-def test_agreement_compares_pages_as_written_not_their_markup() -> None:
+def test_similarity_compares_pages_as_written_not_their_markup() -> None:
     """DeepSeek's HTML table and \\(-math agree with a chat model's pipe table and $-math."""
 
     class Doc:
@@ -147,7 +147,7 @@ def test_agreement_compares_pages_as_written_not_their_markup() -> None:
 
     html = "Total \\(x\\)\n\n<table><tr><td>a</td><td>b</td></tr></table>"
     pipes = "Total $x$\n\n| a | b |\n| --- | --- |"
-    report = agreement({"deepseek": Doc(html), "nemotron": Doc(pipes)})
+    report = backend_similarity({"deepseek": Doc(html), "nemotron": Doc(pipes)})
     assert report is not None
     assert report["pairs"]["deepseek~nemotron"] == 1.0
 

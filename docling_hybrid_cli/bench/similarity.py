@@ -1,4 +1,8 @@
-"""How closely two backends' Markdown for the same pages agrees.
+"""How similar two backends' Markdown for the same pages is (``backend_similarity``).
+
+Not a quality measure: two backends can agree and both be wrong. Quality
+against a reference is :mod:`.quality`; agreement with the PDF's own text
+layer is ``convert``'s ``text_layer_agreement``.
 
 Pages are compared as the output writes them in the default style (pipe
 tables, ``$`` math): DeepSeek-OCR's HTML tables and ``\\(``-math against a
@@ -16,7 +20,7 @@ from ..pages import PageText
 from ..pipeline import DocumentResult
 from .stats import mean_or_none
 
-__all__ = ["agreement", "normalise_text", "similarity"]
+__all__ = ["backend_similarity", "normalise_text", "similarity"]
 
 
 def normalise_text(text: str) -> str:
@@ -37,8 +41,8 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, na, nb, autojunk=False).ratio()
 
 
-def agreement(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
-    """Per page and overall, how closely each pair of backends' Markdown agrees.
+def backend_similarity(results: Mapping[str, DocumentResult]) -> dict[str, Any] | None:
+    """Per page and overall, how similar each pair of backends' Markdown is.
 
     None with fewer than two backends: there is nothing to compare.
     """
