@@ -7,7 +7,12 @@ page turns into. Re-running the same command after Ctrl-C, a crash or failed
 pages reuses those pages and asks the servers only for the rest; changing the
 model or the DPI starts afresh. Failed pages are never stored, so they are
 always retried; empty pages are converted pages and are stored, with their
-reason. Entries hold page text and figure crops, never keys.
+reason. Entries hold the structured page (its blocks: label, boxes, raw
+text), the page's text and figure crops, never keys. The Markdown style
+(``convert.tables``, ``convert.math``) is no part of the key: it is applied
+when the output is written, so a re-run in another style re-renders the
+stored pages without a request. An entry from before blocks were stored
+is not reused: that page is converted again.
 
 The cache is the user's own: directories are created 0700 and a root owned by
 someone else, or writable by group or others, is refused (the run goes on
@@ -32,9 +37,11 @@ import os
 import shutil
 import stat
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from .blocks import blocks_from_records, blocks_to_records
 from .errors import OutputError
 from .output import atomic_write_bytes, atomic_write_text, is_safe_figure_name
 from .pages import Figure, PageResult, PageText
@@ -50,9 +57,22 @@ __all__ = [
     "document_key",
 ]
 
-_FORMAT = 2  # 2: figure links hold FIGURE_PREFIX_PLACEHOLDER instead of the output's prefix
-_CONVERT_KEY_IGNORES = {"concurrency", "render_ahead", "page_separator", "max_cost"}
-"""Run-shape settings; every other convert setting changes the page image, so it keys."""
+_FORMAT = 2
+"""The key's format: what a key is made of (a change starts every document afresh)."""
+_RECORD_FORMAT = 3
+"""An entry's format: 2 stored figure links with FIGURE_PREFIX_PLACEHOLDER for the output's
+prefix, 3 added the page's blocks. An entry of another format is not reused: the page is
+converted again."""
+_CONVERT_KEY_IGNORES = {
+    "concurrency",
+    "render_ahead",
+    "page_separator",
+    "max_cost",
+    "tables",
+    "math",
+}
+"""Run-shape settings and the Markdown style (applied when the output is written); every
+other convert setting changes the page image, so it keys."""
 FIGURE_PREFIX_PLACEHOLDER = "{{figures}}/"
 """Stands for the output's ``<name>_images/`` in stored links (``](prefix + name)``)."""
 
@@ -237,7 +257,7 @@ class PageCache:
             names = record["figures"]
             if not isinstance(names, list) or not all(map(is_safe_figure_name, names)):
                 return None  # a name like ../../x would be written outside the output folder
-            if record.get("format") != _FORMAT or record.get("page") != page:
+            if record.get("format") != _RECORD_FORMAT or record.get("page") != page:
                 return None
             markdown = record["markdown"]
             if not isinstance(markdown, str):
@@ -245,10 +265,13 @@ class PageCache:
             figures = tuple(
                 Figure(name=name, data=(self.dir / "figures" / name).read_bytes()) for name in names
             )
-            for name in names:
-                markdown = markdown.replace(
-                    f"]({FIGURE_PREFIX_PLACEHOLDER}{name})", f"]({self.figure_prefix}{name})"
+            markdown = _relink(markdown, names, FIGURE_PREFIX_PLACEHOLDER, self.figure_prefix)
+            blocks = tuple(
+                replace(
+                    b, text=_relink(b.text, names, FIGURE_PREFIX_PLACEHOLDER, self.figure_prefix)
                 )
+                for b in blocks_from_records(record["blocks"], names)
+            )
             text = PageText(
                 markdown=markdown,
                 backend=str(record["backend"]),
@@ -261,6 +284,8 @@ class PageCache:
                 figures=figures,
                 step=str(record.get("step") or ""),
                 empty_reason=_optional(record.get("empty_reason"), str),
+                blocks=blocks,
+                dollars_are_math=_flag(record["dollars_are_math"]),
             )
             quality = PageQuality.from_dict(record.get("quality"))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -288,7 +313,7 @@ class PageCache:
                 self._owner.turn_off(f"cannot write {self.dir}: {exc.strerror or exc}")
 
     def _store(self, page: int, text: PageText, quality: PageQuality | None = None) -> None:
-        markdown = text.markdown
+        names = [f.name for f in text.figures]
         _make_private_dirs(self.dir)
         if text.figures:
             _make_private_dirs(self.dir / "figures")
@@ -296,13 +321,16 @@ class PageCache:
             if not is_safe_figure_name(figure.name):
                 raise OutputError(f"refusing to store a figure named {figure.name!r}")
             atomic_write_bytes(self.dir / "figures" / figure.name, figure.data, private=True)
-            if self.figure_prefix:
-                markdown = markdown.replace(
-                    f"]({self.figure_prefix}{figure.name})",
-                    f"]({FIGURE_PREFIX_PLACEHOLDER}{figure.name})",
-                )
+        # Links in a page's text (a backend that answered Markdown) name this run's
+        # output folder: stored with the placeholder, so a re-run links its own.
+        prefix = self.figure_prefix
+        markdown = _relink(text.markdown, names, prefix, FIGURE_PREFIX_PLACEHOLDER)
+        blocks = [
+            replace(b, text=_relink(b.text, names, prefix, FIGURE_PREFIX_PLACEHOLDER))
+            for b in text.page_blocks()
+        ]
         record: dict[str, Any] = {
-            "format": _FORMAT,
+            "format": _RECORD_FORMAT,
             "page": page,
             "markdown": markdown,
             "backend": text.backend,
@@ -315,6 +343,8 @@ class PageCache:
             "figures": [f.name for f in text.figures],
             "step": text.step,
             "empty_reason": text.empty_reason,
+            "blocks": blocks_to_records(blocks),
+            "dollars_are_math": text.dollars_are_math,
             "quality": quality.to_dict() if quality is not None else None,
         }
         atomic_write_text(
@@ -326,6 +356,21 @@ class PageCache:
     def clear(self) -> None:
         """Forget this document's pages (after a complete run they are no longer needed)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _relink(text: str, names: Sequence[str], old: str, new: str) -> str:
+    """``text`` with its links to the figures ``names`` under prefix ``old`` moved to ``new``."""
+    if not old or old == new:
+        return text
+    for name in names:
+        text = text.replace(f"]({old}{name})", f"]({new}{name})")
+    return text
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, not {type(value).__name__}")
+    return value
 
 
 def clear_cache(root: Path) -> int:

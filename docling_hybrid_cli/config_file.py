@@ -16,9 +16,10 @@ import tempfile
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import tomlkit
+from pydantic import BaseModel
 from tomlkit.exceptions import TOMLKitError
 
 from .errors import ConfigError, ConfigFileExists
@@ -74,6 +75,8 @@ class SettingRow:
     key: str
     value: Any
     source: str
+    choices: tuple[str, ...] = ()
+    """The values the setting may take, when they are a fixed few."""
 
 
 def config_target(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
@@ -243,10 +246,47 @@ def setting_rows(
         for name, present in key_status(resolved.settings, environ).items()
         if present and len(environ[name]) >= 4
     ]
+    choices = setting_choices(resolved.settings)
     return [
-        SettingRow(key, _redact(key, value, secrets), resolved.origins.get(key, "default"))
+        SettingRow(
+            key,
+            _redact(key, value, secrets),
+            resolved.origins.get(key, "default"),
+            choices.get(key, ()),
+        )
         for key, value in flatten_settings(resolved.settings).items()
     ]
+
+
+def setting_choices(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The allowed values of every setting limited to a few (a ``Literal`` field), by key."""
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(model: BaseModel, dotted: str) -> None:
+        for name, info in type(model).model_fields.items():
+            key = f"{dotted}.{name}"
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                walk(value, key)
+            elif len(options := _literal_options(info.annotation)) > 1:
+                found[key] = options
+
+    for section in ("convert", "retry", "cache"):
+        walk(getattr(settings, section), section)
+    for name, config in settings.backends.configs.items():
+        walk(config, f"backends.{name}")
+    return found
+
+
+def _literal_options(annotation: Any) -> tuple[str, ...]:
+    """The strings of a ``Literal[...]`` annotation (also inside ``X | None``); else none."""
+    if get_origin(annotation) is Literal:
+        args = get_args(annotation)
+        return args if all(isinstance(a, str) for a in args) else ()
+    for inner in get_args(annotation):
+        if options := _literal_options(inner):
+            return options
+    return ()
 
 
 def get_setting(resolved: ResolvedSettings, key: str) -> SettingRow:

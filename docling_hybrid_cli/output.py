@@ -11,6 +11,10 @@ one can guess in advance, then renamed: a symlink planted in the output
 folder is never followed, so it cannot make a run truncate or overwrite the
 file it points to. Writing the Markdown (or a figure) failing mid-run -- disk
 full, file too large -- is an :class:`OutputWriteError` for that document.
+
+A page's Markdown is rendered here, from its blocks, in the run's style
+(:mod:`~docling_hybrid_cli.markdown_style`): whichever backend converted it,
+and whether it was converted now or read back from a checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import OutputError, OutputWriteError
+from .markdown_style import MarkdownStyle, render_markdown
 from .pages import Figure, PageResult
+from .quality.record import suspect_comment
 from .redact import redact
 from .textclean import html_comment_text
 
@@ -122,8 +128,17 @@ class MarkdownWriter:
     earlier, interrupted runs left for the same output.
     """
 
-    def __init__(self, path: Path, pages: Sequence[int], *, separator: str, figures_dir: Path):
+    def __init__(
+        self,
+        path: Path,
+        pages: Sequence[int],
+        *,
+        separator: str,
+        figures_dir: Path,
+        style: MarkdownStyle | None = None,
+    ):
         self.path = path
+        self.style = style or MarkdownStyle()
         self.partial_path = path.with_name(f".{path.name}.partial")  # the real name: open()
         self.figures_dir = figures_dir
         self._order = list(pages)
@@ -156,7 +171,15 @@ class MarkdownWriter:
         """Accept a finished page (any order); write whatever prefix is now complete."""
         if result.text is not None:
             self._write_figures(result.text.figures)
-            body = result.text.markdown.strip()  # "" for an empty page: just the separator
+            # "" for an empty page: just the separator.
+            prefix = f"{self.figures_dir.name}/"
+            text = result.text
+            body = render_markdown(
+                text.page_blocks(), self.style, prefix, dollars_are_math=text.dollars_are_math
+            ).strip()
+            if result.quality is not None and result.quality.suspect is not None:
+                note = suspect_comment(result.page, result.quality)
+                body = f"{note}\n\n{body}" if body else note
         else:
             body = failed_page_placeholder(result)
         self._waiting[result.page] = body

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .blocks import Block, markdown_blocks
 from .errors import BackendError, BackendUnavailable
 from .quality.record import PageQuality
 from .textclean import one_line
@@ -110,6 +111,12 @@ class AttemptError:
 class PageText:
     """What one backend made of one page.
 
+    ``blocks`` is the structured page -- what is checkpointed and what the
+    output's Markdown is rendered from, in the run's style. ``markdown`` is
+    the backend's own text of the page, unstyled (tags removed, tables and
+    math as the model wrote them): reports count it, and a backend that only
+    has Markdown may give just that -- :meth:`page_blocks` splits it.
+
     ``step`` names the loop-ladder step whose answer this is ("" without a
     ladder), ``failed_steps`` the steps before it that failed on the same
     backend. ``empty_reason`` marks an empty page (``markdown`` is then "").
@@ -131,10 +138,19 @@ class PageText:
     step: str = ""
     failed_steps: tuple[AttemptError, ...] = ()
     empty_reason: str | None = None
+    blocks: tuple[Block, ...] = field(default=(), repr=False)
+    dollars_are_math: bool = True
+    """Whether a ``$`` in the text may delimit math (a chat model asked for ``$`` math); False
+    when every ``$`` is a literal dollar (DeepSeek-OCR writes math as ``\\( \\)``, OCR'd text
+    has no math markup), so the style escapes them all."""
 
     @property
     def empty(self) -> bool:
         return self.empty_reason is not None
+
+    def page_blocks(self) -> tuple[Block, ...]:
+        """The structured page: the backend's blocks, else the blocks of its Markdown."""
+        return self.blocks or markdown_blocks(self.markdown)
 
 
 @dataclass(slots=True)

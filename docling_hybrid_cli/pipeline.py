@@ -184,7 +184,11 @@ async def convert_document(
             if checkpoints is not None:
                 cache = await checkpoints.for_source(renderer, figure_prefix)
             writer = MarkdownWriter(
-                job.output, pages, separator=convert.page_separator, figures_dir=figures_dir
+                job.output,
+                pages,
+                separator=convert.page_separator,
+                figures_dir=figures_dir,
+                style=convert.markdown_style,
             )
             writer.open()
             observer.document_started(job, pages)
@@ -203,7 +207,9 @@ async def convert_document(
                 raise
             finally:
                 writer.close()
-    if cache is not None and not result.failed:
+    if cache is not None and not result.failed and len(result.pages) == result.page_count:
+        # Only a whole document done lets go of its pages: after ``--pages 1-2`` the
+        # checkpoints of the other pages (an interrupted full run's) are still wanted.
         cache.clear()
     result.seconds = time.perf_counter() - started
     observer.document_finished(result)
@@ -255,11 +261,11 @@ class _DocumentRun:
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
         self.writer.add(page)
-        if page.text is not None and page.text.figures:
-            # On disk now (and in the checkpoint): keep only the names, so memory
-            # does not grow with the page count.
+        if page.text is not None and (page.text.figures or page.text.blocks):
+            # Written now (and checkpointed): keep only the figures' names and drop
+            # the blocks, so memory does not grow with the page count.
             names = tuple(Figure(name=f.name, data=b"") for f in page.text.figures)
-            page.text = replace(page.text, figures=names)
+            page.text = replace(page.text, figures=names, blocks=())
         self.observer.page_finished(page)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:

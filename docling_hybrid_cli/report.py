@@ -85,6 +85,7 @@ def document_report(
         "version": __version__,
         "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
+        "style": settings.convert.model_dump(include={"tables", "math"}),
         "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
         "documents": [
             {

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .markdown_style import MarkdownStyle, MathStyle, TableStyle
+
 __all__ = ["CacheSettings", "ConvertSettings", "RetrySettings"]
 
 
@@ -35,6 +37,16 @@ class ConvertSettings(BaseModel):
         "without asking any backend.",
     )
     page_separator: str = "\n\n<!-- page {page} -->\n\n"
+    tables: TableStyle = Field(
+        default="markdown",
+        description="Tables in the Markdown: GFM pipe tables (spanning cells repeated) "
+        "or the model's HTML (for renderers that draw spans).",
+    )
+    math: MathStyle = Field(
+        default="dollars",
+        description="Math delimiters: $…$ and $$…$$ (literal dollars escaped), "
+        "or the model's own LaTeX \\( \\) and \\[ \\].",
+    )
     max_cost: float | None = Field(
         default=None,
         ge=0,
@@ -42,7 +54,6 @@ class ConvertSettings(BaseModel):
         description="Spending cap for the run (USD): once the cost paid backends report "
         "reaches it, they send no new requests and pages go down the chain. None: no cap.",
     )
-
     text_agreement: bool = Field(
         default=True,
         description="Compare each page a model converted with the PDF's own text layer and "
@@ -62,6 +73,11 @@ class ConvertSettings(BaseModel):
         description="Send a suspect page to the next backend of the chain that reads images "
         "and keep the answer that agrees better with the text layer (--verify).",
     )
+
+    @property
+    def markdown_style(self) -> MarkdownStyle:
+        """How pages are written; applied at write time, so it is no part of a checkpoint's key."""
+        return MarkdownStyle(tables=self.tables, math=self.math)
 
     @field_validator("page_separator")
     @classmethod

@@ -279,7 +279,14 @@ class DeepSeekBackend(HttpBackend):
             raise empty_answer(
                 self.name, result.finish_reason, "answer held only layout tags, no text"
             )
-        return self.page_text(result, cleaned.markdown, figures=cleaned.figures)
+        # DeepSeek-OCR writes math as \( \) and \[ \] only: every $ on its pages is a dollar.
+        return self.page_text(
+            result,
+            cleaned.markdown,
+            figures=cleaned.figures,
+            blocks=cleaned.blocks,
+            dollars_are_math=False,
+        )
 
 
 def _request_step(step: GuardStep | PenaltyStep) -> RequestStep:

@@ -1,13 +1,23 @@
-"""Turn DeepSeek-OCR's raw grounded output into clean page Markdown and figure crops.
+"""Turn DeepSeek-OCR's raw grounded output into the page's blocks and figure crops.
 
 Prompted with ``<|grounding|>``, DeepSeek-OCR prefixes every layout block with
 ``<|ref|>LABEL<|/ref|><|det|>[[x1, y1, x2, y2], ...]<|/det|>`` (coordinates
-normalised to 0-999 of the page image). DeepSeek's own scripts crop ``image``
-blocks into files, delete every other tag block and apply a few text fixes. We do
-the same, but the model's output is not always well formed (stray, nested or
+normalised to 0-999 of the page image) and writes the block's content on the
+lines after it: Markdown text, HTML tables, LaTeX math, captions in
+``<center>``. DeepSeek's own scripts crop ``image`` blocks into files, delete
+every other tag block and apply a few text fixes
+(https://github.com/deepseek-ai/DeepSeek-OCR/blob/main/DeepSeek-OCR-master/DeepSeek-OCR-vllm/run_dpsk_ocr_pdf.py).
+We keep what they delete: every block's label, boxes and raw content become a
+:class:`~docling_hybrid_cli.blocks.Block`, which the output styles at write
+time. The model's output is not always well formed (stray, nested or
 duplicated tags, unparsable coordinates), and a single bad page must never
 crash a whole document, so every step here degrades to "drop the tag, keep the
 text" instead of raising.
+
+One habit of the model is undone here: for a table with a caption above it,
+it often writes an empty ``table`` block, then a ``table_caption`` block
+holding the caption *and* the table's HTML. The HTML is moved back into a
+table block with the table's box, after its caption.
 """
 
 from __future__ import annotations
@@ -17,10 +27,20 @@ import io
 import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from docling_hybrid_cli.blocks import (
+    IMAGES,
+    TABLE,
+    TEXT,
+    Block,
+    Box,
+    markdown_blocks,
+    page_fractions,
+)
+from docling_hybrid_cli.html_tables import table_spans
 from docling_hybrid_cli.pages import Figure, PageImage
 
 __all__ = ["DeepSeekPage", "clean_deepseek_output"]
@@ -37,7 +57,10 @@ _MAX_COORD = 100_000
 """Coordinates are 0-999; anything far outside is garbage (and a 400-digit integer
 would overflow ``float``)."""
 
-_IMAGE_LABELS = frozenset({"image", "figure"})
+_LABEL = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+"""A label as DeepSeek-OCR writes them; anything else (a hallucinated label) is read as text."""
+_SENTINEL = re.compile("\x00([0-9]+)\x00")
+"""Where a grounding block stood while the tags around it are cleaned (NUL never reaches here)."""
 
 # DeepSeek's end-of-sentence token uses FULLWIDTH VERTICAL LINE (U+FF5C) and
 # LOWER ONE EIGHTH BLOCK (U+2581); accept ASCII bars too in case a server normalised them.
@@ -56,7 +79,7 @@ _BLOCK = re.compile(
 _ORPHAN_REF = re.compile(r"<\|ref\|>\s*[\w-]{0,40}\s*<\|/ref\|>")
 # Coordinates without a label; stops at any other tag or a paragraph break for
 # the same reason.
-_ORPHAN_DET = re.compile(r"<\|det\|>(?:(?!<\||\n[ \t]*\n).)*?<\|/det\|>", re.DOTALL)
+_ORPHAN_DET = re.compile(r"<\|det\|>(?:(?!<\||\n[ \t]*\n|\x00).)*?<\|/det\|>", re.DOTALL)
 _STRAY_TOKEN = re.compile(r"<\|/?(?:ref|det|grounding)\|>")
 # A run of the same tag, as a loop emits: collapsed to one tag before any other
 # pattern runs. ``_BLOCK`` accepts repeated tags, but a regex tried at every
@@ -74,13 +97,14 @@ _Box = tuple[float, float, float, float]
 class DeepSeekPage:
     """One page of DeepSeek-OCR output after post-processing.
 
-    ``blocks`` counts the grounding blocks found (any label), so reports can
-    tell a layout-rich page from a plain-text answer.
+    ``blocks`` is the structured page (what is checkpointed and styled);
+    ``markdown`` the same page as flat text -- tags removed, figures linked,
+    tables and math as the model wrote them -- for reports and logs.
     """
 
     markdown: str
     figures: tuple[Figure, ...]
-    blocks: int
+    blocks: tuple[Block, ...]
 
 
 class _FigureCropper:
@@ -101,9 +125,9 @@ class _FigureCropper:
         self._redraw = page.crop_figure
         self.figures: list[Figure] = []
 
-    def links(self, boxes: list[_Box]) -> str:
-        """Crop every usable box and return one Markdown image link per crop."""
-        out: list[str] = []
+    def crop(self, boxes: list[_Box]) -> tuple[str, ...]:
+        """Crop every usable box; the names of the figures made, in order."""
+        names: list[str] = []
         for box in boxes:
             pixels = self._pixel_box(box)
             if pixels is None:
@@ -113,8 +137,8 @@ class _FigureCropper:
                 break  # the page image cannot be decoded: no figure on this page can be cut
             name = f"page-{self._page.page:04d}-fig-{len(self.figures) + 1}.jpg"
             self.figures.append(Figure(name=name, data=data))
-            out.append(f"![]({self._page.figure_prefix}{name})\n")
-        return "".join(out)
+            names.append(name)
+        return tuple(names)
 
     def _crop(self, pixels: tuple[int, int, int, int]) -> bytes | None:
         if self._redraw is not None:
@@ -194,37 +218,79 @@ def _parse_boxes(coords: str) -> list[_Box] | None:
 def clean_deepseek_output(
     raw: str, page: PageImage, *, crop_figures: bool = True, jpeg_quality: int = 90
 ) -> DeepSeekPage:
-    """Clean one page of raw DeepSeek-OCR output and crop its figures.
+    """Clean one page of raw DeepSeek-OCR output into blocks, and crop its figures.
 
-    Image blocks become ``![](<figure_prefix><name>)`` links to JPEG crops
-    (one per box, numbered per page in reading order); every other block is
-    removed and its text kept. HTML tables and LaTeX are left untouched.
-    With ``crop_figures=False`` image blocks are simply dropped and the page
-    image is never decoded.
+    Each grounding block becomes a block with its label, its boxes (as page
+    fractions) and its content; text before the first block is split like
+    any Markdown answer. Image blocks are cropped into JPEGs (one per box,
+    numbered per page in reading order) named in the block's ``figures``.
+    With ``crop_figures=False`` no figure is made and the page image is
+    never decoded.
     """
     if not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be 1-100, got {jpeg_quality}")
     cropper = _FigureCropper(page, jpeg_quality)
-    blocks = 0
+    found: list[Block] = []
 
-    def replace(match: re.Match[str]) -> str:
-        nonlocal blocks
-        blocks += 1
-        if not crop_figures or match.group(1).strip().lower() not in _IMAGE_LABELS:
-            return ""
+    def grounded(match: re.Match[str]) -> str:
+        label = match.group(1).strip().lower()
         boxes = _parse_boxes(match.group(2))
-        if boxes is None:
-            _log.debug("page %d: dropping image block with bad coordinates", page.page)
-            return ""
-        return cropper.links(boxes)
+        figures: tuple[str, ...] = ()
+        if label in IMAGES and crop_figures and boxes is not None:
+            figures = cropper.crop(boxes)
+        elif label in IMAGES and boxes is None:
+            _log.debug("page %d: image block with bad coordinates: no figure", page.page)
+        fractions = tuple(page_fractions(box, _COORD_SCALE) for box in boxes or ())
+        found.append(Block(label if _LABEL.fullmatch(label) else TEXT, "", fractions, figures))
+        return f"\x00{len(found) - 1}\x00"
 
-    text = _EOS.sub("", raw)
+    text = _EOS.sub("", raw.replace("\x00", ""))
     text = _TAG_RUN.sub(r"\1", text)
-    text = _BLOCK.sub(replace, text)
+    text = _BLOCK.sub(grounded, text)
     text = _ORPHAN_REF.sub("", text)
     text = _ORPHAN_DET.sub("", text)
     text = _STRAY_TOKEN.sub("", text)
     text = text.replace("\\coloneqq", ":=").replace("\\eqqcolon", "=:")
-    text = _CENTER.sub("", text)
-    text = _BLANK_LINES.sub("\n\n", text)
-    return DeepSeekPage(markdown=text.strip(), figures=tuple(cropper.figures), blocks=blocks)
+    parts = _SENTINEL.split(text)
+    blocks = list(markdown_blocks(parts[0]))
+    for index, content in zip(parts[1::2], parts[2::2], strict=True):
+        blocks.append(replace(found[int(index)], text=content.strip()))
+    flat = _SENTINEL.sub(lambda m: _links(found[int(m.group(1))], page.figure_prefix), text)
+    flat = _BLANK_LINES.sub("\n\n", _CENTER.sub("", flat))
+    return DeepSeekPage(
+        markdown=flat.strip(),
+        figures=tuple(cropper.figures),
+        blocks=tuple(_tables_out_of_captions(blocks)),
+    )
+
+
+def _links(block: Block, prefix: str) -> str:
+    return "".join(f"![]({prefix}{name})\n" for name in block.figures)
+
+
+def _tables_out_of_captions(blocks: list[Block]) -> list[Block]:
+    """Tables written inside another block become table blocks of their own.
+
+    The model's usual case: an empty ``table`` block (which has the table's
+    box), then the caption block holding the caption and the table's HTML.
+    The HTML moves into a table block with that box, after the caption;
+    text after the table stays in a block with the caption's label.
+    """
+    out: list[Block] = []
+    for block in blocks:
+        spans = table_spans(block.text) if block.label != TABLE else []
+        if not spans:
+            out.append(block)
+            continue
+        boxes: tuple[Box, ...] = ()
+        if out and out[-1].label == TABLE and not out[-1].text:
+            boxes = out.pop().boxes
+        pos = 0
+        for start, end in spans:
+            if before := block.text[pos:start].strip():
+                out.append(Block(block.label, before, block.boxes if pos == 0 else ()))
+            out.append(Block(TABLE, block.text[start:end].strip(), boxes))
+            boxes, pos = (), end
+        if after := block.text[pos:].strip():
+            out.append(Block(block.label, after))
+    return out

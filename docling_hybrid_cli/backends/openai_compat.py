@@ -1,8 +1,10 @@
 """Any OpenAI-compatible vision server: SGLang, LM Studio, Ollama, OpenAI itself.
 
 Model, prompt, extra body parameters and headers all come from the backend's
-config; the answer is taken as the page's Markdown, minus a code fence some
-chat models wrap it in.
+config; the answer is taken as the page's Markdown, minus the reasoning a
+thinking model may put before it (``<think>…</think>``, when the server
+does not split it out into its own field) and minus a code fence some chat
+models wrap it in. The Markdown is then styled like every backend's pages.
 """
 
 from __future__ import annotations
@@ -15,9 +17,29 @@ from ..client import ChatResult, build_chat_body
 from ..pages import PageImage, PageText
 from .base import DEFAULT_PROMPT, HttpBackend
 
-__all__ = ["OpenAICompatBackend", "strip_markdown_fence"]
+__all__ = ["OpenAICompatBackend", "strip_markdown_fence", "strip_reasoning"]
 
 _FENCE = re.compile(r"\A\s*```(?:markdown|md)?[ \t]*\n(.*?)\n```\s*\Z", re.DOTALL)
+_THINK_OPEN = re.compile(r"\A\s*<think>", re.IGNORECASE)
+_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def strip_reasoning(text: str) -> str:
+    """The answer without the reasoning block a thinking model wrote before it.
+
+    ``<think>…</think>`` at the start goes; a ``<think>`` never closed (the
+    answer ran out while thinking) leaves nothing, which the empty-answer
+    policy then handles. Chat templates that open the block in the prompt
+    send only the closing ``</think>``: what comes before it goes too. A
+    ``<think>`` elsewhere is page text and stays.
+    """
+    if _THINK_OPEN.match(text):
+        close = _THINK_CLOSE.search(text)
+        return "" if close is None else text[close.end() :]
+    close = _THINK_CLOSE.search(text)
+    if close is not None and "<think>" not in text[: close.start()].lower():
+        return text[close.end() :]
+    return text
 
 
 def strip_markdown_fence(text: str) -> str:
@@ -43,4 +65,4 @@ class OpenAICompatBackend(HttpBackend):
         return build_chat_body(model=config.model, page=page, prompt=prompt, params=params)
 
     def finish(self, result: ChatResult, page: PageImage) -> PageText:
-        return self.page_text(result, strip_markdown_fence(result.content))
+        return self.page_text(result, strip_markdown_fence(strip_reasoning(result.content)))

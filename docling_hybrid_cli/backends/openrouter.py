@@ -7,7 +7,11 @@ https://openrouter.ai/nvidia/nemotron-nano-12b-v2-vl):
 * the model is a general chat VLM with no OCR prompt of its own, so it gets an
   explicit instruction to transcribe the page into Markdown and nothing else;
 * it is a reasoning model, and reasoning tokens count against ``max_tokens``
-  and can leave ``content`` empty, so reasoning is switched off;
+  and can leave ``content`` empty, so reasoning is switched off twice:
+  OpenRouter's ``reasoning.enabled = false``, which a provider may ignore,
+  and Nemotron's own switch, ``/no_think`` as the system message
+  (https://huggingface.co/nvidia/NVIDIA-Nemotron-Nano-12B-v2-VL-BF16); a
+  ``<think>`` block that still comes back is stripped like any chat model's;
 * Nemotron accepts at most 12 tiles of 512 px (e.g. 1536×2048), so larger
   page images are scaled down to fit before sending;
 * the free tier allows about 20 requests a minute account-wide, so requests
@@ -52,7 +56,15 @@ from .openai_compat import OpenAICompatBackend
 from .openrouter_models import check_model_available
 from .server_checks import strip_name
 
-__all__ = ["MAX_TILES", "NEMOTRON_PROMPT", "TILE", "OpenRouterBackend", "fit_to_tiles"]
+__all__ = [
+    "MAX_TILES",
+    "NEMOTRON_PROMPT",
+    "NO_THINK",
+    "TILE",
+    "OpenRouterBackend",
+    "fit_to_tiles",
+    "system_message",
+]
 
 NEMOTRON_PROMPT = (
     "Transcribe this document page into GitHub-flavoured Markdown. "
@@ -68,6 +80,13 @@ _DAILY_QUOTA_MARK = "per-day"
 _DAILY_RESET_S = 15 * 60
 """A 429 whose window resets further away than this is a daily cap, not a per-minute one."""
 _PRIVACY_MARKS = ("data policy", "no endpoints found")
+NO_THINK = "/no_think"
+"""Nemotron's system-message switch that turns its reasoning off."""
+
+
+def system_message(model: str) -> str | None:
+    """The system message a model needs: Nemotron's reasoning switch, else none."""
+    return NO_THINK if "nemotron" in model.lower() else None
 
 
 def fit_to_tiles(width: int, height: int, *, tile: int = TILE, max_tiles: int = MAX_TILES) -> float:
@@ -239,6 +258,7 @@ class OpenRouterBackend(OpenAICompatBackend):
             page=page,
             prompt=self.config.prompt or NEMOTRON_PROMPT,
             params=params,
+            system=system_message(self.config.model),
         )
 
     async def attempt(

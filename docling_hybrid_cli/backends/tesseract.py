@@ -90,7 +90,13 @@ class TesseractBackend(LocalBackend):
             raise NoTextFound(
                 f"{self.name}: tesseract found no text on page {page.page}", backend=self.name
             )
-        return PageText(markdown=markdown, backend=self.name, model=f"tesseract {self.config.lang}")
+        # OCR'd text has no math markup: every $ in it is a dollar.
+        return PageText(
+            markdown=markdown,
+            backend=self.name,
+            model=f"tesseract {self.config.lang}",
+            dollars_are_math=False,
+        )
 
     async def _run(self, args: list[str], data: bytes) -> tuple[bytes, bytes, int]:
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}

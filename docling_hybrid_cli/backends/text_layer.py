@@ -111,4 +111,7 @@ class TextLayerBackend(LocalBackend):
                 backend=self.name,
                 hint="install tesseract-ocr or point the chain at an OCR server (--base-url)",
             )
-        return PageText(markdown=markdown, backend=self.name, model="pdf text layer")
+        # The PDF's own text has no math markup: every $ in it is a dollar.
+        return PageText(
+            markdown=markdown, backend=self.name, model="pdf text layer", dollars_are_math=False
+        )

@@ -3,6 +3,10 @@
 Not a quality measure: two backends can agree and both be wrong. Quality
 against a reference is :mod:`.quality`; agreement with the PDF's own text
 layer is ``convert``'s ``text_layer_agreement``.
+
+Pages are compared as the output writes them in the default style (pipe
+tables, ``$`` math): DeepSeek-OCR's HTML tables and ``\\(``-math against a
+chat model's pipe tables would otherwise differ in markup, not in content.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from ..markdown_style import MarkdownStyle, render_markdown
+from ..pages import PageText
 from ..pipeline import DocumentResult
 from .stats import mean_or_none
 
@@ -44,7 +50,7 @@ def backend_similarity(results: Mapping[str, DocumentResult]) -> dict[str, Any] 
     if len(names) < 2:
         return None
     texts = {
-        name: {p.page: p.text.markdown for p in results[name].pages if p.text is not None}
+        name: {p.page: _as_written(p.text) for p in results[name].pages if p.text is not None}
         for name in names
     }
     pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
@@ -66,9 +72,17 @@ def backend_similarity(results: Mapping[str, DocumentResult]) -> dict[str, Any] 
         for a, b in pairs
     }
     return {
-        "metric": "difflib ratio on whitespace-normalised Markdown (1 = identical)",
+        "metric": "difflib ratio on whitespace-normalised Markdown in the default style "
+        "(1 = identical)",
         "backends": names,
         "mean_similarity": mean_or_none(all_scores),
         "pairs": overall,
         "pages": per_page,
     }
+
+
+def _as_written(text: PageText) -> str:
+    """The page in the default style (a finished page's blocks are gone: its text is split)."""
+    return render_markdown(
+        text.page_blocks(), MarkdownStyle(), dollars_are_math=text.dollars_are_math
+    )

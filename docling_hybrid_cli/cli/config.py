@@ -44,7 +44,8 @@ def show(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Print every effective setting and where it came from (default, file, env, flag)."""
+    """Print every effective setting, where it came from (default, file, env, flag) and,
+    for settings with a fixed few values, the choices."""
     from ..config_file import format_value, key_status, setting_rows
     from ..settings import load_settings
 
@@ -55,7 +56,11 @@ def show(
     if json_out:
         payload: dict[str, Any] = {
             "config_file": config_file,
-            "settings": {row.key: {"value": row.value, "source": row.source} for row in rows},
+            "settings": {
+                row.key: {"value": row.value, "source": row.source}
+                | ({"choices": list(row.choices)} if row.choices else {})
+                for row in rows
+            },
             "api_keys": {name: "set" if present else "not set" for name, present in keys.items()},
         }
         _out(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -65,6 +70,8 @@ def show(
     for row in rows:
         assignment = f"{row.key} = {format_value(row.value)}"
         line = f"{assignment:<{width}}  # {row.source}"
+        if row.choices:
+            line += f" ({' | '.join(row.choices)})"
         if row.key.endswith(".api_key_env") and isinstance(row.value, str):
             line += " (key: set, redacted)" if keys.get(row.value) else " (key: not set)"
         _out(line)

@@ -76,6 +76,25 @@ def convert(
         str | None,
         typer.Option("--separator", help="Text between pages; {page} is the next page number."),
     ] = None,
+    tables: Annotated[
+        str | None,
+        typer.Option(
+            "--tables",
+            metavar="markdown|html",
+            help="Tables as GFM pipe tables (markdown, the default: spanning cells repeated) "
+            "or as the model's HTML (html: for renderers that draw spans).",
+        ),
+    ] = None,
+    math: Annotated[
+        str | None,
+        typer.Option(
+            "--math",
+            metavar="dollars|latex",
+            help="Math as $…$ and $$…$$ (dollars, the default: literal $ escaped) "
+            "or with the model's own LaTeX delimiters (latex). Style only: a re-run "
+            "with another --tables or --math re-renders checkpointed pages without requests.",
+        ),
+    ] = None,
     password: Annotated[
         str | None,
         typer.Option(
@@ -177,6 +196,8 @@ def convert(
         ("convert.image_format", image_format),
         ("convert.page_separator", separator),
         ("convert.max_cost", max_cost),
+        ("convert.tables", tables),
+        ("convert.math", math),
     ):
         if value is not None:
             overrides[key] = value

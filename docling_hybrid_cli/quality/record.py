@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Answer", "PageQuality", "SuspectReason"]
+from ..textclean import html_comment_text
+
+__all__ = ["Answer", "PageQuality", "SuspectReason", "suspect_comment"]
 
 SuspectReason = Literal["invented", "missing"]
 
@@ -125,3 +127,13 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise TypeError(f"a score must be a number in [0, 1], not {value!r}")
     return float(value)
+
+
+def suspect_comment(page: int, quality: PageQuality) -> str:
+    """The Markdown mark on a suspect page: what to check, and the scores that said so."""
+    what = "may hold invented text" if quality.suspect == "invented" else "may be missing text"
+    detail = (
+        f"agreement with the PDF's text layer {quality.agreement or 0:.2f}: "
+        f"precision {quality.precision or 0:.2f}, recall {quality.recall or 0:.2f}"
+    )
+    return f"<!-- suspect page {page}: {html_comment_text(f'{what} ({detail}); check it')} -->"

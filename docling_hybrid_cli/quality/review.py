@@ -24,12 +24,10 @@ itself converted.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 
 from ..backends.base import Backend
 from ..pages import Notify, PageImage, PageResult, PageText
-from ..textclean import html_comment_text
-from .record import Answer, PageQuality, SuspectReason
+from .record import Answer, PageQuality, SuspectReason, suspect_comment
 from .reference import reference_problem
 from .scores import TokenScores, token_scores
 from .tokens import tokens
@@ -108,7 +106,7 @@ class QualityCheck:
         answers: tuple[Answer, ...],
         kept: str | None = None,
     ) -> None:
-        """Record the kept answer's scores; mark it in the Markdown when it is still suspect."""
+        """Record the kept answer's scores (a suspect page is marked when it is written)."""
         suspect = self._reason(scores)
         quality = PageQuality(
             agreement=agreement(scores),
@@ -118,21 +116,9 @@ class QualityCheck:
             answers=answers,
             kept=kept,
         )
+        # The Markdown's mark on a suspect page (record.suspect_comment) is written by the
+        # output writer from this record, so it also heads pages rendered from blocks.
         result.quality = quality
-        if suspect is not None and result.text is not None:
-            comment = suspect_comment(result.page, quality)
-            body = result.text.markdown.strip()
-            result.text = replace(result.text, markdown=f"{comment}\n\n{body}" if body else comment)
-
-
-def suspect_comment(page: int, quality: PageQuality) -> str:
-    """The Markdown mark on a suspect page: what to check, and the scores that said so."""
-    what = "may hold invented text" if quality.suspect == "invented" else "may be missing text"
-    detail = (
-        f"agreement with the PDF's text layer {quality.agreement or 0:.2f}: "
-        f"precision {quality.precision or 0:.2f}, recall {quality.recall or 0:.2f}"
-    )
-    return f"<!-- suspect page {page}: {html_comment_text(f'{what} ({detail}); check it')} -->"
 
 
 def agreement(scores: TokenScores) -> float:

@@ -2,7 +2,10 @@
 
 Answers are deterministic so downstream code can check them: every transcription names the
 decoded image's pixel size as ``{W}x{H}`` and the start of the payload's SHA-1, and in
-``deepseek`` style wraps its blocks in DeepSeek-OCR's grounding tags (``<|ref|>``/``<|det|>``).
+``deepseek`` style wraps its blocks in DeepSeek-OCR's grounding tags (``<|ref|>``/``<|det|>``)
+the way the model writes a page: a figure with its ``<center>`` caption, an empty ``table``
+block followed by the caption block holding the caption and the HTML table (with a rowspan),
+and ``\\(``-math in a cell.
 Prompt tokens follow vLLM's image-token model for DeepSeek-OCR, so ``usage`` and ``/metrics``
 grow the way the real server's do.
 """
@@ -85,9 +88,13 @@ def page_text(style: str, image: ImageFacts | None) -> str:
         f"# Page {size}\n\n"
         "<|ref|>text<|/ref|><|det|>[[100, 120, 900, 300]]<|/det|>\n"
         f"image {size} sha1 {sha1[:12]}\n\n"
-        "<|ref|>image<|/ref|><|det|>[[100, 400, 500, 700]]<|/det|>\n\n"
-        "<|ref|>table<|/ref|><|det|>[[100, 720, 900, 900]]<|/det|>\n"
-        "<table><tr><td>a</td><td>b</td></tr></table>"
+        "<|ref|>image<|/ref|><|det|>[[100, 400, 500, 700]]<|/det|>\n"
+        "<|ref|>image_caption<|/ref|><|det|>[[100, 705, 500, 715]]<|/det|>\n"
+        f"<center>Figure 1: the picture of page {size} </center>  \n\n"
+        "<|ref|>table<|/ref|><|det|>[[100, 740, 900, 900]]<|/det|>\n"
+        "<|ref|>table_caption<|/ref|><|det|>[[100, 720, 900, 735]]<|/det|>\n"
+        "Table 1: the page's cells  \n\n"
+        '<table><tr><td rowspan="2">a</td><td>b</td></tr><tr><td>\\(x^2\\)</td></tr></table>'
     )
 
 

@@ -102,7 +102,9 @@ def test_twelve_pages_in_order_with_figures(
     assert page_widths(markdown) == widths_of(list(range(1, 13)))
     for tag in ("<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"):
         assert tag not in markdown
-    links = re.findall(r"!\[\]\((doc_images/[^)]+)\)", markdown)
+    links = re.findall(
+        r"!\[Figure 1: the picture of page \d+x\d+\]\((doc_images/[^)]+)\)", markdown
+    )
     assert len(links) == 12
     for link in links:
         assert (tmp_path / link).is_file()

@@ -332,7 +332,7 @@ def test_resume_with_another_output_name_links_its_own_figures(cli: Cli, tmp_pat
         assert second.code == 0, second.stderr
         assert deepseek.stats.chat_requests == 1
     markdown = (tmp_path / "second.md").read_text()
-    links = re.findall(r"!\[\]\(([^)]+)\)", markdown)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)  # alt text: the figure's caption
     assert len(links) == 4 and "first_images" not in markdown
     for link in links:
         assert link.startswith("second_images/page-")

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pdfgen import make_pdf
 
 from docling_hybrid_cli.backend_configs import GuardStep, TesseractConfig, backend_config
 from docling_hybrid_cli.batch import cache_root
+from docling_hybrid_cli.blocks import Block
 from docling_hybrid_cli.checkpoint import (
     FIGURE_PREFIX_PLACEHOLDER,
     Checkpoints,
@@ -162,12 +164,12 @@ def test_key_follows_document_bytes_not_file_name(settings: Settings, tmp_path: 
 
 
 def test_round_trip_keeps_every_field(cache: PageCache) -> None:
-    """What is stored comes back equal, marked as from the cache."""
+    """What is stored comes back equal (its Markdown as blocks), marked as from the cache."""
     page = converted(3)
     cache.store(page)
     loaded = cache.load(3)
-    assert loaded is not None
-    assert loaded.text == page.text
+    assert loaded is not None and page.text is not None
+    assert loaded.text == replace(page.text, blocks=page.text.page_blocks())
     assert loaded.page == 3
     assert loaded.from_cache
     assert loaded.ok
@@ -337,8 +339,76 @@ def test_entries_hold_no_settings_or_keys(cache: PageCache) -> None:
         "figures",
         "step",
         "empty_reason",
+        "blocks",
+        "dollars_are_math",
         "quality",
     }
+
+
+@pytest.mark.parametrize(
+    "style", [{"tables": "html"}, {"math": "latex"}, {"tables": "html", "math": "latex"}]
+)
+def test_key_ignores_the_markdown_style(settings: Settings, style: dict[str, str]) -> None:
+    """The style is applied when writing: a re-run in another style finds the same pages."""
+    restyled = settings.convert.model_copy(update=style)
+    assert document_key(HASH, restyled, settings.chain) == document_key(
+        HASH, settings.convert, settings.chain
+    )
+
+
+def test_blocks_round_trip_with_labels_boxes_and_figures(cache: PageCache) -> None:
+    figure = Figure(name="page-0004-fig-1.jpg", data=b"\xff\xd8jpeg")
+    blocks = (
+        Block("sub_title", "## 2 Method", ((0.1121, 0.0601, 0.3003, 0.0801),)),
+        Block("image", "", ((0.13, 0.16, 0.86, 0.4),), (figure.name,)),
+        Block("table", "<table><tr><td>$5</td></tr></table>", ((0.12, 0.5, 0.87, 0.7),)),
+    )
+    text = PageText(
+        markdown="flat",
+        backend="deepseek-vllm",
+        figures=(figure,),
+        blocks=blocks,
+        dollars_are_math=False,
+    )
+    cache.store(PageResult(page=4, text=text))
+    loaded = cache.load(4)
+    assert loaded is not None and loaded.text == text
+
+
+def test_an_entry_from_before_blocks_is_not_reused(cache: PageCache) -> None:
+    """A format-1 entry (no blocks) is converted again rather than styled from flat text."""
+    cache.store(converted(2))
+    entry = next(cache.dir.glob("page-*.json"))
+    record = json.loads(entry.read_text("utf-8"))
+    del record["blocks"], record["dollars_are_math"]
+    entry.write_text(json.dumps({**record, "format": 1}), "utf-8")
+    assert cache.load(2) is None
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        "not a list",
+        [{"label": "text"}],
+        [{"label": "image", "text": "", "figures": ["../../../etc/passwd"]}],
+        [{"label": "text", "text": "x", "boxes": [[0, 0, 5, 5]]}],
+    ],
+    ids=["not-a-list", "no-text", "figure-not-in-the-entry", "box-off-the-page"],
+)
+def test_an_entry_with_malformed_blocks_is_not_used(cache: PageCache, blocks: Any) -> None:
+    cache.store(converted(5))
+    entry = next(cache.dir.glob("page-*.json"))
+    entry.write_text(json.dumps({**json.loads(entry.read_text("utf-8")), "blocks": blocks}))
+    assert cache.load(5) is None
+
+
+@pytest.mark.parametrize("flag", [None, "yes", 1])
+def test_an_entry_with_a_malformed_dollar_flag_is_not_used(cache: PageCache, flag: Any) -> None:
+    cache.store(converted(6))
+    entry = next(cache.dir.glob("page-*.json"))
+    record = json.loads(entry.read_text("utf-8"))
+    entry.write_text(json.dumps({**record, "dollars_are_math": flag}))
+    assert cache.load(6) is None
 
 
 def test_quality_round_trips(cache: PageCache) -> None:

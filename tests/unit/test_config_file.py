@@ -13,6 +13,7 @@ from docling_hybrid_cli.config_file import (
     get_setting,
     init_config,
     set_value,
+    setting_choices,
     setting_rows,
     user_config_template,
     validate_config,
@@ -163,3 +164,18 @@ def test_rows_show_sources_and_hide_secrets(tmp_path: Path) -> None:
     assert rows["backends.deepseek-vllm.headers.Authorization"].value == config_file.REDACTED
     assert rows["backends.deepseek-vllm.prompt"].value == config_file.REDACTED
     assert SECRET not in repr(rows)
+
+
+def test_settings_with_a_fixed_few_values_list_them() -> None:
+    """Literal fields have choices (shown by config show); a one-value ``kind`` has none."""
+    choices = setting_choices(load_settings(environ={}).settings)
+    assert choices["convert.tables"] == ("markdown", "html")
+    assert choices["convert.math"] == ("dollars", "latex")
+    assert choices["convert.image_format"] == ("jpeg", "png")
+    assert choices["backends.deepseek-vllm.vision_encoder"] == (
+        "auto",
+        "deepseek-ocr",
+        "deepseek-ocr-2",
+    )
+    assert not any(key.endswith(".kind") for key in choices)
+    assert "convert.dpi" not in choices

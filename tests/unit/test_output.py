@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from docling_hybrid_cli import output
+from docling_hybrid_cli.blocks import Block
 from docling_hybrid_cli.errors import OutputError, OutputWriteError
+from docling_hybrid_cli.markdown_style import MarkdownStyle
 from docling_hybrid_cli.output import (
     MarkdownWriter,
     atomic_write_bytes,
@@ -21,6 +23,7 @@ from docling_hybrid_cli.output import (
     write_json,
 )
 from docling_hybrid_cli.pages import AttemptError, Figure, PageResult, PageText
+from docling_hybrid_cli.quality.record import PageQuality
 
 SEP = "\n\n<!-- page {page} -->\n\n"
 PAGES = [1, 2, 3, 4, 5]
@@ -579,3 +582,58 @@ def test_page_record_failed() -> None:
         "step": None,
         "error": "HTTP 402",
     }
+
+
+@pytest.mark.parametrize(
+    ("style", "table", "sentence"),
+    [
+        (MarkdownStyle(), "| a | b |\n| --- | --- |\n| 1 | 2 |", "Cost \\$3 and $x$."),
+        (MarkdownStyle("html", "latex"), "<table><tr><td>a</td>", "Cost $3 and \\(x\\)."),
+    ],
+    ids=["markdown-dollars", "html-latex"],
+)
+def test_pages_are_written_in_the_writers_style(
+    tmp_path: Path, style: MarkdownStyle, table: str, sentence: str
+) -> None:
+    """The writer renders each page's blocks: the same page, two styles, two files."""
+    out = tmp_path / "styled.md"
+    blocks = (
+        Block("image", "", ((0.1, 0.1, 0.9, 0.5),), ("page-0001-fig-1.jpg",)),
+        Block("image_caption", "<center>Figure 1: A chart</center>"),
+        Block("table", "<table><tr><td>a</td><td>b</td></tr><tr><td>1</td><td>2</td></tr></table>"),
+        Block("text", "Cost $3 and \\(x\\)."),
+    )
+    page = PageText(markdown="flat text, not written", blocks=blocks, dollars_are_math=False)
+    writer = MarkdownWriter(
+        out, [1], separator=SEP, figures_dir=tmp_path / "styled_images", style=style
+    )
+    writer.open()
+    writer.add(PageResult(page=1, text=page, attempts=1))
+    writer.commit()
+    written = out.read_text("utf-8")
+    assert written.startswith(
+        "![Figure 1: A chart](styled_images/page-0001-fig-1.jpg)\n\nFigure 1: A chart\n\n"
+    )
+    assert table in written
+    assert sentence in written
+    assert "flat text" not in written
+
+
+def test_a_page_given_only_as_markdown_is_styled_too(make_writer: MakeWriter, out: Path) -> None:
+    writer = make_writer([1])
+    writer.add(ok(1, "# T\n\n<center>Caption</center>\n\n<table><tr><td>1</td></tr></table>"))
+    writer.commit()
+    assert out.read_text("utf-8") == "# T\n\nCaption\n\n| 1 |\n| --- |\n"
+
+
+def test_a_suspect_page_rendered_from_blocks_is_marked(make_writer: MakeWriter, out: Path) -> None:
+    """The quality check's mark is written from the page's record, so a page whose Markdown
+    comes from blocks (DeepSeek's) carries it too -- and a style re-render keeps it."""
+    quality = PageQuality(agreement=0.2, precision=0.2, recall=0.9, suspect="invented")
+    text = PageText(markdown="flat", blocks=(Block("text", "Words."),), dollars_are_math=False)
+    writer = make_writer([1])
+    writer.add(PageResult(page=1, text=text, attempts=1, quality=quality))
+    writer.commit()
+    written = out.read_text("utf-8")
+    assert written.startswith("<!-- suspect page 1: may hold invented text")
+    assert written.endswith("-->\n\nWords.\n")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pdfgen import make_encrypted_pdf, make_pdf
 
+from docling_hybrid_cli.blocks import Block
 from docling_hybrid_cli.checkpoint import Checkpoints, document_key
 from docling_hybrid_cli.errors import CorruptPdf, OutputBusy, OutputWriteError, PageRangeError
 from docling_hybrid_cli.outputlock import OutputLock
@@ -455,3 +456,41 @@ def test_busy_output_is_refused_before_any_request(pdf6: Path, tmp_path: Path) -
     assert info.value.exit_code == 2
     assert chain.calls == []
     assert not out.exists()
+
+
+class BlocksChain(FakeChain):
+    """Answers with a structured page: a heading, an HTML table, a figure with its caption."""
+
+    async def convert(self, page: PageImage, notify: Notify | None = None) -> PageResult:
+        result = await super().convert(page, notify)
+        assert result.text is not None
+        name = f"page-{page.page:04d}-fig-1.jpg"
+        blocks = (
+            Block("title", f"# page {page.page}"),
+            Block("image", "", ((0.1, 0.1, 0.5, 0.5),), (name,)),
+            Block("image_caption", "<center>Figure</center>"),
+            Block("table", "<table><tr><td>\\(x\\)</td></tr></table>"),
+        )
+        figures = (Figure(name=name, data=b"\xff\xd8jpeg"),)
+        result.text = replace(result.text, blocks=blocks, figures=figures)
+        return result
+
+
+@pytest.mark.parametrize(
+    ("style", "table"),
+    [({}, "| $x$ |\n| --- |"), ({"tables": "html", "math": "latex"}, "<td>\\(x\\)</td>")],
+)
+def test_pages_are_written_in_the_runs_style_and_their_blocks_let_go(
+    pdf6: Path, tmp_path: Path, style: dict[str, str], table: str
+) -> None:
+    """The writer renders the blocks in convert's style; finished pages keep no blocks."""
+    out = tmp_path / "styled.md"
+    result, _ = run(pdf6, out, BlocksChain(), pages="1-2", **style)
+    markdown = out.read_text("utf-8")
+    assert markdown.count(table) == 2
+    assert "![Figure](styled_images/page-0002-fig-1.jpg)\n\nFigure" in markdown
+    assert (tmp_path / "styled_images" / "page-0002-fig-1.jpg").read_bytes() == b"\xff\xd8jpeg"
+    for page in result.pages:
+        assert page.text is not None
+        assert page.text.blocks == ()
+        assert [f.data for f in page.text.figures] == [b""]

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from docling_hybrid_cli.backends.deepseek_output import DeepSeekPage, clean_deepseek_output
+from docling_hybrid_cli.backends.deepseek_output import clean_deepseek_output
+from docling_hybrid_cli.blocks import Block, markdown_blocks
 from docling_hybrid_cli.pages import PageImage
 
 WIDTH, HEIGHT = 1000, 1400
@@ -103,9 +104,10 @@ def assert_size(image: Image.Image, box: tuple[float, float, float, float]) -> N
     ],
 )
 def test_text_without_tags_is_unchanged(raw: str, page: PageImage) -> None:
-    """Output without grounding tags passes through and never decodes the image."""
+    """Output without grounding tags passes through, split like Markdown, and decodes nothing."""
     result = clean_deepseek_output(raw, page)
-    assert result == DeepSeekPage(markdown=raw, figures=(), blocks=0)
+    assert (result.markdown, result.figures) == (raw, ())
+    assert result.blocks == markdown_blocks(raw)
 
 
 def test_full_deepseek_page(page: PageImage) -> None:
@@ -125,7 +127,9 @@ def test_full_deepseek_page(page: PageImage) -> None:
         "![](doc_images/page-0003-fig-1.jpg)\n\n"
         f"Table 1: Scores\n\n{table}"
     )
-    assert result.blocks == 5
+    assert [b.label for b in result.blocks] == ["title", "text", "image", "table_caption", "table"]
+    assert result.blocks[2].figures == ("page-0003-fig-1.jpg",)
+    assert result.blocks[4].text == table
     assert [f.name for f in result.figures] == ["page-0003-fig-1.jpg"]
     crop = decode(result.figures[0].data)
     assert crop.format == "JPEG"
@@ -154,7 +158,9 @@ def test_image_block_with_two_boxes(page: PageImage) -> None:
     """One block with two boxes gives two crops and two links, one per line."""
     raw = block("image", str([list(RED_BOX), list(BLUE_BOX)]))
     result = clean_deepseek_output(raw, page)
-    assert result.blocks == 1
+    (image,) = result.blocks
+    assert image.figures == ("page-0003-fig-1.jpg", "page-0003-fig-2.jpg")
+    assert len(image.boxes) == 2
     assert result.markdown == (
         "![](doc_images/page-0003-fig-1.jpg)\n![](doc_images/page-0003-fig-2.jpg)"
     )
@@ -187,7 +193,7 @@ def test_nested_and_duplicated_tags(raw: str, page: PageImage) -> None:
     """Doubled, nested or line-split tags still form one removable block."""
     result = clean_deepseek_output(raw, page)
     assert result.markdown == "Body"
-    assert result.blocks == 1
+    assert [(b.label, b.text) for b in result.blocks] == [("text", "Body")]
 
 
 def test_nested_image_tags_still_crop(page: PageImage) -> None:
@@ -239,7 +245,7 @@ def test_malformed_coordinates_drop_block(coords: str, page: PageImage) -> None:
     """Unparsable image coordinates drop the block: no crash, no figure, text kept."""
     result = clean_deepseek_output(f"Before\n{block('image', coords)}\nAfter", page)
     assert result.figures == ()
-    assert result.blocks == 1
+    assert result.blocks == (Block("text", "Before"), Block("image", "After"))
     assert result.markdown == "Before\n\nAfter"
 
 
@@ -343,7 +349,11 @@ def test_crop_figures_false_drops_image_blocks(page: PageImage) -> None:
     """With crop_figures=False image blocks vanish, nothing is cropped or decoded."""
     raw = f"Intro\n{block('image', str([list(RED_BOX)]))}\nCaption"
     result = clean_deepseek_output(raw, page, crop_figures=False)
-    assert result == DeepSeekPage(markdown="Intro\n\nCaption", figures=(), blocks=1)
+    assert (result.markdown, result.figures) == ("Intro\n\nCaption", ())
+    assert [(b.label, b.text, b.figures) for b in result.blocks] == [
+        ("text", "Intro", ()),
+        ("image", "Caption", ()),
+    ]
 
 
 def test_undecodable_page_image_keeps_text() -> None:
@@ -351,7 +361,8 @@ def test_undecodable_page_image_keeps_text() -> None:
     broken = PageImage(page=1, data=b"not an image", mime="image/png", width=WIDTH, height=HEIGHT)
     raw = f"{block('image', '[[1, 1, 500, 500]]')}\nCaption\n{block('image', '[[1, 1, 9, 9]]')}"
     result = clean_deepseek_output(raw, broken)
-    assert result == DeepSeekPage(markdown="Caption", figures=(), blocks=2)
+    assert (result.markdown, result.figures) == ("Caption", ())
+    assert [(b.label, b.figures) for b in result.blocks] == [("image", ()), ("image", ())]
 
 
 def test_image_is_decoded_once(page: PageImage, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -452,4 +463,5 @@ def test_hostile_answers_become_text_without_tags(page: PageImage, raw: str) -> 
 def test_a_run_of_duplicated_tags_still_forms_one_block(page: PageImage) -> None:
     raw = "<|ref|><|ref|>text<|/ref|><|/ref|><|det|><|det|>[[1, 2, 3, 4]]<|/det|>Hello"
     cleaned = clean_deepseek_output(raw, page)
-    assert cleaned.markdown == "Hello" and cleaned.blocks == 1
+    assert cleaned.markdown == "Hello"
+    assert [(b.label, b.text) for b in cleaned.blocks] == [("text", "Hello")]

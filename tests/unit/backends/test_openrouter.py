@@ -126,7 +126,9 @@ def test_request_has_prompt_no_reasoning_key_and_attribution() -> None:
     assert body["model"] == MODEL
     assert body["reasoning"] == {"enabled": False}
     assert body["temperature"] == 0.0
-    parts = body["messages"][0]["content"]
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": "/no_think"}
+    parts = user["content"]
     assert parts[0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     assert parts[1]["text"] == NEMOTRON_PROMPT
     headers = route.calls[0].request.headers
@@ -144,7 +146,7 @@ def test_config_prompt_and_extra_body_override_defaults() -> None:
     extra = {"models": [MODEL, "nvidia/nemotron-nano-12b-v2-vl"], "reasoning": {"exclude": True}}
     ocr(make_backend(prompt="OCR this.", extra_body=extra))
     body = sent_json(route)
-    assert body["messages"][0]["content"][1]["text"] == "OCR this."
+    assert body["messages"][-1]["content"][1]["text"] == "OCR this."
     assert body["models"] == extra["models"]
     assert body["reasoning"] == {"exclude": True}
 
@@ -168,7 +170,7 @@ def test_large_page_is_scaled_to_twelve_tiles() -> None:
     """A page larger than 1536×2048 is resized (and re-encoded) before it is sent."""
     route = ROUTER.post(CHAT).mock(return_value=answer())
     ocr(make_backend(), make_page(2448, 3168))
-    url = sent_json(route)["messages"][0]["content"][0]["image_url"]["url"]
+    url = sent_json(route)["messages"][-1]["content"][0]["image_url"]["url"]
     data = base64.b64decode(url.split(",", 1)[1])
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "JPEG"

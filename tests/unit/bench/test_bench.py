@@ -138,6 +138,20 @@ def test_backend_similarity_per_page_and_overall() -> None:
     assert backend_similarity({"a": Doc({1: "x"})}) is None
 
 
+def test_similarity_compares_pages_as_written_not_their_markup() -> None:
+    """DeepSeek's HTML table and \\(-math agree with a chat model's pipe table and $-math."""
+
+    class Doc:
+        def __init__(self, text: str) -> None:
+            self.pages = [PageResult(page=1, text=PageText(markdown=text))]
+
+    html = "Total \\(x\\)\n\n<table><tr><td>a</td><td>b</td></tr></table>"
+    pipes = "Total $x$\n\n| a | b |\n| --- | --- |"
+    report = backend_similarity({"deepseek": Doc(html), "nemotron": Doc(pipes)})
+    assert report is not None
+    assert report["pairs"]["deepseek~nemotron"] == 1.0
+
+
 def test_parse_concurrency() -> None:
     assert parse_concurrency("1, 8,32") == [1, 8, 32]
     for bad in ("", "0", "8,x", "-1"):

@@ -31,7 +31,8 @@ def test_deepseek_style_answer_names_page_size_in_grounding_tags(
     assert "<|ref|>title<|/ref|><|det|>[[100, 50, 900, 90]]<|/det|>\n# Page 700x900" in content
     assert f"image 700x900 sha1 {sha1[:12]}" in content
     assert "<|ref|>image<|/ref|>" in content
-    assert "<table><tr><td>a</td><td>b</td></tr></table>" in content
+    assert '<table><tr><td rowspan="2">a</td><td>b</td></tr>' in content
+    assert "<|ref|>image_caption<|/ref|>" in content
     usage = body["usage"]
     assert usage["prompt_tokens"] > 903  # 903 image tokens for a tiled portrait page, plus text
     assert usage["completion_tokens"] == len(content) // 4
