@@ -265,6 +265,10 @@ class PageSource(abc.ABC):
     async def aclose(self) -> None:
         """Release the document; safe to call more than once."""
 
+    @abc.abstractmethod
+    async def page_size(self, page_no: int) -> tuple[float, float]:
+        """Width and height of page ``page_no`` in points (1/72 in), as it is drawn."""
+
     @property
     def encrypted(self) -> bool:
         """Whether the document was opened with a password (its text is protected at rest)."""
@@ -285,6 +289,19 @@ class PageSource(abc.ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _page_size(doc: pdfium.PdfDocument, *, page_no: int, path: Path) -> tuple[float, float]:
+    """The page's size in points, already swapped for /Rotate 90/270 (runs on the pdfium thread)."""
+    try:
+        page = doc[page_no - 1]
+    except pdfium.PdfiumError as exc:
+        raise CorruptPdf(f"{path}: page {page_no} cannot be loaded ({exc})") from exc
+    try:
+        width, height = page.get_size()
+    finally:
+        page.close()
+    return float(width), float(height)
 
 
 def _page_has_text(recycling: RecyclingDocument, page_no: int) -> bool:
@@ -401,6 +418,12 @@ class PdfRenderer(PageSource):
             encode_ms=encode_ms,
             blank=blank,
         )
+
+    async def page_size(self, page_no: int) -> tuple[float, float]:
+        if self._doc is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        job = functools.partial(_page_size, page_no=page_no, path=self.path)
+        return await arun_pdfium(self._doc.run_page, job)
 
     def _crop_figure(
         self, page_no: int, box: tuple[int, int, int, int], jpeg_quality: int

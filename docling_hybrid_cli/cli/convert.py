@@ -126,6 +126,15 @@ def convert(
             "better.",
         ),
     ] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            metavar="FORMAT",
+            help="Output format, repeatable: md (the Markdown, default) or json (a "
+            "DoclingDocument as <stem>.json; needs pip install 'docling-hybrid-ocr[docling]').",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -188,6 +197,8 @@ def convert(
             overrides[key] = value
     if verify:
         overrides["convert.verify"] = True
+    if to:
+        overrides["convert.to"] = list(dict.fromkeys(to))
     if backend is not None:
         overrides["backends.fallback_chain"] = [backend]
     elif chain is not None:
@@ -200,6 +211,10 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
+    if "json" in settings.convert.to:
+        from ..docling_document import require_docling_core
+
+        require_docling_core()
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
     if len(jobs) == 1:
