@@ -59,6 +59,8 @@ INSTALL_HINT = "pip install 'docling-hybrid-ocr[docling]'"
 _PAGE_HEADERS = frozenset({"header", "page_header"})
 _PAGE_FOOTERS = frozenset({"footer", "page_footer"})
 _FOOTNOTES = frozenset({"footnote", "table_footnote", "page_footnote"})
+_WRAPPERS = re.compile(r"</?(?:center|div)\b[^>]*>", re.IGNORECASE)
+"""Layout wrappers DeepSeek-OCR puts around captions and titles; their content is kept."""
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]*")
 _PIPE_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 
@@ -181,7 +183,7 @@ class _PageBuilder:
     def _item(self, block: Block) -> NodeItem | None:
         from docling_core.types.doc import ContentLayer, DocItemLabel
 
-        doc, label, text = self.doc, block.label, block.text.strip()
+        doc, label, text = self.doc, block.label, _WRAPPERS.sub("", block.text).strip()
         if block.is_image:
             prov = self._prov(block, "")
             picture: NodeItem = doc.add_picture(prov=prov[0])
@@ -228,7 +230,7 @@ class _PageBuilder:
         """A caption as a child of its table or picture, listed in its ``captions``."""
         from docling_core.types.doc import DocItemLabel
 
-        text = block.text.strip()
+        text = _WRAPPERS.sub("", block.text).strip()
         if not text:
             return
         prov = self._prov(block, text)
