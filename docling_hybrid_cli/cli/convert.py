@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_TERMINATED, Interrupted
+from ..errors import EXIT_TERMINATED, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
@@ -217,6 +217,13 @@ def convert(
         require_docling_core()
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
+    if "json" in settings.convert.to and report is not None:
+        for job in jobs:
+            if job.output.with_suffix(".json").resolve() == report.resolve():
+                raise UsageError(
+                    f"--report {report} is the DoclingDocument of {job.source}; "
+                    "write the report elsewhere"
+                )
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])

@@ -125,3 +125,14 @@ def test_help_and_markdown_runs_do_not_import_docling_core(tmp_path: Path) -> No
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.strip() == "False"
+
+
+def test_a_report_on_the_json_output_is_refused(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json", "--report", "doc.json"))
+    assert result.exit_code == 2, result.output
+    assert "DoclingDocument" in result.output
+    assert mock_server.stats.chat_requests == 0
