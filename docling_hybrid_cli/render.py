@@ -12,7 +12,6 @@ renders the next page.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
 import functools
@@ -22,8 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -33,8 +31,9 @@ from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
 from .blank import looks_blank, might_be_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
 from .inputfile import InputFile, check_pdf
+from .page_source import PageSource
 from .pages import PageImage
-from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
+from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages, page_size
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
 from .textlayer import page_has_text, read_page_text
 
@@ -245,65 +244,6 @@ def encode_and_inspect(
     return data, (time.perf_counter() - started) * 1000, blank
 
 
-class PageSource(abc.ABC):
-    """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
-
-    @property
-    @abc.abstractmethod
-    def page_count(self) -> int:
-        """Number of pages; 0 until :meth:`open` has succeeded."""
-
-    @abc.abstractmethod
-    async def open(self) -> int:
-        """Validate and open; return the page count."""
-
-    @abc.abstractmethod
-    async def render(self, page_no: int) -> PageImage:
-        """The 1-based page ``page_no``, encoded and ready to send."""
-
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Release the document; safe to call more than once."""
-
-    @abc.abstractmethod
-    async def page_size(self, page_no: int) -> tuple[float, float]:
-        """Width and height of page ``page_no`` in points (1/72 in), as it is drawn."""
-
-    @property
-    def encrypted(self) -> bool:
-        """Whether the document was opened with a password (its text is protected at rest)."""
-        return False
-
-    @abc.abstractmethod
-    async def content_sha256(self) -> str:
-        """The SHA-256 of the bytes being rendered, read through the open descriptor."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-def _page_size(doc: pdfium.PdfDocument, *, page_no: int, path: Path) -> tuple[float, float]:
-    """The page's size in points, already swapped for /Rotate 90/270 (runs on the pdfium thread)."""
-    try:
-        page = doc[page_no - 1]
-    except pdfium.PdfiumError as exc:
-        raise CorruptPdf(f"{path}: page {page_no} cannot be loaded ({exc})") from exc
-    try:
-        width, height = page.get_size()
-    finally:
-        page.close()
-    return float(width), float(height)
-
-
 def _page_has_text(recycling: RecyclingDocument, page_no: int) -> bool:
     """On the pdfium thread; a document closed meanwhile counts as text (never "blank")."""
     try:
@@ -422,7 +362,7 @@ class PdfRenderer(PageSource):
     async def page_size(self, page_no: int) -> tuple[float, float]:
         if self._doc is None:
             raise ValueError(f"renderer for {self.path} is not open")
-        job = functools.partial(_page_size, page_no=page_no, path=self.path)
+        job = functools.partial(page_size, page_no=page_no, path=self.path)
         return await arun_pdfium(self._doc.run_page, job)
 
     def _crop_figure(

@@ -136,3 +136,40 @@ def test_a_report_on_the_json_output_is_refused(
     assert result.exit_code == 2, result.output
     assert "DoclingDocument" in result.output
     assert mock_server.stats.chat_requests == 0
+
+
+def test_rotated_and_mixed_pages_keep_their_drawn_size_and_boxes_inside(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """A /Rotate 90 page is landscape as drawn: its size is swapped and every box fits it."""
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 3, widths=[300, 500, 300], rotate={3: 90})
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    sizes = {n: (p.size.width, p.size.height) for n, p in doc.pages.items()}
+    assert sizes[1][0] == pytest.approx(300) and sizes[2][0] == pytest.approx(500)
+    assert sizes[3] == pytest.approx((sizes[1][1], sizes[1][0]))
+    items = [*doc.texts, *doc.tables, *doc.pictures]
+    assert {p.page_no for item in items for p in item.prov} == {1, 2, 3}
+    for item in items:
+        for prov in item.prov:
+            width, height = sizes[prov.page_no]
+            box = prov.bbox
+            assert 0 <= box.l < box.r <= width + 1e-6 and 0 <= box.b < box.t <= height + 1e-6
+
+
+def test_an_image_input_is_a_page_sized_in_pixels_as_points(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), "white").save(tmp_path / "scan.png")
+    result = invoke(*convert_args(mock_server, "scan.png", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "scan.json")
+    assert (doc.pages[1].size.width, doc.pages[1].size.height) == (640, 480)
