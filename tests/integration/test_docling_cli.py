@@ -173,3 +173,19 @@ def test_an_image_input_is_a_page_sized_in_pixels_as_points(
     assert result.exit_code == 0, result.output
     doc = DoclingDocument.load_from_json(tmp_path / "scan.json")
     assert (doc.pages[1].size.width, doc.pages[1].size.height) == (640, 480)
+
+
+def test_the_hierarchical_chunker_carries_section_headings(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """Runs where docling-core's ``chunking`` extra is installed (not by ``make install``)."""
+    pytest.importorskip("tree_sitter", reason="docling-core[chunking] is not installed")
+    from docling_core.transforms.chunker.hierarchical_chunker import HierarchicalChunker
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 2)
+    assert invoke(*convert_args(mock_server, "doc.pdf", "--to", "json")).exit_code == 0
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    chunks = list(HierarchicalChunker().chunk(doc))
+    assert chunks and all(c.meta.headings for c in chunks)  # type: ignore[attr-defined]
+    assert {c.meta.headings[0] for c in chunks} == {"Page 602x800", "Page 604x800"}  # type: ignore[attr-defined]
