@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .blocks import (
@@ -39,11 +40,15 @@ from .output import atomic_write_text
 from .pages import PageResult
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from docling_core.types.doc import (
+        DoclingDocument,
+        ImageRef,
+        NodeItem,
+        ProvenanceItem,
+        TableData,
+    )
 
-    from docling_core.types.doc import DoclingDocument, NodeItem, ProvenanceItem, TableData
-
-    from .render import PageSource
+    from .page_source import PageSource
 
 __all__ = [
     "INSTALL_HINT",
@@ -67,12 +72,18 @@ _PIPE_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 
 @dataclass(frozen=True, slots=True)
 class DocPage:
-    """One page of the selection: its size in PDF points and its blocks (None: it failed)."""
+    """One page of the selection: its size in PDF points and its blocks (None: it failed).
+
+    ``figures_dir`` is the folder the page's figure crops were written to,
+    beside the JSON: a picture references its crop there (a relative path, as
+    docling's own ``save_as_json`` in referenced mode writes it).
+    """
 
     page: int
     width: float
     height: float
     blocks: tuple[Block, ...] | None
+    figures_dir: Path | None = None
 
 
 class DoclingCollector:
@@ -83,8 +94,9 @@ class DoclingCollector:
     a few kilobytes a page. A failed page is kept as None: a page with no items.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, figures_dir: Path | None = None) -> None:
         self.path = path
+        self.figures_dir = figures_dir
         self._blocks: dict[int, tuple[Block, ...] | None] = {}
 
     def add(self, result: PageResult) -> None:
@@ -96,7 +108,8 @@ class DoclingCollector:
         doc_pages = []
         for page in pages:
             width, height = await source.page_size(page)
-            doc_pages.append(DocPage(page, width, height, self._blocks.get(page)))
+            blocks = self._blocks.get(page)
+            doc_pages.append(DocPage(page, width, height, blocks, self.figures_dir))
         try:
             text = document_json(build_document(self.path.stem, doc_pages))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
@@ -186,7 +199,8 @@ class _PageBuilder:
         doc, label, text = self.doc, block.label, _WRAPPERS.sub("", block.text).strip()
         if block.is_image:
             prov = self._prov(block, "")
-            picture: NodeItem = doc.add_picture(prov=prov[0])
+            image = self._figure(block)
+            picture: NodeItem = doc.add_picture(prov=prov[0], image=image)
             _more_prov(picture, prov)
             return picture
         if label == TABLE:
@@ -225,6 +239,34 @@ class _PageBuilder:
             item = doc.add_text(label=DocItemLabel.TEXT, text=text, prov=prov[0])
         _more_prov(item, prov)
         return item
+
+    def _figure(self, block: Block) -> ImageRef | None:
+        """The picture's crop in the figures folder, if there is one and it reads as an image.
+
+        Only the file's header is read, for its pixel size; its resolution
+        follows from that size over the box's width in points.
+        """
+        if self.page.figures_dir is None or not block.figures or not block.boxes:
+            return None
+        from docling_core.types.doc import ImageRef, Size
+        from PIL import Image, UnidentifiedImageError
+
+        name = block.figures[0]
+        try:
+            with Image.open(self.page.figures_dir / name) as crop:
+                width, height = crop.size
+                mimetype = Image.MIME.get(crop.format or "", "image/jpeg")
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+            return None
+        left, _, right, _ = block.boxes[0]
+        box_inches = (right - left) * self.page.width / 72
+        dpi = round(width / box_inches) if box_inches > 0 else 72
+        return ImageRef(
+            mimetype=mimetype,
+            dpi=max(1, dpi),
+            size=Size(width=width, height=height),
+            uri=Path(self.page.figures_dir.name) / name,
+        )
 
     def _caption(self, block: Block, owner: NodeItem) -> None:
         """A caption as a child of its table or picture, listed in its ``captions``."""

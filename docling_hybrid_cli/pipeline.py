@@ -199,7 +199,7 @@ async def convert_document(
             if "json" in convert.to:
                 from .docling_document import DoclingCollector
 
-                run.docling = DoclingCollector(job.output.with_suffix(".json"))
+                run.docling = DoclingCollector(job.output.with_suffix(".json"), figures_dir)
             try:
                 done = await run.pages(pages)
                 result.pages = [done[p] for p in pages]

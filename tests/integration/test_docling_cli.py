@@ -60,6 +60,10 @@ def test_md_and_json_are_written_side_by_side(
     assert len(doc.tables) == 3 and len(doc.pictures) == 3
     assert all(t.captions and p.captions for t, p in zip(doc.tables, doc.pictures, strict=True))
     assert DoclingDocument.model_validate_json(doc.model_dump_json()) == doc
+    for picture in doc.pictures:  # each references its crop, relative to the JSON
+        assert picture.image is not None and isinstance(picture.image.uri, Path)
+        assert (tmp_path / picture.image.uri).is_file()
+        assert picture.image.uri.parent == Path("doc_images")
     assert not list(tmp_path.glob(".doc.json.*")), "no temporary file is left behind"
 
 

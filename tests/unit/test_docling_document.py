@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("docling_core", reason="the [docling] extra is not installed")
 
@@ -174,3 +176,30 @@ def test_without_docling_core_the_error_names_the_install_command(
     with pytest.raises(UsageError, match="docling-core") as caught:
         require_docling_core()
     assert INSTALL_HINT in str(caught.value) and caught.value.exit_code == 2
+
+
+def test_a_picture_references_its_crop_beside_the_json(tmp_path: Path) -> None:
+    """The crop's header gives its size; its resolution is that size over the box's width."""
+    figures = tmp_path / "report_images"
+    figures.mkdir()
+    Image.new("RGB", (400, 280), "white").save(figures / "page-0001-fig-1.jpg")
+    page = DocPage(1, WIDTH, HEIGHT, deepseek_page(), figures)
+    (picture,) = build_document("report", [page]).pictures
+    image = picture.image
+    assert image is not None
+    assert image.uri == Path("report_images/page-0001-fig-1.jpg")
+    assert (image.size.width, image.size.height, image.mimetype) == (400, 280, "image/jpeg")
+    box_inches = (page_fractions((100, 420, 500, 700), 999)[2] - 0.1001) * WIDTH / 72
+    assert image.dpi == round(400 / box_inches)
+
+
+@pytest.mark.parametrize("content", [None, b"not an image"], ids=["missing", "garbage"])
+def test_a_crop_that_cannot_be_read_leaves_the_picture_without_image(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    if content is not None:
+        (tmp_path / "page-0001-fig-1.jpg").write_bytes(content)
+    (picture,) = build_document(
+        "r", [DocPage(1, WIDTH, HEIGHT, deepseek_page(), tmp_path)]
+    ).pictures
+    assert picture.image is None and picture.prov
