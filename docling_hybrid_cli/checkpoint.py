@@ -67,6 +67,7 @@ _CONVERT_KEY_IGNORES = {
     "concurrency",
     "render_ahead",
     "page_separator",
+    "to",
     "max_cost",
     "tables",
     "math",

@@ -28,7 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-__all__ = ["MAX_CELLS", "MAX_SPAN", "table_spans", "table_to_markdown"]
+__all__ = [
+    "MAX_CELLS",
+    "MAX_SPAN",
+    "TableCellSpan",
+    "table_cells",
+    "table_spans",
+    "table_to_markdown",
+]
 
 MAX_SPAN = 1000
 """A rowspan or colspan above this is read as this: no real table spans further."""
@@ -70,6 +77,7 @@ class _Cell:
     rowspan: int = 1
     colspan: int = 1
     parts: list[str] = field(default_factory=list)
+    header: bool = False
 
 
 @dataclass(slots=True)
@@ -112,7 +120,9 @@ class _TableParser(HTMLParser):
                 self._row = []
                 self.table.rows.append(self._row)
             values = dict(attrs)
-            self._cell = _Cell(_span(values.get("rowspan")), _span(values.get("colspan")))
+            self._cell = _Cell(
+                _span(values.get("rowspan")), _span(values.get("colspan")), header=tag == "th"
+            )
             self._row.append(self._cell)
         elif tag == "caption":
             self._in_caption = True
@@ -231,3 +241,51 @@ def table_to_markdown(html: str, cell: Callable[[str], str] = lambda text: text)
 
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
+
+
+@dataclass(frozen=True, slots=True)
+class TableCellSpan:
+    """One cell of a table where it sits in the grid: its first row and column and its spans.
+
+    ``header`` marks a ``<th>`` cell or a cell of the first row (DeepSeek-OCR
+    writes no ``<th>``; its first row is the header, as in the pipe table).
+    """
+
+    text: str
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+    header: bool
+
+
+def table_cells(html: str) -> tuple[int, int, list[TableCellSpan]] | None:
+    """``(rows, cols, cells)`` of one HTML table with spans kept, or None when it is too big.
+
+    The same parse as :func:`table_to_markdown`: row spans stop at the last
+    row, and a grid beyond :data:`MAX_CELLS` is refused.
+    """
+    parser = _TableParser()
+    parser.feed(html)
+    parser.close()
+    rows = parser.table.rows
+    height = len(rows)
+    taken: set[tuple[int, int]] = set()
+    cells: list[TableCellSpan] = []
+    width = 0
+    for r, row in enumerate(rows):
+        c = 0
+        for cell in row:
+            while (r, c) in taken:
+                c += 1
+            rows_down = min(cell.rowspan, height - r)
+            if len(taken) + rows_down * cell.colspan > MAX_CELLS:
+                return None
+            taken.update((r + dr, c + dc) for dr in range(rows_down) for dc in range(cell.colspan))
+            text = " ".join(_cell_text(cell.parts).split("\n"))
+            cells.append(TableCellSpan(text, r, c, rows_down, cell.colspan, cell.header or r == 0))
+            c += cell.colspan
+            width = max(width, c)
+    if width * height > MAX_CELLS:
+        return None
+    return height, width, cells

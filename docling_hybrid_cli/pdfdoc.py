@@ -28,6 +28,7 @@ __all__ = [
     "count_pages",
     "is_encrypted",
     "open_document",
+    "page_size",
 ]
 
 _T = TypeVar("_T")
@@ -199,3 +200,16 @@ def close_with_file(doc: RecyclingDocument | None, file: InputFile | None) -> No
     finally:
         if file is not None:
             file.close()
+
+
+def page_size(doc: pdfium.PdfDocument, *, page_no: int, path: Path) -> tuple[float, float]:
+    """The page's size in points, already swapped for /Rotate 90/270 (runs on the pdfium thread)."""
+    try:
+        page = doc[page_no - 1]
+    except pdfium.PdfiumError as exc:
+        raise CorruptPdf(f"{path}: page {page_no} cannot be loaded ({exc})") from exc
+    try:
+        width, height = page.get_size()
+    finally:
+        page.close()
+    return float(width), float(height)

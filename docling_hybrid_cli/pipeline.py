@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .chain import FallbackChain
 from .checkpoint import Checkpoints, PageCache
@@ -47,6 +47,9 @@ from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
 from .slots import RequestSlots
 from .sources import open_source
+
+if TYPE_CHECKING:
+    from .docling_document import DoclingCollector
 
 __all__ = [
     "ConvertObserver",
@@ -193,10 +196,19 @@ async def convert_document(
             writer.open()
             observer.document_started(job, pages)
             run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
+            if "json" in convert.to:
+                from .docling_document import DoclingCollector
+
+                run.docling = DoclingCollector(job.output.with_suffix(".json"), figures_dir)
             try:
                 done = await run.pages(pages)
                 result.pages = [done[p] for p in pages]
-                writer.commit()
+                if run.docling is not None:
+                    await run.docling.write(renderer, pages)
+                if "md" in convert.to:
+                    writer.commit()
+                else:
+                    writer.discard()
             except OutputWriteError as exc:
                 writer.discard()
                 if cache is not None and cache.active:
@@ -248,6 +260,8 @@ class _DocumentRun:
         self.deferred: dict[int, PageResult] = {}
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
+        self.docling: DoclingCollector | None = None
+        """Keeps the pages' blocks for the DoclingDocument (``--to json``)."""
 
     def finish(self, page: PageResult) -> None:
         """Record a page's final state: checkpoint, output, progress.
@@ -261,6 +275,8 @@ class _DocumentRun:
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
         self.writer.add(page)
+        if self.docling is not None:
+            self.docling.add(page)
         if page.text is not None and (page.text.figures or page.text.blocks):
             # Written now (and checkpointed): keep only the figures' names and drop
             # the blocks, so memory does not grow with the page count.

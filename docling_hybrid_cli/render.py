@@ -12,7 +12,6 @@ renders the next page.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
 import functools
@@ -22,8 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -33,8 +31,9 @@ from .bitmap_pool import SHARED_POOL, BitmapPool, Buffer
 from .blank import looks_blank, might_be_blank
 from .errors import ConfigError, CorruptPdf, PageRangeError
 from .inputfile import InputFile, check_pdf
+from .page_source import PageSource
 from .pages import PageImage
-from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages
+from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages, page_size
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
 from .textlayer import page_has_text, read_page_text
 
@@ -245,48 +244,6 @@ def encode_and_inspect(
     return data, (time.perf_counter() - started) * 1000, blank
 
 
-class PageSource(abc.ABC):
-    """A document the pipeline can take pages from: a PDF here, images in ``sources.py``."""
-
-    @property
-    @abc.abstractmethod
-    def page_count(self) -> int:
-        """Number of pages; 0 until :meth:`open` has succeeded."""
-
-    @abc.abstractmethod
-    async def open(self) -> int:
-        """Validate and open; return the page count."""
-
-    @abc.abstractmethod
-    async def render(self, page_no: int) -> PageImage:
-        """The 1-based page ``page_no``, encoded and ready to send."""
-
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Release the document; safe to call more than once."""
-
-    @property
-    def encrypted(self) -> bool:
-        """Whether the document was opened with a password (its text is protected at rest)."""
-        return False
-
-    @abc.abstractmethod
-    async def content_sha256(self) -> str:
-        """The SHA-256 of the bytes being rendered, read through the open descriptor."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
 def _page_has_text(recycling: RecyclingDocument, page_no: int) -> bool:
     """On the pdfium thread; a document closed meanwhile counts as text (never "blank")."""
     try:
@@ -401,6 +358,12 @@ class PdfRenderer(PageSource):
             encode_ms=encode_ms,
             blank=blank,
         )
+
+    async def page_size(self, page_no: int) -> tuple[float, float]:
+        if self._doc is None:
+            raise ValueError(f"renderer for {self.path} is not open")
+        job = functools.partial(page_size, page_no=page_no, path=self.path)
+        return await arun_pdfium(self._doc.run_page, job)
 
     def _crop_figure(
         self, page_no: int, box: tuple[int, int, int, int], jpeg_quality: int

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .markdown_style import MarkdownStyle, MathStyle, TableStyle
 
+OutputFormat = Literal["md", "json"]
+"""What ``convert --to`` can write: the Markdown, or the DoclingDocument beside it."""
+
 __all__ = ["CacheSettings", "ConvertSettings", "RetrySettings"]
 
 
@@ -37,6 +40,12 @@ class ConvertSettings(BaseModel):
         "without asking any backend.",
     )
     page_separator: str = "\n\n<!-- page {page} -->\n\n"
+    to: tuple[OutputFormat, ...] = Field(
+        default=("md",),
+        min_length=1,
+        description="Outputs per document: md (the Markdown) and json (a DoclingDocument, "
+        "needs the docling extra), written as <stem>.md and <stem>.json.",
+    )
     tables: TableStyle = Field(
         default="markdown",
         description="Tables in the Markdown: GFM pipe tables (spanning cells repeated) "

@@ -127,6 +127,19 @@ class ImageRenderer(PageSource):
             )
         return await asyncio.to_thread(self._render, page_no)
 
+    async def page_size(self, page_no: int) -> tuple[float, float]:
+        """An image's frame in pixels, read as points (72 dpi), as docling sizes image pages."""
+        return await asyncio.to_thread(self._frame_size, page_no)
+
+    def _frame_size(self, page_no: int) -> tuple[float, float]:
+        with open_image(self.path, self._source()) as source:
+            try:
+                source.seek(page_no - 1)
+            except (EOFError, ValueError) as exc:
+                raise CorruptPdf(f"{self.path}: frame {page_no} cannot be read ({exc})") from None
+            width, height = source.size
+        return float(width), float(height)
+
     def _render(self, page_no: int) -> PageImage:
         started = time.perf_counter()
         with open_image(self.path, self._source()) as source:

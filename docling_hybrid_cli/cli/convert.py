@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_TERMINATED, Interrupted
+from ..errors import EXIT_TERMINATED, Interrupted, UsageError
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
@@ -131,6 +131,15 @@ def convert(
             "better.",
         ),
     ] = False,
+    to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--to",
+            metavar="FORMAT",
+            help="Output format, repeatable: md (the Markdown, default) or json (a "
+            "DoclingDocument as <stem>.json; needs pip install 'docling-hybrid-ocr[docling]').",
+        ),
+    ] = None,
     no_cache: Annotated[
         bool,
         typer.Option("--no-cache", help="Neither reuse nor store page checkpoints."),
@@ -203,6 +212,8 @@ def convert(
             overrides[key] = value
     if verify:
         overrides["convert.verify"] = True
+    if to:
+        overrides["convert.to"] = list(dict.fromkeys(to))
     if backend is not None:
         overrides["backends.fallback_chain"] = [backend]
     elif chain is not None:
@@ -215,8 +226,19 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
+    if "json" in settings.convert.to:
+        from ..docling_document import require_docling_core
+
+        require_docling_core()
     password = _resolve_password(password, password_env)
     jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
+    if "json" in settings.convert.to and report is not None:
+        for job in jobs:
+            if job.output.with_suffix(".json").resolve() == report.resolve():
+                raise UsageError(
+                    f"--report {report} is the DoclingDocument of {job.source}; "
+                    "write the report elsewhere"
+                )
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])

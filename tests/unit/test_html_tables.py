@@ -177,3 +177,35 @@ def test_empty_rows_that_only_close_spans_are_dropped() -> None:
 )
 def test_table_spans(text: str, spans: list[tuple[int, int]]) -> None:
     assert table_spans(text) == spans
+
+
+def test_table_cells_keep_spans_and_positions() -> None:
+    from docling_hybrid_cli.html_tables import TableCellSpan, table_cells
+
+    html = (
+        '<table><tr><td rowspan="2">a</td><th colspan="2">b</th></tr>'
+        '<tr><td>c</td><td>d<br>e</td></tr><tr><td colspan="3">f</td></tr></table>'
+    )
+    assert table_cells(html) == (
+        3,
+        3,
+        [
+            TableCellSpan("a", 0, 0, 2, 1, True),
+            TableCellSpan("b", 0, 1, 1, 2, True),
+            TableCellSpan("c", 1, 1, 1, 1, False),
+            TableCellSpan("d e", 1, 2, 1, 1, False),
+            TableCellSpan("f", 2, 0, 1, 3, False),
+        ],
+    )
+
+
+def test_table_cells_refuse_a_grid_beyond_the_cap() -> None:
+    from docling_hybrid_cli.html_tables import table_cells
+
+    rows = '<tr><td colspan="1000">x</td></tr>' * (MAX_CELLS // 1000 + 1)
+    assert table_cells(f"<table>{rows}</table>") is None
+    assert table_cells('<table><tr><td rowspan="999">x</td></tr></table>') == (
+        1,
+        1,
+        [table_cells("<table><tr><td>x</td></tr></table>")[2][0]],  # type: ignore[index]
+    )

@@ -1,0 +1,195 @@
+"""`convert --to md --to json` end to end against the simulated DeepSeek-OCR server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from pdfgen import make_pdf
+from typer.testing import CliRunner, Result
+
+from docling_hybrid_cli.cli import app
+from docling_hybrid_cli.sim import MockServer
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def invoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Invoke:
+    """Run the CLI in-process from tmp_path; retries do not back off."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCLING_HYBRID_RETRY__BACKOFF_INITIAL_S", "0")
+    monkeypatch.setenv("DOCLING_HYBRID_RETRY__BACKOFF_MAX_S", "0")
+
+    def run(*args: str | Path) -> Result:
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    return run
+
+
+def convert_args(server: MockServer, *extra: str | Path) -> list[str]:
+    return [
+        "convert",
+        *map(str, extra),
+        "--base-url",
+        f"{server.url}/v1",
+        "--backend",
+        "deepseek-vllm",
+    ]
+
+
+def test_md_and_json_are_written_side_by_side(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DocItemLabel, DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 3)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "md", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "doc.md").read_text("utf-8").count("# Page ") == 3
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    assert sorted(doc.pages) == [1, 2, 3]
+    assert doc.pages[1].size.width == pytest.approx(301.0)  # make_pdf's page, in points
+    titles = [t for t in doc.texts if t.label == DocItemLabel.TITLE]
+    assert [t.prov[0].page_no for t in titles] == [1, 2, 3]
+    assert len(doc.tables) == 3 and len(doc.pictures) == 3
+    assert all(t.captions and p.captions for t, p in zip(doc.tables, doc.pictures, strict=True))
+    assert DoclingDocument.model_validate_json(doc.model_dump_json()) == doc
+    for picture in doc.pictures:  # each references its crop, relative to the JSON
+        assert picture.image is not None and isinstance(picture.image.uri, Path)
+        assert (tmp_path / picture.image.uri).is_file()
+        assert picture.image.uri.parent == Path("doc_images")
+    assert not list(tmp_path.glob(".doc.json.*")), "no temporary file is left behind"
+
+
+def test_json_alone_writes_no_markdown(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "doc.json").read_text("utf-8"))["name"] == "doc"
+    assert not (tmp_path / "doc.md").exists()
+    assert not list(tmp_path.glob(".doc.md*")), "the Markdown's partial file is removed"
+
+
+def test_a_failed_page_is_a_page_without_items(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 3)
+    mock_server.inject("401")  # one page is refused for good
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "md", "--to", "json"))
+    assert result.exit_code == 1, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    assert sorted(doc.pages) == [1, 2, 3]
+    pages_with_items = {p.page_no for item in doc.texts for p in item.prov}
+    assert len(pages_with_items) == 2
+
+
+def test_without_docling_core_json_is_refused_with_the_install_command(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "docling_core.types.doc", None)
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json"))
+    assert result.exit_code == 2, result.output
+    assert "pip install 'docling-hybrid-ocr[docling]'" in result.output
+    assert mock_server.stats.chat_requests == 0
+    assert not (tmp_path / "doc.md").exists() and not (tmp_path / "doc.json").exists()
+
+
+def test_an_unknown_format_is_bad_input(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "docx"))
+    assert result.exit_code == 2, result.output
+    assert mock_server.stats.chat_requests == 0
+
+
+def test_help_and_markdown_runs_do_not_import_docling_core(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from docling_hybrid_cli.cli import app\n"
+        "assert CliRunner().invoke(app, ['convert', '--help']).exit_code == 0\n"
+        "import docling_hybrid_cli.pipeline\n"
+        "print('docling_core' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_a_report_on_the_json_output_is_refused(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json", "--report", "doc.json"))
+    assert result.exit_code == 2, result.output
+    assert "DoclingDocument" in result.output
+    assert mock_server.stats.chat_requests == 0
+
+
+def test_rotated_and_mixed_pages_keep_their_drawn_size_and_boxes_inside(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """A /Rotate 90 page is landscape as drawn: its size is swapped and every box fits it."""
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 3, widths=[300, 500, 300], rotate={3: 90})
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    sizes = {n: (p.size.width, p.size.height) for n, p in doc.pages.items()}
+    assert sizes[1][0] == pytest.approx(300) and sizes[2][0] == pytest.approx(500)
+    assert sizes[3] == pytest.approx((sizes[1][1], sizes[1][0]))
+    items = [*doc.texts, *doc.tables, *doc.pictures]
+    assert {p.page_no for item in items for p in item.prov} == {1, 2, 3}
+    for item in items:
+        for prov in item.prov:
+            width, height = sizes[prov.page_no]
+            box = prov.bbox
+            assert 0 <= box.l < box.r <= width + 1e-6 and 0 <= box.b < box.t <= height + 1e-6
+
+
+def test_an_image_input_is_a_page_sized_in_pixels_as_points(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+    from PIL import Image
+
+    Image.new("RGB", (640, 480), "white").save(tmp_path / "scan.png")
+    result = invoke(*convert_args(mock_server, "scan.png", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "scan.json")
+    assert (doc.pages[1].size.width, doc.pages[1].size.height) == (640, 480)
+
+
+def test_the_hierarchical_chunker_carries_section_headings(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """Runs where docling-core's ``chunking`` extra is installed (not by ``make install``)."""
+    pytest.importorskip("tree_sitter", reason="docling-core[chunking] is not installed")
+    from docling_core.transforms.chunker.hierarchical_chunker import HierarchicalChunker
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 2)
+    assert invoke(*convert_args(mock_server, "doc.pdf", "--to", "json")).exit_code == 0
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    chunks = list(HierarchicalChunker().chunk(doc))
+    assert chunks and all(c.meta.headings for c in chunks)  # type: ignore[attr-defined]
+    assert {c.meta.headings[0] for c in chunks} == {"Page 602x800", "Page 604x800"}  # type: ignore[attr-defined]
