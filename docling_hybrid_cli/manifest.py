@@ -116,6 +116,8 @@ class FinishedDocuments:
         entry = self._entries(job.output.parent).get(job.output.name)
         if entry is None or not entry.complete or entry.settings != self.fingerprint(job):
             return False
+        if "json" in self._settings.convert.to and not job.output.with_suffix(".json").is_file():
+            return False  # the DoclingDocument asked for is missing (deleted, or never written)
         try:
             source, output = job.source.stat(), job.output.stat()
         except OSError:

@@ -132,3 +132,18 @@ def test_a_single_skipped_file_says_so(tmp_path: Path, server: MockServer) -> No
     assert again.exit_code == 0
     assert server.stats.chat_requests == 0
     assert "is up to date (--skip-existing)" in again.stderr
+
+
+def test_a_missing_docling_json_is_not_skipped(
+    corpus: Path, server: MockServer, tmp_path: Path
+) -> None:
+    """With --to json, a document whose .json is gone is converted again."""
+    pytest.importorskip("docling_core")
+    code, _, _ = convert(server, "--to", "md", "--to", "json")
+    assert code == 0
+    (tmp_path / "out" / "a.json").unlink()
+    before = server.stats.chat_ok
+    code, _, _ = convert(server, "--to", "md", "--to", "json", "--skip-existing")
+    assert code == 0
+    assert server.stats.chat_ok - before == PAGES["a"]
+    assert (tmp_path / "out" / "a.json").is_file()
