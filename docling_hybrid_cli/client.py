@@ -27,12 +27,11 @@ from .errors import AnswerTooLarge, BackendTimeout, BadModelOutput
 from .http_errors import (
     HTTPX_ERRORS,
     error_text,
-    safe_url,
     status_error,
     translate_httpx_error,
 )
 from .jsonsafe import json_of
-from .keyguard import is_secret_header, refuse_secrets_in_clear
+from .keyguard import is_secret_header, public_url, refuse_secrets_in_clear
 from .pages import PageImage
 from .redact import redact as redact_secrets
 from .redact import register_secret
@@ -222,8 +221,7 @@ class ChatClient:
     @property
     def server_root(self) -> str:
         """The server's root, where vLLM serves ``/health`` and ``/metrics``."""
-        root = self.base_url
-        return root[: -len("/v1")] if root.endswith("/v1") else root
+        return server_root(self.base_url)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -281,7 +279,7 @@ class ChatClient:
                     streamed.stream = httpx.ByteStream(b"")
         except TimeoutError:
             raise BackendTimeout(
-                f"{self.backend}: no complete answer from {safe_url(url)} within {deadline:g} s",
+                f"{self.backend}: no complete answer from {public_url(url)} within {deadline:g} s",
                 backend=self.backend,
             ) from None
         except _HTTPX_EXCEPTIONS as exc:
@@ -326,7 +324,7 @@ class ChatClient:
 
     def _too_large(self, url: str, cap: int) -> AnswerTooLarge:
         return AnswerTooLarge(
-            f"{self.backend}: answer from {safe_url(url)} is larger than {cap / 2**20:g} MiB",
+            f"{self.backend}: answer from {public_url(url)} is larger than {cap / 2**20:g} MiB",
             backend=self.backend,
             hint="raise the backend's max_response_mb if such answers are expected",
         )
@@ -381,6 +379,11 @@ class ChatClient:
             latency_s=latency,
             response_id=_response_id(payload.get("id")),
         )
+
+
+def server_root(base_url: str) -> str:
+    """vLLM serves ``/health`` and ``/metrics`` beside ``/v1``, not under it."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
 
 
 def _url_password(url: str) -> str | None:

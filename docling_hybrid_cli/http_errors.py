@@ -34,7 +34,6 @@ __all__ = [
     "HTTPX_ERRORS",
     "error_text",
     "retry_after",
-    "safe_url",
     "status_error",
     "translate_httpx_error",
 ]
@@ -240,10 +239,5 @@ def translate_httpx_error(exc: BaseException, *, backend: str, url: str) -> Back
     if entry is None:
         raise TypeError(f"not an httpx exception: {type(exc).__name__}") from exc
     error_class, template = entry
-    message = template.format(backend=backend, where=safe_url(url), name=type(exc).__name__)
+    message = template.format(backend=backend, where=public_url(url), name=type(exc).__name__)
     return error_class(message, backend=backend)
-
-
-def safe_url(url: str) -> str:
-    """The URL without credentials or query string, fit for a message."""
-    return public_url(url)

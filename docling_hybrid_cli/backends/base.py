@@ -18,7 +18,7 @@ import httpx
 from ..answer_policy import EMPTY_ANSWER_RETRIES, empty_answer, next_move
 from ..backend_configs import HttpBackendConfig
 from ..breaker import CircuitBreaker
-from ..client import ChatClient, ChatResult, build_chat_body
+from ..client import ChatClient, ChatResult, build_chat_body, server_root
 from ..endpoints import EndpointPool, Moved, Replica
 from ..errors import BackendError
 from ..health_report import HealthReport, KeyInfo
@@ -44,11 +44,6 @@ __all__ = [
 
 DEFAULT_PROMPT = "Convert this page to Markdown."
 """What a generic chat model is asked when the config names no prompt."""
-
-
-def server_root(base_url: str) -> str:
-    """vLLM serves ``/health`` and ``/metrics`` beside ``/v1``, not under it."""
-    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
 
 
 @dataclass(frozen=True, slots=True)
