@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 __all__ = [
     "BACKEND_KINDS",
+    "MAX_CONCURRENCY",
     "AnswerStyle",
     "BackendConfig",
     "BackendConfigBase",
@@ -33,10 +34,32 @@ __all__ = [
     "TextLayerConfig",
     "backend_config",
     "infer_kind",
+    "parse_concurrency",
 ]
 
 AnswerStyle = Literal["deepseek", "plain"]
 """What a family's server answers with: DeepSeek's grounding tags, or plain Markdown."""
+
+
+MAX_CONCURRENCY = 1024
+"""The largest number of requests in flight any setting may ask for."""
+
+
+def parse_concurrency(value: Any) -> int | Literal["auto"]:
+    """A concurrency setting: ``"auto"`` or a whole number in [1, 1024]; else one clear error.
+
+    Shared by backends' ``max_concurrency``, ``convert.concurrency`` and ``-j``,
+    so each says the same thing about a bad value.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CONCURRENCY:
+        return value
+    raise ValueError(f'must be "auto" or a whole number from 1 to {MAX_CONCURRENCY}, not {value!r}')
 
 
 class BackendConfigBase(BaseModel):
@@ -47,7 +70,17 @@ class BackendConfigBase(BaseModel):
     name: str
     kind: str
     timeout_s: float = Field(default=180.0, gt=0)
-    max_concurrency: int = Field(default=16, ge=1, le=1024)
+    max_concurrency: int | Literal["auto"] = Field(
+        default=16,
+        description='Requests in flight per replica: a number fixes it; "auto" lets each '
+        "replica's controller find it (docs/SCALING.md), up to max_concurrency_ceiling.",
+    )
+    max_concurrency_ceiling: int = Field(
+        default=256,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description='With max_concurrency = "auto": the most requests in flight per replica.',
+    )
 
     backend_class: ClassVar[str]
     """``module:Class`` of the implementation, imported only when the backend is built."""
@@ -56,7 +89,9 @@ class BackendConfigBase(BaseModel):
     needs_server: ClassVar[bool] = True
     needs_text_layer: ClassVar[bool] = False
     answer_style: ClassVar[AnswerStyle] = "plain"
-    cache_key_ignores: ClassVar[frozenset[str]] = frozenset({"timeout_s", "max_concurrency"})
+    cache_key_ignores: ClassVar[frozenset[str]] = frozenset(
+        {"timeout_s", "max_concurrency", "max_concurrency_ceiling"}
+    )
     """Fields that cannot change the Markdown a page turns into.
 
     Every other field -- including any field added later, until it is listed
@@ -67,6 +102,26 @@ class BackendConfigBase(BaseModel):
     @property
     def needs_key(self) -> bool:
         return False
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether each replica's requests in flight are found at run time (``"auto"``)."""
+        return self.max_concurrency == "auto"
+
+    @property
+    def concurrency_bound(self) -> int:
+        """The most requests in flight per replica: the fixed number, or the ceiling."""
+        if isinstance(self.max_concurrency, int):
+            return self.max_concurrency
+        return self.max_concurrency_ceiling
+
+    @field_validator("max_concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: Any) -> Any:
+        value = parse_concurrency(value)
+        if value == "auto" and not cls.needs_server:
+            raise ValueError('"auto" is for servers; a local backend needs a number')
+        return value
 
     def output_identity(self) -> dict[str, Any]:
         """What of this backend decides a page's Markdown: its share of the cache key."""
@@ -274,6 +329,11 @@ class DeepSeekConfig(HttpBackendConfig):
 
     kind: Literal["deepseek-vllm"] = "deepseek-vllm"
     timeout_s: float = Field(default=600.0, gt=0)
+    max_concurrency: int | Literal["auto"] = Field(
+        default="auto",
+        description="vLLM batches continuously: each replica's controller finds how many "
+        "requests in flight keep its GPU full (docs/SCALING.md); a number fixes it.",
+    )
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek vLLM server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"

@@ -114,6 +114,16 @@ class FallbackChain:
         except Exception as exc:
             return _unexpected(backend.name, exc).error
 
+    def request_capacity(self) -> tuple[int, int, bool]:
+        """The first backend's (requests in flight allowed now, the most ever, adaptive?).
+
+        Pages start on the first backend, so its limits size the pipeline's
+        request slots (``convert.concurrency = "auto"``).
+        """
+        first = self.backends[0]
+        now, most = first.request_capacity()
+        return now, most, first.config.adaptive
+
     async def aclose(self) -> None:
         for backend in self.backends:
             await backend.aclose()

@@ -228,7 +228,9 @@ class AdaptiveLimit:
         if not self._epoch_samples:
             self._epoch_window = max(self._epoch_window, self.in_flight)
 
-    def done(self, latency_s: float, outcome: Outcome, completion_tokens: int | None = None) -> None:
+    def done(
+        self, latency_s: float, outcome: Outcome, completion_tokens: int | None = None
+    ) -> None:
         """A request ended after ``latency_s``: a sample, a signal to back off, or neither."""
         self.in_flight = max(0, self.in_flight - 1)
         now = self._clock()

@@ -43,14 +43,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .client import ChatClient, ChatResult
+from .concurrency import AdaptiveLimit, Outcome
 from .errors import (
     BackendConnectError,
     BackendError,
+    BackendRateLimited,
     BackendServerError,
     BackendTimeout,
     BackendUnavailable,
 )
 from .keyguard import public_url
+from .server_load import poll_server_load
 
 __all__ = [
     "PROBE_FAILURES_TO_EJECT",
@@ -71,12 +74,19 @@ Moved = Callable[[str], None]
 class Replica:
     """One server of a pool: its client, its load, its recent speed and its health."""
 
-    def __init__(self, url: str, client: ChatClient, capacity: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: ChatClient,
+        capacity: int,
+        limit: AdaptiveLimit | None = None,
+    ) -> None:
         self.url = url
         """The replica's API root, as configured (``http://gpu1:8000/v1``)."""
         self.client = client
-        self.capacity = capacity
-        """Requests this replica may have in flight at once (the backend's ``max_concurrency``)."""
+        self.fixed_capacity = capacity
+        self.limit = limit
+        """The replica's adaptive limit (``max_concurrency = "auto"``); None: fixed."""
         self.outstanding = 0
         self.latency_s: float | None = None
         """Running mean of recent answers' latency; None until the first answer."""
@@ -93,6 +103,17 @@ class Replica:
     def label(self) -> str:
         """The URL without credentials: what reports and messages show."""
         return public_url(self.url)
+
+    @property
+    def capacity(self) -> int:
+        """Requests this replica may have in flight now: its controller's limit, or the fixed
+        ``max_concurrency``."""
+        return self.limit.limit if self.limit is not None else self.fixed_capacity
+
+    @property
+    def bound(self) -> int:
+        """The most this replica's capacity can become (the ceiling, when adaptive)."""
+        return self.limit.ceiling if self.limit is not None else self.fixed_capacity
 
     @property
     def has_room(self) -> bool:
@@ -118,6 +139,8 @@ class Replica:
             "served": self.served,
             "ejections": self.ejections,
             "latency_s": round(self.latency_s, 4) if self.latency_s is not None else None,
+            "capacity": self.capacity,
+            "concurrency": self.limit.snapshot() if self.limit is not None else None,
         }
 
 
@@ -159,6 +182,21 @@ class EndpointPool:
         self._changed: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._prober: asyncio.Task[None] | None = None
+        self._pollers: list[asyncio.Task[None]] = []
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether any replica's capacity is found at run time."""
+        return any(r.limit is not None for r in self.replicas)
+
+    def capacity(self) -> tuple[int, int]:
+        """(requests the live replicas may have in flight now, the most they ever may).
+
+        When every replica is ejected the sums are over all of them: the
+        pipeline still needs a size for pages on their way down the chain.
+        """
+        live = [r for r in self.replicas if not r.ejected] or self.replicas
+        return sum(r.capacity for r in live), sum(r.bound for r in self.replicas)
 
     @property
     def pooled(self) -> bool:
@@ -186,6 +224,8 @@ class EndpointPool:
         """
         if self.pooled and self._background:
             self._start_prober()
+        if self._background and not self._pollers and self.adaptive:
+            self._start_pollers()
         tried: list[Replica] = []
         while True:
             replica = await self._acquire(tried)
@@ -247,8 +287,19 @@ class EndpointPool:
         """The request on ``replica``, as a task the replica can cancel if it is ejected."""
         task = asyncio.ensure_future(replica.client.chat(body))
         replica.running.add(task)
+        limit = replica.limit
+        if limit is not None:
+            limit.sent()
+        started = self._clock()
+        outcome: Outcome = "other"
+        tokens: int | None = None
         try:
-            return await task
+            result = await task
+            outcome, tokens = "ok", result.completion_tokens
+            return result
+        except BackendError as exc:
+            outcome = _outcome_of(exc)
+            raise
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if (
@@ -263,6 +314,8 @@ class EndpointPool:
             if not task.done():
                 task.cancel()
             replica.outstanding -= 1
+            if limit is not None:
+                limit.done(self._clock() - started, outcome, tokens)
             self._notify()
 
     def _all_down(self) -> BackendConnectError:
@@ -360,7 +413,23 @@ class EndpointPool:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
+    def _start_pollers(self) -> None:
+        """One ``/metrics`` scraper per adaptive replica, feeding its limit."""
+        for replica in self.replicas:
+            if replica.limit is not None:
+                task = asyncio.create_task(
+                    poll_server_load(replica.client, replica.limit),
+                    name=f"metrics {replica.label}",
+                )
+                self._pollers.append(task)
+
     async def aclose(self) -> None:
+        for task in self._pollers:
+            task.cancel()
+        for task in self._pollers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pollers = []
         if self._prober is not None:
             self._prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -371,3 +440,12 @@ class EndpointPool:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [r.snapshot() for r in self.replicas]
+
+
+def _outcome_of(error: BackendError) -> Outcome:
+    """What a failed request tells the replica's limit: overload (429/503), timeout, or nothing."""
+    if isinstance(error, BackendRateLimited) or error.status == 503:
+        return "overload"
+    if isinstance(error, BackendTimeout):
+        return "timeout"
+    return "other"

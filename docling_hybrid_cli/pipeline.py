@@ -7,13 +7,18 @@ Shape of a run::
                                                           out of order ──────┘ in order to disk
 
 The queue bound is the backpressure: the renderer stays at most
-``render_ahead`` pages ahead of the ``concurrency`` requests in flight, so
-memory depends on those two numbers and not on the page count. There are
-twice as many workers as request slots (``concurrency``): a page asleep
-before a retry lends its slot to a page that is ready to send
+``render_ahead`` pages ahead of the requests in flight, so memory depends on
+the request slots and ``render_ahead``, not on the page count. The slots are
+``convert.concurrency``; with ``"auto"`` (the default) they follow the sum of
+the first backend's current limits -- adaptive ones move while the run goes
+on (:mod:`~docling_hybrid_cli.concurrency`), up to the sum of their
+ceilings. There are twice as many workers as the most slots there may be: a
+page asleep before a retry lends its slot to a page that is ready to send
 (:mod:`~docling_hybrid_cli.slots`), so the server stays busy while some
-pages wait -- at most ``concurrency`` more pages in memory, and only while
-pages are retrying. The writer puts pages on disk in order as soon as the
+pages wait. A worker takes a slot before it takes a page, so page images in
+memory are at most the slots held, plus the pages asleep in a backoff (as
+many again at most, only while pages are retrying), plus ``render_ahead``
+queued and two being rendered. The writer puts pages on disk in order as soon as the
 prefix is complete.
 
 A page that failed on every backend only for transient reasons (5xx, 429,
@@ -45,7 +50,7 @@ from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
-from .slots import RequestSlots
+from .slots import RequestSlots, slot_counts
 from .sources import open_source
 
 if TYPE_CHECKING:
@@ -256,7 +261,7 @@ class _DocumentRun:
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
-        self.slots = RequestSlots(convert.concurrency)
+        self.slots = RequestSlots(self._slot_counts()[0])
         self.deferred: dict[int, PageResult] = {}
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
@@ -284,6 +289,11 @@ class _DocumentRun:
             page.text = replace(page.text, figures=names, blocks=())
         self.observer.page_finished(page)
 
+    def _slot_counts(self) -> tuple[int, int]:
+        """(Request slots now, the most there may be): see :func:`slots.slot_counts`."""
+        now, most, adaptive = self.chain.request_capacity()
+        return slot_counts(self.convert.concurrency, (now, most), adaptive)
+
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
         await self._pass(pages)
@@ -294,7 +304,7 @@ class _DocumentRun:
 
     async def _pass(self, pages: list[int]) -> None:
         queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=self.convert.render_ahead)
-        workers = max(1, min(self.convert.concurrency * _WORKERS_PER_SLOT, len(pages)))
+        workers = max(1, min(self._slot_counts()[1] * _WORKERS_PER_SLOT, len(pages)))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._produce(pages, queue, workers))
@@ -356,6 +366,7 @@ class _DocumentRun:
         only pages asleep before a retry add to the images in memory.
         """
         while True:
+            self.slots.resize(self._slot_counts()[0])  # adaptive limits move while pages run
             async with self.slots.hold(priority=_NOT_STARTED) as lease:
                 if (image := await queue.get()) is None:
                     return

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .backend_configs import parse_concurrency
 from .markdown_style import MarkdownStyle, MathStyle, TableStyle
 
 OutputFormat = Literal["md", "json"]
@@ -32,7 +33,11 @@ class ConvertSettings(BaseModel):
         default="4:2:0",
         description="Colour resolution of JPEG pages: 4:4:4 keeps small coloured text sharp.",
     )
-    concurrency: int = Field(default=16, ge=1, le=1024)
+    concurrency: int | Literal["auto"] = Field(
+        default="auto",
+        description='Pages in flight across the run: "auto" follows the first backend\'s '
+        "limits (adaptive or fixed); a number caps them (-j N).",
+    )
     render_ahead: int = Field(default=4, ge=1, le=256)
     skip_blank_pages: bool = Field(
         default=True,
@@ -82,6 +87,11 @@ class ConvertSettings(BaseModel):
         description="Send a suspect page to the next backend of the chain that reads images "
         "and keep the answer that agrees better with the text layer (--verify).",
     )
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: object) -> object:
+        return parse_concurrency(value)
 
     @property
     def markdown_style(self) -> MarkdownStyle:

@@ -16,6 +16,11 @@ Free slots go to the waiting page with the lowest priority number -- the
 pipeline passes the page number -- so a page coming back from a backoff is
 served before pages that have not started yet: the ordered output is held
 back by the earliest unfinished page, and that is usually the one retrying.
+
+The number of slots can change while pages hold them (:meth:`RequestSlots.resize`):
+with ``convert.concurrency = "auto"`` it follows the adaptive limits of the
+first backend's replicas. Growing hands the new slots to waiters at once;
+shrinking takes slots as they come back, never from a page that holds one.
 """
 
 from __future__ import annotations
@@ -27,8 +32,30 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["RequestSlots", "SlotLease", "wait_without_slot"]
+__all__ = ["RequestSlots", "SlotLease", "slot_counts", "wait_without_slot"]
+
+MAX_AUTO_SLOTS = 1024
+"""The most slots ``convert.concurrency = "auto"`` makes, whatever the ceilings say."""
+
+
+def slot_counts(
+    setting: int | Literal["auto"], capacity: tuple[int, int], adaptive: bool
+) -> tuple[int, int]:
+    """(Slots now, the most there may be) for ``convert.concurrency`` and the chain's first backend.
+
+    ``capacity`` is that backend's (requests in flight allowed now, the most
+    ever). ``"auto"`` follows it; a number N is a cap on an adaptive backend
+    (``min(N, its limits)``) and, as it always was, the count itself on a
+    fixed one -- fallback backends keep their own caps either way.
+    """
+    now, most = max(1, capacity[0]), max(1, capacity[1])
+    if setting == "auto":
+        return min(now, MAX_AUTO_SLOTS), min(max(now, most), MAX_AUTO_SLOTS)
+    if adaptive:
+        return min(setting, now), min(setting, max(now, most))
+    return setting, setting
 
 
 @dataclass(slots=True)
@@ -60,7 +87,20 @@ class RequestSlots:
 
     @property
     def free(self) -> int:
+        """Slots free now; negative after a shrink while more pages hold slots than fit."""
         return self._free
+
+    def resize(self, size: int) -> None:
+        """Make ``size`` slots in all: new ones go to waiters now, removed ones as they return."""
+        size = max(1, size)
+        grown = size - self.size
+        self.size = size
+        self._free += grown
+        while self._free > 0 and self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                self._free -= 1
+                future.set_result(None)
 
     async def acquire(self, priority: int) -> None:
         """Take a slot, waiting behind every waiter with a lower (or equal, earlier) priority."""
@@ -77,7 +117,13 @@ class RequestSlots:
             raise
 
     def release(self) -> None:
-        """Give a slot back: straight to the most urgent live waiter, else to the pool."""
+        """Give a slot back: straight to the most urgent live waiter, else to the pool.
+
+        After a shrink the slot first pays off the excess (``free`` below zero).
+        """
+        if self._free < 0:
+            self._free += 1
+            return
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():

@@ -19,6 +19,7 @@ from ..answer_policy import EMPTY_ANSWER_RETRIES, empty_answer, next_move
 from ..backend_configs import HttpBackendConfig
 from ..breaker import CircuitBreaker
 from ..client import ChatClient, ChatResult, build_chat_body, server_root
+from ..concurrency import AdaptiveLimit
 from ..endpoints import EndpointPool, Moved, Replica
 from ..errors import BackendError
 from ..health_report import HealthReport, KeyInfo
@@ -87,7 +88,14 @@ class HttpBackend(BackendTraits):
         self.pool = EndpointPool(
             config.name,
             [
-                Replica(url, self._client_for(url, transport), config.max_concurrency)
+                Replica(
+                    url,
+                    self._client_for(url, transport),
+                    config.concurrency_bound,
+                    AdaptiveLimit(ceiling=config.max_concurrency_ceiling)
+                    if config.adaptive
+                    else None,
+                )
                 for url in config.base_urls
             ],
             probe_interval_s=config.probe_interval_s,
@@ -100,8 +108,9 @@ class HttpBackend(BackendTraits):
     def _client_for(self, url: str, transport: httpx.AsyncBaseTransport | None) -> ChatClient:
         """One replica's client; every replica URL passes the plain-HTTP key guard.
 
-        The connection pool has one connection more than ``max_concurrency``,
-        so a health probe or a ``/models`` lookup never queues behind pages.
+        The connection pool has two connections more than ``max_concurrency``
+        (its ceiling when adaptive: connections open only as requests need them),
+        so a health probe or a ``/metrics`` scrape never queues behind pages.
         """
         config = self.config
         client = ChatClient.create(
@@ -109,7 +118,7 @@ class HttpBackend(BackendTraits):
             base_url=url,
             timeout_s=config.timeout_s,
             connect_timeout_s=config.connect_timeout_s,
-            max_connections=config.max_concurrency + 1,
+            max_connections=config.concurrency_bound + 2,
             api_key=self.api_key,
             headers={**self.default_headers(), **config.headers, **self.credentials.headers},
             transport=transport,
@@ -125,6 +134,10 @@ class HttpBackend(BackendTraits):
     def client(self) -> ChatClient:
         """A live replica's client, for the family's own lookups (``/models``, ``/key``)."""
         return self.pool.primary.client
+
+    def request_capacity(self) -> tuple[int, int]:
+        """(The live replicas' limits summed now, the most they may reach)."""
+        return self.pool.capacity()
 
     @property
     def may_cost_money(self) -> bool:

@@ -49,6 +49,10 @@ class Backend(Protocol):
         """True when pages must carry the PDF's own text (the renderer extracts it)."""
         ...
 
+    def request_capacity(self) -> tuple[int, int]:
+        """(Requests in flight allowed now, the most ever): they differ when adaptive."""
+        ...
+
     @property
     def health_url(self) -> str:
         """Where check-server says it looked; empty for a backend without a server."""
@@ -104,6 +108,14 @@ class BackendTraits:
     @property
     def needs_text_layer(self) -> bool:
         return self.config.needs_text_layer
+
+    def request_capacity(self) -> tuple[int, int]:
+        """(Requests this backend may have in flight now, the most it ever may).
+
+        Fixed for most; the sums of the live replicas' limits for an adaptive one.
+        """
+        bound = self.config.concurrency_bound
+        return bound, bound
 
 
 class LocalBackend(BackendTraits):

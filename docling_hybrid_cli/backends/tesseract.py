@@ -41,7 +41,7 @@ class TesseractBackend(LocalBackend):
 
     def __init__(self, config: TesseractConfig, **options: Any) -> None:
         super().__init__(config, **options)
-        self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._slots = asyncio.Semaphore(config.concurrency_bound)
 
     async def check_health(self, report: HealthReport, page_size: tuple[int, int]) -> None:
         """Ready unless the ``tesseract`` command is missing."""

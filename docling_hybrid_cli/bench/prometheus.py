@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import math
-import re
 from typing import Any
 
+from ..prometheus import parse_prometheus
 from .sidechannel import SideChannel
 
 __all__ = [
@@ -27,35 +26,6 @@ VLLM_COUNTERS = (
     "vllm:e2e_request_latency_seconds_count",
 )
 VLLM_GAUGES = ("vllm:num_requests_waiting", "vllm:num_requests_running")
-
-_SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)"
-)
-
-
-def parse_prometheus(text: str) -> dict[str, float]:
-    """Prometheus text exposition → ``{metric name: value summed over its label sets}``.
-
-    Enough for vLLM's counters and gauges (a benchmark wants totals, not
-    per-model or per-finish-reason splits); comments and unparsable lines are
-    skipped.
-    """
-    totals: dict[str, float] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        try:
-            value = float(match["value"])
-        except ValueError:
-            continue
-        if math.isnan(value):
-            continue
-        totals[match["name"]] = totals.get(match["name"], 0.0) + value
-    return totals
 
 
 def metrics_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

@@ -68,7 +68,14 @@ def convert(
         str | None, typer.Option("--model", help="Model name for the first backend.")
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", "-j", help="Pages in flight at once.")
+        str | None,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            metavar="N|auto",
+            help="Pages in flight at once: N fixes it (capped by the first backend's "
+            "limits), auto (the default) follows the backends' adaptive limits.",
+        ),
     ] = None,
     dpi: Annotated[int | None, typer.Option("--dpi", help="Render resolution.")] = None,
     image_format: Annotated[str | None, typer.Option("--image-format", help="jpeg or png.")] = None,

@@ -1,0 +1,86 @@
+"""Reading a vLLM replica's load off its ``/metrics``, for its adaptive concurrency.
+
+vLLM's gauges say what latency says only a round trip later: how many
+requests run in the batch and how many wait for a place
+(``vllm:num_requests_running``, ``vllm:num_requests_waiting``), and how full
+the KV cache is (``vllm:gpu_cache_usage_perc``, renamed
+``vllm:kv_cache_usage_perc`` in vLLM 0.10). :func:`poll_server_load` scrapes
+them every :data:`METRICS_INTERVAL_S` for one replica and feeds its
+:class:`~docling_hybrid_cli.concurrency.AdaptiveLimit`.
+
+A server without them turns the scraping off for good: a 404 (no
+``/metrics``), or a body without the running/waiting gauges (another kind of
+server). A scrape that fails otherwise (a timeout, a refused connection, a
+5xx) is skipped; the controller ignores gauges older than a few intervals,
+so it falls back on latency alone until they come back. Bodies are read
+under :data:`MAX_METRICS_BYTES`: vLLM's is tens to hundreds of KB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from .client import ChatClient
+from .concurrency import AdaptiveLimit, ServerLoad
+from .errors import BackendError
+from .prometheus import parse_prometheus
+
+__all__ = [
+    "MAX_METRICS_BYTES",
+    "METRICS_INTERVAL_S",
+    "load_from_metrics",
+    "poll_server_load",
+    "scrape_once",
+]
+
+METRICS_INTERVAL_S = 1.0
+"""Seconds between scrapes: well under any page's latency, cheap for the server."""
+METRICS_TIMEOUT_S = 2.0
+MAX_METRICS_BYTES = 4 * 2**20
+
+_RUNNING = "vllm:num_requests_running"
+_WAITING = "vllm:num_requests_waiting"
+_KV = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
+_NAMES = frozenset({_RUNNING, _WAITING, *_KV})
+
+
+def load_from_metrics(text: str) -> ServerLoad | None:
+    """The gauges in a ``/metrics`` body, or None when it has no vLLM queue gauges."""
+    values = parse_prometheus(text, _NAMES)
+    if _RUNNING not in values or _WAITING not in values:
+        return None
+    kv = next((values[name] for name in _KV if name in values), None)
+    if kv is not None:
+        kv = min(1.0, max(0.0, kv))
+    return ServerLoad(running=values[_RUNNING], waiting=values[_WAITING], kv_usage=kv)
+
+
+async def scrape_once(client: ChatClient, limit: AdaptiveLimit) -> bool:
+    """One scrape into ``limit``; False once the server is known to have no vLLM gauges."""
+    url = f"{client.server_root}/metrics"
+    try:
+        response = await client.get(url, timeout_s=METRICS_TIMEOUT_S, max_bytes=MAX_METRICS_BYTES)
+    except BackendError as exc:
+        if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
+            limit.metrics_unavailable()
+            return False
+        return True  # passing trouble: the gauges go stale, latency steers meanwhile
+    load = load_from_metrics(response.content.decode("utf-8", "replace"))
+    if load is None:
+        limit.metrics_unavailable()
+        return False
+    limit.server_load(load)
+    return True
+
+
+async def poll_server_load(
+    client: ChatClient,
+    limit: AdaptiveLimit,
+    *,
+    interval_s: float = METRICS_INTERVAL_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Scrape every ``interval_s`` until the server shows it has no gauges (or cancelled)."""
+    while await scrape_once(client, limit):
+        await sleep(interval_s)
