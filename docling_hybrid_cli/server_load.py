@@ -81,6 +81,16 @@ async def poll_server_load(
     interval_s: float = METRICS_INTERVAL_S,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Scrape every ``interval_s`` until the server shows it has no gauges (or cancelled)."""
-    while await scrape_once(client, limit):
-        await sleep(interval_s)
+    """Scrape every ``interval_s`` until the server shows it has no gauges (or cancelled).
+
+    The first scrape waits one interval: before any page is sent there is no
+    load to see. Anything unforeseen turns the scraping off rather than end
+    the run: the gauges are an aid, latency alone still steers.
+    """
+    try:
+        while True:
+            await sleep(interval_s)
+            if not await scrape_once(client, limit):
+                return
+    except Exception:
+        limit.metrics_unavailable()

@@ -40,6 +40,10 @@ class FakeChain:
     concurrency limit does not depend on timing.
     """
 
+    def request_capacity(self) -> tuple[int, int, bool]:
+        """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
+        return 16, 16, False
+
     def __init__(self, *, seed: int = 0, max_sleep_s: float = 0.01, gate: int = 0) -> None:
         self.rng = random.Random(seed)
         self.max_sleep_s = max_sleep_s

@@ -43,6 +43,10 @@ class ScriptedChain:
     output file while a page is being converted.
     """
 
+    def request_capacity(self) -> tuple[int, int, bool]:
+        """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
+        return 16, 16, False
+
     def __init__(
         self,
         failing: dict[int, AttemptError],
@@ -184,6 +188,10 @@ class SleepyChain:
 
     Counts the pages at work (not asleep) to prove the slot was lent and never exceeded.
     """
+
+    def request_capacity(self) -> tuple[int, int, bool]:
+        """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
+        return 16, 16, False
 
     def __init__(self) -> None:
         self.working = 0
