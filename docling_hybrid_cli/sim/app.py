@@ -167,9 +167,16 @@ class MockApp:
                 "connections_opened": snapshot.connections_opened,
                 "max_in_flight": snapshot.max_in_flight,
                 "requests_recorded": len(snapshot.requests),
+                "in_flight_p50": snapshot.in_flight_quantile(0.5),
+                "in_flight_p10": snapshot.in_flight_quantile(0.1),
+                "max_waiting": snapshot.max_waiting,
+                "latency_p50_s": round(snapshot.latency_quantile(0.5), 4),
+                "latency_p95_s": round(snapshot.latency_quantile(0.95), 4),
             },
         )
 
     async def _prometheus(self, request: Request, exchange: Exchange) -> Response:
-        body = self.counters.prometheus_text(self.config.model)
+        if not self.config.metrics:
+            return json_response(404, {"detail": "Not Found"})
+        body = self.counters.prometheus_text(self.config.model, self.config.max_num_seqs)
         return Response(200, body, "text/plain; version=0.0.4; charset=utf-8")

@@ -138,13 +138,27 @@ class ChatRoute:
     async def _decode(self, seconds: float) -> None:
         """Spend ``seconds`` decoding, in one of ``max_num_seqs`` places when they are capped."""
         cap = self._config.max_num_seqs
+        counters = self._counters
         if cap is None:
-            await asyncio.sleep(seconds)
+            counters.decode_running(+1)
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                counters.decode_running(-1)
             return
         if self._decoding is None:
             self._decoding = asyncio.Semaphore(cap)
-        async with self._decoding:
+        counters.decode_waiting(+1)
+        try:
+            await self._decoding.acquire()
+        finally:
+            counters.decode_waiting(-1)
+        counters.decode_running(+1)
+        try:
             await asyncio.sleep(seconds)
+        finally:
+            counters.decode_running(-1)
+            self._decoding.release()
 
     def _page_text(self, call: ChatCall) -> str:
         """What the model reads: the PDF's page when it knows the PDF, else the canned answer."""

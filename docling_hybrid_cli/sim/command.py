@@ -55,7 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     add("--empty-for-blank", action="store_true", help='answer blank images with "" (stop)')
     add("--loop-period", type=int, default=None, help="every page loops with this period")
     add("--loop-escape-temperature", type=float, default=None, help="temperature that escapes")
-    add("--max-num-seqs", type=int, default=None, help="answers decoded at once (vLLM's cap)")
+    add(
+        "--max-num-seqs",
+        type=int,
+        default=None,
+        help="answers decoded at once (vLLM's cap): with --latency, a GPU of this capacity "
+        "(further requests queue; /metrics shows running and waiting)",
+    )
+    add("--no-metrics", dest="metrics", action="store_false", help="answer 404 at /metrics")
     add("--reference-pdf", default=None, help="answer with this PDF's text for the page shown")
     add(
         "--invent-pages", default="", help="with --reference-pdf: pages answered with invented text"
@@ -100,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             loop_period=args.loop_period,
             loop_escape_temperature=args.loop_escape_temperature,
             max_num_seqs=args.max_num_seqs,
+            metrics=args.metrics,
             reference_pdf=args.reference_pdf,
             invent_pages=_page_numbers(args.invent_pages),
             halve_pages=_page_numbers(args.halve_pages),

@@ -49,7 +49,14 @@ class MockConfig:
     """With ``loop_period``: a request at this temperature or above does not loop."""
     max_num_seqs: int | None = None
     """Answers decoded at once, like vLLM's ``--max-num-seqs``: further requests wait their
-    turn, so one replica's throughput is capped at ``max_num_seqs / latency``. None: no cap."""
+    turn, so one replica's throughput is capped at ``max_num_seqs / latency``. None: no cap.
+
+    With ``latency_s`` this is the capacity model of a GPU: a batch of N sequences at S
+    seconds per page; past N in flight requests queue, and their latency grows with the
+    queue. ``/metrics`` then shows the batch as running, the queue as waiting, and the
+    batch's share of the N places as KV-cache use."""
+    metrics: bool = True
+    """Serve vLLM's ``/metrics``; False answers 404 there, as servers without it do."""
     reference_pdf: str | None = None
     """Answer with this PDF's own text for the page each image shows (``pagebook.py``)."""
     invent_pages: tuple[int, ...] = ()
@@ -125,3 +132,28 @@ class MockStats:
     connections_opened: int = 0
     max_in_flight: int = 0
     requests: list[RequestRecord] = field(default_factory=list)
+    in_flight_seconds: dict[int, float] = field(default_factory=dict)
+    """Seconds spent with N chat requests in flight, for each N > 0 (time-weighted load)."""
+    max_waiting: int = 0
+    """The longest queue for a place in the decoding batch (``max_num_seqs``)."""
+    latencies: list[float] = field(default_factory=list)
+    """Each normal answer's time from the parsed request to the answer, queueing included."""
+
+    def in_flight_quantile(self, q: float) -> int:
+        """The in-flight count the server was at or under for ``q`` of its busy time."""
+        total = sum(self.in_flight_seconds.values())
+        if total <= 0:
+            return 0
+        seen = 0.0
+        for level, seconds in sorted(self.in_flight_seconds.items()):
+            seen += seconds
+            if seen >= q * total:
+                return level
+        return max(self.in_flight_seconds)
+
+    def latency_quantile(self, q: float) -> float:
+        """The answer latency ``q`` of the answers were at or under (0.0 with none)."""
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from docling_hybrid_cli.sim.config import MockStats, RequestRecord
 
-__all__ = ["Counters", "Exchange"]
+__all__ = ["MAX_LATENCIES", "Counters", "Exchange"]
+
+MAX_LATENCIES = 100_000
+"""Answer latencies the stats keep: a long benchmark's worth, bounded."""
 
 
 @dataclass(slots=True)
@@ -42,6 +47,19 @@ class _Tally:
     in_flight: int = 0
     max_in_flight: int = 0
     requests: list[RequestRecord] = field(default_factory=list)
+    in_flight_seconds: dict[int, float] = field(default_factory=dict)
+    changed_at: float | None = None
+    max_waiting: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def level_changes(self, now: float) -> None:
+        """Charge the time since the last change to the in-flight level it was at."""
+        if self.changed_at is not None:
+            level = self.in_flight
+            self.in_flight_seconds[level] = self.in_flight_seconds.get(level, 0.0) + (
+                now - self.changed_at
+            )
+        self.changed_at = now
 
 
 @dataclass(slots=True)
@@ -57,10 +75,13 @@ class _Metrics:
 class Counters:
     """The tally and the Prometheus counters, each change made under one lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._tally = _Tally()
         self._metrics = _Metrics()
+        self._running = 0
+        self._waiting = 0
 
     # ----------------------------------------------------------------- the tally
 
@@ -72,6 +93,7 @@ class Counters:
         """A request reached a chat path (counted even if it is then rejected)."""
         with self._lock:
             t = self._tally
+            t.level_changes(self._clock())
             t.chat_requests += 1
             t.in_flight += 1
             t.max_in_flight = max(t.max_in_flight, t.in_flight)
@@ -82,7 +104,19 @@ class Counters:
         with self._lock:
             self._tally.requests.append(record)
             if chat:
+                self._tally.level_changes(self._clock())
                 self._tally.in_flight -= 1
+
+    def decode_waiting(self, delta: int) -> None:
+        """A request joined (+1) or left (-1) the queue for a place in the decoding batch."""
+        with self._lock:
+            self._waiting += delta
+            self._tally.max_waiting = max(self._tally.max_waiting, self._waiting)
+
+    def decode_running(self, delta: int) -> None:
+        """A request entered (+1) or left (-1) the decoding batch."""
+        with self._lock:
+            self._running += delta
 
     def fault_injected(self, fault: str) -> None:
         with self._lock:
@@ -92,6 +126,10 @@ class Counters:
         """A consistent copy of the tally, safe to keep while the server goes on."""
         with self._lock:
             t = self._tally
+            seconds = dict(t.in_flight_seconds)
+            if t.changed_at is not None:
+                now = self._clock()
+                seconds[t.in_flight] = seconds.get(t.in_flight, 0.0) + now - t.changed_at
             return MockStats(
                 chat_requests=t.chat_requests,
                 chat_ok=t.chat_ok,
@@ -99,6 +137,9 @@ class Counters:
                 connections_opened=t.connections_opened,
                 max_in_flight=t.max_in_flight,
                 requests=list(t.requests),
+                in_flight_seconds={n: s for n, s in sorted(seconds.items()) if n > 0},
+                max_waiting=t.max_waiting,
+                latencies=list(t.latencies),
             )
 
     def reset_tally(self) -> None:
@@ -106,6 +147,7 @@ class Counters:
         with self._lock:
             in_flight = self._tally.in_flight
             self._tally = _Tally(in_flight=in_flight, max_in_flight=in_flight)
+            self._tally.changed_at = self._clock()
 
     # ----------------------------------------------------------------- both
 
@@ -132,21 +174,30 @@ class Counters:
                 self._tally.chat_ok += 1
 
     def page_served(self, seconds: float) -> None:
-        """Add one normal answer's time, from the parsed request to the answer, to the e2e sum."""
+        """Add one normal answer's time, from the parsed request to the answer, to the e2e sum
+        and to the latencies the stats keep (queueing for the batch included)."""
         with self._lock:
             self._metrics.e2e_seconds += seconds
             self._metrics.e2e_count += 1
+            if len(self._tally.latencies) < MAX_LATENCIES:
+                self._tally.latencies.append(seconds)
 
     # ----------------------------------------------------------------- Prometheus
 
-    def prometheus_text(self, model: str) -> bytes:
-        """The ``/metrics`` body: vLLM's metric names, help texts and label for these counters."""
+    def prometheus_text(self, model: str, max_num_seqs: int | None = None) -> bytes:
+        """The ``/metrics`` body: vLLM's metric names, help texts and label for these counters.
+
+        Running and waiting are the decoding batch and its queue (with no
+        ``max_num_seqs`` every request is running); KV-cache use is the batch's
+        share of ``max_num_seqs`` places, as a full batch fills vLLM's cache.
+        """
         with self._lock:
-            running = self._tally.in_flight
+            running, waiting = self._running, self._waiting
             m = self._metrics
             counters = (m.prompt_tokens, m.generation_tokens, dict(m.success_by_reason))
             e2e = (m.e2e_seconds, m.e2e_count)
         prompt, generation, success = counters
+        kv_usage = round(min(1.0, running / max_num_seqs), 4) if max_num_seqs else 0.0
         label = f'model_name="{model}"'
         lines = [
             "# HELP vllm:num_requests_running Number of requests in model execution batches.",
@@ -154,7 +205,10 @@ class Counters:
             f"vllm:num_requests_running{{{label}}} {float(running)}",
             "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
             "# TYPE vllm:num_requests_waiting gauge",
-            f"vllm:num_requests_waiting{{{label}}} 0.0",
+            f"vllm:num_requests_waiting{{{label}}} {float(waiting)}",
+            "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
+            "# TYPE vllm:kv_cache_usage_perc gauge",
+            f"vllm:kv_cache_usage_perc{{{label}}} {kv_usage}",
             "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.",
             "# TYPE vllm:prompt_tokens counter",
             f"vllm:prompt_tokens_total{{{label}}} {float(prompt)}",
