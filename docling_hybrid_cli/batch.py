@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .chain import build_chain
 from .checkpoint import Checkpoints, default_cache_dir
@@ -53,6 +54,8 @@ class BatchResult:
     seconds: float = 0.0
     spending: SpendingCap = field(default_factory=SpendingCap)
     """Every cost the servers reported in this run, failed attempts included, and the cap."""
+    concurrency: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Adaptive backends' replica limits at the end, each with its bounded trace."""
 
     @property
     def exit_code(self) -> int:
@@ -126,6 +129,7 @@ async def convert_batch(
             result.documents.append(document)
             finished.record(document)
     finally:
+        result.concurrency = chain.concurrency_report()
         await chain.aclose()
     result.seconds = time.perf_counter() - started
     return result

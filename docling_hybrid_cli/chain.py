@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
@@ -123,6 +124,14 @@ class FallbackChain:
         first = self.backends[0]
         now, most = first.request_capacity()
         return now, most, first.config.adaptive
+
+    def concurrency_limits(self) -> dict[str, dict[str, int]]:
+        """Adaptive backends' replica limits now: ``{backend: {replica URL: limit}}``."""
+        return {b.name: limits for b in self.backends if (limits := b.concurrency_limits())}
+
+    def concurrency_report(self) -> dict[str, list[dict[str, Any]]]:
+        """Adaptive backends' replica limits with their bounded traces, for reports."""
+        return {b.name: report for b in self.backends if (report := b.concurrency_report())}
 
     async def aclose(self) -> None:
         for backend in self.backends:

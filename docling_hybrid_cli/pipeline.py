@@ -35,7 +35,7 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -79,6 +79,9 @@ class ConvertObserver(Protocol):
 
     def notice(self, message: str) -> None:
         """A ``warning: ...`` or ``note: ...`` line for the user (the cache turned off, say)."""
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        """Adaptive backends' replica limits changed: ``{backend: {replica URL: limit}}``."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,7 @@ class _DocumentRun:
         self.last_pass = False
         self.docling: DoclingCollector | None = None
         """Keeps the pages' blocks for the DoclingDocument (``--to json``)."""
+        self._limits: dict[str, dict[str, int]] = {}
 
     def finish(self, page: PageResult) -> None:
         """Record a page's final state: checkpoint, output, progress.
@@ -293,6 +297,14 @@ class _DocumentRun:
         """(Request slots now, the most there may be): see :func:`slots.slot_counts`."""
         now, most, adaptive = self.chain.request_capacity()
         return slot_counts(self.convert.concurrency, (now, most), adaptive)
+
+    def _follow_limits(self) -> None:
+        """Resize the request slots to the adaptive limits, and show them when they moved."""
+        self.slots.resize(self._slot_counts()[0])
+        limits = self.chain.concurrency_limits()
+        if limits != self._limits:
+            self._limits = limits
+            self.observer.concurrency(limits)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
@@ -366,7 +378,7 @@ class _DocumentRun:
         only pages asleep before a retry add to the images in memory.
         """
         while True:
-            self.slots.resize(self._slot_counts()[0])  # adaptive limits move while pages run
+            self._follow_limits()
             async with self.slots.hold(priority=_NOT_STARTED) as lease:
                 if (image := await queue.get()) is None:
                     return

@@ -74,8 +74,12 @@ def document_report(
     results: Sequence[DocumentResult],
     settings: Settings,
     spending: SpendingCap | None = None,
+    concurrency: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The ``--report`` manifest: every page of every document, with every error.
+
+    ``concurrency``: each adaptive backend's replicas, their final limits and
+    the bounded trace of how they got there (:mod:`~docling_hybrid_cli.concurrency`).
 
     ``cost`` is everything the servers reported in the run, failed attempts
     included (a page's own ``cost`` is its successful answer's), and the cap.
@@ -87,6 +91,7 @@ def document_report(
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
         "style": settings.convert.model_dump(include={"tables", "math"}),
         "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
+        "concurrency": concurrency or {},
         "documents": [
             {
                 **document_summary(r),

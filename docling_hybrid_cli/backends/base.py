@@ -139,6 +139,16 @@ class HttpBackend(BackendTraits):
         """(The live replicas' limits summed now, the most they may reach)."""
         return self.pool.capacity()
 
+    def concurrency_limits(self) -> dict[str, int]:
+        return {r.label: r.capacity for r in self.pool.replicas if r.limit is not None}
+
+    def concurrency_report(self) -> list[dict[str, Any]]:
+        return [
+            {"url": r.label, **r.limit.snapshot()}
+            for r in self.pool.replicas
+            if r.limit is not None
+        ]
+
     @property
     def may_cost_money(self) -> bool:
         """Whether a request here is billed: ``--max-cost`` stops such requests at its cap.

@@ -10,7 +10,7 @@ a config's ``kind``. Backends that talk to a server build on
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
@@ -51,6 +51,14 @@ class Backend(Protocol):
 
     def request_capacity(self) -> tuple[int, int]:
         """(Requests in flight allowed now, the most ever): they differ when adaptive."""
+        ...
+
+    def concurrency_limits(self) -> dict[str, int]:
+        """Each adaptive replica's limit now, by URL (progress display)."""
+        ...
+
+    def concurrency_report(self) -> list[dict[str, Any]]:
+        """Each adaptive replica's limit and trace (``--report``, ``--json``, benchmark)."""
         ...
 
     @property
@@ -116,6 +124,14 @@ class BackendTraits:
         """
         bound = self.config.concurrency_bound
         return bound, bound
+
+    def concurrency_limits(self) -> dict[str, int]:
+        """Each adaptive replica's limit now, by URL; empty for a fixed backend."""
+        return {}
+
+    def concurrency_report(self) -> list[dict[str, Any]]:
+        """Each adaptive replica's limit and its bounded trace, for reports; empty when fixed."""
+        return []
 
 
 class LocalBackend(BackendTraits):

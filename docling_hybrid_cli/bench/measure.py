@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ class _Quiet:
         return None
 
     def notice(self, message: str) -> None:
+        return None
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
         return None
 
 

@@ -280,7 +280,10 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report(batch.documents, settings, batch.spending))
+        write_json(
+            report,
+            document_report(batch.documents, settings, batch.spending, batch.concurrency),
+        )
     _print_summary(batch, settings, json_out=json_out)
     raise typer.Exit(batch.exit_code)
 
@@ -381,6 +384,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
             ],
             "seconds": round(batch.seconds, 3),
             "cost": batch.spending.to_dict(),
+            "concurrency": batch.concurrency,
             "exit_code": batch.exit_code,
         }
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -9,14 +9,33 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..pages import PageResult, PageState
     from ..pipeline import DocumentJob, DocumentResult
 
-__all__ = ["PlainProgress", "RichProgress", "make_progress"]
+__all__ = ["PlainProgress", "RichProgress", "describe_limits", "make_progress"]
+
+
+def describe_limits(limits: Mapping[str, Mapping[str, int]]) -> str:
+    """``deepseek-vllm 42`` or, for a pool, ``deepseek-vllm 40 (gpu1:8000 21, gpu2:8000 19)``."""
+    parts = []
+    for backend, replicas in limits.items():
+        total = sum(replicas.values())
+        text = f"{backend} {total}"
+        if len(replicas) > 1:
+            text += " (" + ", ".join(f"{_host(url)} {n}" for url, n in replicas.items()) + ")"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _host(url: str) -> str:
+    """A replica as the progress shows it: host and port, without scheme and path."""
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
+
 
 _STATE_STYLE: dict[PageState, str] = {
     "rendering": "cyan",
@@ -38,6 +57,7 @@ class PlainProgress:
         self._done = 0
         self._failed = 0
         self._started = time.perf_counter()
+        self._limits = ""
 
     def _line(self, text: str) -> None:
         sys.stderr.write(text + "\n")
@@ -62,13 +82,20 @@ class PlainProgress:
         else:
             self._failed += 1
             how = "FAILED: " + "; ".join(f"{e.backend}: {e.error}" for e in result.errors)
-        self._line(f"page {result.page} ({self._done}/{self._total}, {rate:.2f} pages/s) {how}")
+        limits = f", in flight {self._limits}" if self._limits else ""
+        self._line(
+            f"page {result.page} ({self._done}/{self._total}, {rate:.2f} pages/s{limits}) {how}"
+        )
 
     def document_finished(self, result: DocumentResult) -> None:
         return None
 
     def notice(self, message: str) -> None:
         self._line(message)
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        """Kept for the next page line: slow start changes it on every answer."""
+        self._limits = describe_limits(limits)
 
     def close(self) -> None:
         return None
@@ -90,6 +117,7 @@ class RichProgress:
         self._empty = 0
         self._done = 0
         self._started = time.perf_counter()
+        self._limits = ""
 
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
         from rich.live import Live
@@ -139,6 +167,8 @@ class RichProgress:
         hidden = len(self._states) - 12
         if hidden > 0:
             table.add_row("", f"… {hidden} more in flight", "")
+        if self._limits:
+            return Group(self._progress, Text(f"in flight at most: {self._limits}"), table)
         return Group(self._progress, table)
 
     def _refresh(self) -> None:
@@ -182,6 +212,10 @@ class RichProgress:
 
     def document_finished(self, result: DocumentResult) -> None:
         self.close()
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        self._limits = describe_limits(limits)
+        self._refresh()
 
     def notice(self, message: str) -> None:
         style = "yellow" if message.startswith("warning:") else None

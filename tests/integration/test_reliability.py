@@ -728,6 +728,8 @@ class _Quiet:
 
     def notice(self, message: str) -> None: ...
 
+    def concurrency(self, limits: object) -> None: ...
+
 
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))

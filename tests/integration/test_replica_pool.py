@@ -67,6 +67,8 @@ class KillAfter:
 
     def notice(self, message: str) -> None: ...
 
+    def concurrency(self, limits: object) -> None: ...
+
 
 def _settings(urls: list[str], **convert: Any) -> Any:
     overrides = {

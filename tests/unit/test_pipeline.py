@@ -44,6 +44,9 @@ class FakeChain:
         """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
         return 16, 16, False
 
+    def concurrency_limits(self) -> dict[str, dict[str, int]]:
+        return {}
+
     def __init__(self, *, seed: int = 0, max_sleep_s: float = 0.01, gate: int = 0) -> None:
         self.rng = random.Random(seed)
         self.max_sleep_s = max_sleep_s
@@ -114,6 +117,9 @@ class Recorder:
 
     def notice(self, message: str) -> None:
         self.notices.append(message)
+
+    def concurrency(self, limits: object) -> None:
+        return None
 
 
 @pytest.fixture(scope="module")

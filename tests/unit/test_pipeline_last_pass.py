@@ -47,6 +47,9 @@ class ScriptedChain:
         """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
         return 16, 16, False
 
+    def concurrency_limits(self) -> dict[str, dict[str, int]]:
+        return {}
+
     def __init__(
         self,
         failing: dict[int, AttemptError],
@@ -91,6 +94,9 @@ class Finished:
         self.order.append(result.page)
 
     def document_finished(self, result: DocumentResult) -> None:
+        return None
+
+    def concurrency(self, limits: object) -> None:
         return None
 
 
@@ -192,6 +198,9 @@ class SleepyChain:
     def request_capacity(self) -> tuple[int, int, bool]:
         """A fixed first backend of 16 (what ``convert.concurrency = "auto"`` follows)."""
         return 16, 16, False
+
+    def concurrency_limits(self) -> dict[str, dict[str, int]]:
+        return {}
 
     def __init__(self) -> None:
         self.working = 0
