@@ -7,7 +7,9 @@ finds it per replica, the way TCP finds a path's window:
 
 * **Slow start.** From :data:`INITIAL_LIMIT` the limit grows by one per
   answer that came back near the latency floor while the limit was in use --
-  it doubles every round trip, as TCP's window does per ACK.
+  it doubles every round trip, as TCP's window does per ACK; by two (x3 per
+  round trip) while fresh /metrics show no queue, since those show an
+  overshoot within a scrape instead of a round trip later.
 * **Steady state** (after the first sign of a queue, or any backoff), once
   per round trip: a gradient step ``limit * min(1, floor / latency) +
   allowance``. Below the server's capacity the latency is the floor, the
@@ -74,9 +76,10 @@ __all__ = [
     "queue_target",
 ]
 
-INITIAL_LIMIT = 8
+INITIAL_LIMIT = 16
 """Where slow start begins: TCP starts at 10 segments for the same reason -- one
-request at a time wastes round trips on a server that certainly batches."""
+request at a time wastes round trips on a server that certainly batches (vLLM's
+own default batch is 256 sequences; this tool's fixed default used to be 32)."""
 FIXED_TOKENS = 64
 """The constant part of a request (image prefill, network) in answer tokens."""
 FLOOR_EPOCHS = 30
@@ -173,6 +176,7 @@ class AdaptiveLimit:
         self._epoch_start = self._started
         self._epoch_samples: list[tuple[str, float]] = []
         self._epoch_peak = 0
+        self._previous_peak = 0
         self._epoch_window = 1
         """Answers that end this round trip: what was in flight when it began."""
         self._epochs = 0
@@ -304,9 +308,17 @@ class AdaptiveLimit:
         if len(self._epoch_samples) >= self._epoch_window:
             self._end_epoch(now)
 
-    def _limited(self) -> bool:
-        """Whether the limit was in use: growing a limit nobody reaches proves nothing."""
-        return self._epoch_peak >= self.limit - 1
+    def _limited(self, share: float = 1.0) -> bool:
+        """Whether the limit was in use: growing a limit nobody reaches proves nothing.
+
+        In use means requests in flight reached ``share`` of the limit (less
+        one) in this round trip or the last: answers come back in bursts, and
+        for a moment after one the count is below the limit while the next
+        requests are on their way (TCP's window validation, RFC 7661, asks
+        for half the window in use, as slow start does here).
+        """
+        peak = max(self._epoch_peak, self._previous_peak)
+        return peak >= share * self.limit - 1
 
     def _slow_start_step(self, now: float) -> None:
         load = self._fresh_load(now)
@@ -326,8 +338,11 @@ class AdaptiveLimit:
             or (load.kv_usage is not None and load.kv_usage >= KV_FULL)
         ):
             return
-        if self._limited() and self._limit < self.ceiling:
-            self._set(self._limit + 1, "slow start", now)
+        if self._limited(0.5) and self._limit < self.ceiling:
+            # With gauges that show no queue, an overshoot is seen within one scrape,
+            # not one round trip later: grow by two per answer (x3 per round trip).
+            step = 2.0 if load is not None else 1.0
+            self._set(self._limit + step, "slow start", now)
 
     def _end_epoch(self, now: float) -> None:
         """A round trip is over (an answer sent after it began came back): the steady step."""
@@ -390,6 +405,7 @@ class AdaptiveLimit:
         self._last_epoch_s = now - self._epoch_start
         self._epoch_start = now
         self._epoch_samples = []
+        self._previous_peak = self._epoch_peak
         self._epoch_peak = self.in_flight
         self._epoch_window = max(1, self.in_flight)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from docling_hybrid_cli.slots import RequestSlots, wait_without_slot
+from docling_hybrid_cli.slots import RequestSlots, slot_counts, wait_without_slot
 
 
 def test_waiters_are_served_lowest_priority_number_first() -> None:
@@ -115,3 +115,65 @@ def test_a_slot_handed_over_to_a_cancelled_waiter_is_not_lost() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least one"):
         RequestSlots(0)
+
+
+def test_growing_hands_new_slots_to_waiters_at_once() -> None:
+    async def go() -> tuple[int, int]:
+        slots = RequestSlots(1)
+        await slots.acquire(0)
+        waiting = [asyncio.create_task(slots.acquire(p)) for p in (1, 2, 3)]
+        await asyncio.sleep(0)
+        slots.resize(3)
+        await asyncio.sleep(0)
+        served = sum(t.done() for t in waiting)
+        slots.resize(4)
+        await asyncio.gather(*waiting)
+        return served, slots.free
+
+    assert asyncio.run(go()) == (2, 0)
+
+
+def test_shrinking_takes_slots_back_as_they_return_never_from_a_holder() -> None:
+    async def go() -> list[int]:
+        slots = RequestSlots(3)
+        for p in range(3):
+            await slots.acquire(p)
+        slots.resize(1)
+        seen = [slots.free]  # two held beyond the size: a debt
+        slots.release()
+        seen.append(slots.free)
+        waiter = asyncio.create_task(slots.acquire(9))
+        await asyncio.sleep(0)
+        slots.release()  # pays the debt: the waiter still waits
+        await asyncio.sleep(0)
+        seen.append(int(waiter.done()))
+        slots.release()  # now a real free slot: the waiter gets it
+        await waiter
+        seen.append(slots.free)
+        return seen
+
+    assert asyncio.run(go()) == [-2, -1, 0, 0]
+
+
+def test_a_size_below_one_is_one() -> None:
+    slots = RequestSlots(4)
+    slots.resize(0)
+    assert slots.size == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "capacity", "adaptive", "expected"),
+    [
+        ("auto", (42, 256), True, (42, 256)),  # follows the adaptive limits
+        ("auto", (32, 32), False, (32, 32)),  # follows a fixed backend's cap
+        ("auto", (0, 0), False, (1, 1)),  # never below one
+        ("auto", (600, 5000), True, (600, 1024)),  # bounded whatever the ceilings
+        (16, (42, 256), True, (16, 16)),  # -j N caps an adaptive backend
+        (64, (42, 256), True, (42, 64)),  # ... at its current limits
+        (16, (1, 1), False, (16, 16)),  # and is the count itself on a fixed one
+    ],
+)
+def test_slot_counts(
+    setting: int | str, capacity: tuple[int, int], adaptive: bool, expected: tuple[int, int]
+) -> None:
+    assert slot_counts(setting, capacity, adaptive) == expected  # type: ignore[arg-type]
