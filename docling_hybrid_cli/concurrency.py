@@ -101,7 +101,7 @@ OVERLOAD_BACKOFF = 0.7
 TIMEOUT_BACKOFF = 0.5
 KV_FULL = 0.95
 """KV-cache use at which no increase is made: vLLM preempts sequences when it is full."""
-RECENT_SAMPLES = 5
+RECENT_SAMPLES = 8
 TRACE_HEAD = 64
 TRACE_TAIL = 192
 """The trace keeps its first and its last changes: the ramp, and how it settled."""
@@ -198,6 +198,11 @@ class AdaptiveLimit:
         return max(1, min(self.ceiling, int(self._limit)))
 
     @property
+    def round_trip_s(self) -> float | None:
+        """How long the last round trip took; None before the first ended."""
+        return self._last_epoch_s or None
+
+    @property
     def trace(self) -> list[TraceEntry]:
         """The first :data:`TRACE_HEAD` changes and the last :data:`TRACE_TAIL` (bounded)."""
         return [*self._head, *self._tail]
@@ -205,9 +210,12 @@ class AdaptiveLimit:
     def floor(self, unit: str) -> float | None:
         """The latency floor in ``unit`` ("tok": seconds per token, "s": seconds), if known.
 
-        The lowest *median* of the recent round trips, not the lowest single
-        answer: pages differ, and the fastest page of many is no typical page
-        -- against it, an idle server would look queued.
+        The lowest *lower quartile* of the recent round trips, not the lowest
+        single answer: pages differ, and the fastest page of many is no typical
+        page -- against it, an idle server would look queued. A quartile rather
+        than the median because a round trip that began with more requests
+        than the server holds (slow start's first one, say) still has its first
+        quarter unqueued; a standing queue delays every answer, quartile included.
         """
         values = [f[unit] for f in self._floors if unit in f]
         return min(values) if values else None
@@ -323,8 +331,8 @@ class AdaptiveLimit:
     def _slow_start_step(self, now: float) -> None:
         load = self._fresh_load(now)
         exit_at = LATENCY_SAFETY if load is not None else SLOW_START_EXIT
-        recent = statistics.median(self._recent) if self._recent else 1.0
-        if len(self._recent) >= 3 and recent > exit_at:
+        recent = _lower_quartile(list(self._recent)) if self._recent else 1.0
+        if len(self._recent) >= 4 and recent > exit_at:
             self.phase = "steady"
             # The queue began a round trip ago, and slow start has doubled the limit since
             # (TCP's ssthresh = cwnd / 2 for the same reason).
@@ -356,17 +364,17 @@ class AdaptiveLimit:
         self._new_epoch(now)
 
     def _epoch_ratio(self) -> float | None:
-        """This round trip's median latency over the floor (in the unit most answers had)."""
+        """This round trip's lower-quartile latency over the floor (in the unit most had)."""
         by_unit: dict[str, list[float]] = {}
         for unit, value in self._epoch_samples:
             by_unit.setdefault(unit, []).append(value)
         if not by_unit:
             return None
-        medians = {unit: statistics.median(values) for unit, values in by_unit.items()}
-        self._floors.append(medians)
+        typical = {unit: _lower_quartile(values) for unit, values in by_unit.items()}
+        self._floors.append(typical)
         unit = max(by_unit, key=lambda u: len(by_unit[u]))
         floor = self.floor(unit)
-        return medians[unit] / floor if floor else None
+        return typical[unit] / floor if floor else None
 
     def _steady_step(self, now: float, ratio: float) -> None:
         load = self._fresh_load(now)
@@ -424,3 +432,9 @@ class AdaptiveLimit:
             self._head.append(entry)
         else:
             self._tail.append(entry)
+
+
+def _lower_quartile(values: list[float]) -> float:
+    if len(values) < 4:
+        return min(values)
+    return statistics.quantiles(values, n=4)[0]

@@ -31,11 +31,16 @@ __all__ = [
     "METRICS_INTERVAL_S",
     "load_from_metrics",
     "poll_server_load",
+    "scrape_interval",
     "scrape_once",
 ]
 
 METRICS_INTERVAL_S = 1.0
-"""Seconds between scrapes: well under any page's latency, cheap for the server."""
+"""Seconds between scrapes at most: well under a real page's latency, cheap for the server."""
+MIN_INTERVAL_S = 0.1
+"""Seconds between scrapes at least, however short the round trips (a fast simulated server)."""
+FIRST_INTERVAL_S = 0.25
+"""Before the first round trip ends: soon, as slow start's first requests may already queue."""
 METRICS_TIMEOUT_S = 2.0
 MAX_METRICS_BYTES = 4 * 2**20
 
@@ -54,6 +59,14 @@ def load_from_metrics(text: str) -> ServerLoad | None:
     if kv is not None:
         kv = min(1.0, max(0.0, kv))
     return ServerLoad(running=values[_RUNNING], waiting=values[_WAITING], kv_usage=kv)
+
+
+def scrape_interval(limit: AdaptiveLimit, most_s: float = METRICS_INTERVAL_S) -> float:
+    """Seconds to the next scrape: a quarter round trip, within [MIN_INTERVAL_S, most_s]."""
+    rtt = limit.round_trip_s
+    if rtt is None:
+        return min(FIRST_INTERVAL_S, most_s)
+    return max(min(MIN_INTERVAL_S, most_s), min(most_s, rtt / 4))
 
 
 async def scrape_once(client: ChatClient, limit: AdaptiveLimit) -> bool:
@@ -83,13 +96,16 @@ async def poll_server_load(
 ) -> None:
     """Scrape every ``interval_s`` until the server shows it has no gauges (or cancelled).
 
-    The first scrape waits one interval: before any page is sent there is no
-    load to see. Anything unforeseen turns the scraping off rather than end
-    the run: the gauges are an aid, latency alone still steers.
+    The first scrape waits :data:`FIRST_INTERVAL_S`: before any page is sent
+    there is no load to see. Scrapes come four times a round trip when round trips are
+    shorter than four intervals (never more often than :data:`MIN_INTERVAL_S`),
+    so slow start's overshoot is seen within a quarter of a round trip.
+    Anything unforeseen turns the scraping off rather than end the run: the
+    gauges are an aid, latency alone still steers.
     """
     try:
         while True:
-            await sleep(interval_s)
+            await sleep(scrape_interval(limit, interval_s))
             if not await scrape_once(client, limit):
                 return
     except Exception:

@@ -62,8 +62,8 @@ def test_capacity_forty_is_filled_without_a_growing_queue(pdf300: Path) -> None:
     assert result.exit_code == 0, result.output
     assert stats["chat_ok"] == 300
     assert stats["in_flight_p50"] >= 0.9 * 40  # typical load: the batch kept full
-    assert stats["max_in_flight"] <= 2 * 40  # the ramp's overshoot is cut within a scrape
-    assert stats["max_waiting"] <= 30  # no growing queue
+    assert stats["max_in_flight"] <= 1.5 * 40  # the ramp's overshoot is cut within a scrape
+    assert stats["max_waiting"] <= 20  # no growing queue
     summary = json.loads(result.stdout)
     (replica,) = summary["concurrency"]["deepseek-vllm"]
     assert replica["metrics"] == "on"
@@ -75,12 +75,18 @@ def test_capacity_forty_is_filled_without_a_growing_queue(pdf300: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("light")
-@pytest.mark.parametrize("metrics", [True, False], ids=["with /metrics", "latency only"])
-def test_capacity_eight_is_never_queued_sixty_four(pdf300: Path, metrics: bool) -> None:
+@pytest.mark.parametrize(
+    ("metrics", "peak"),
+    [(True, 24), (False, 48)],
+    ids=["with /metrics", "latency only"],
+)
+def test_capacity_eight_is_never_queued_sixty_four(pdf300: Path, metrics: bool, peak: int) -> None:
+    """Slow start begins at 16: /metrics cuts it within a scrape; latency alone a round trip
+    later, once the queued answers come back (up to twice the start)."""
     result, stats = served(8, 0.25, pdf300, "--pages", "1-120", metrics=metrics)
     assert result.exit_code == 0, result.output
     assert stats["chat_ok"] == 120
-    assert stats["max_in_flight"] < 40  # well under 64
+    assert stats["max_in_flight"] < peak  # well under 64
     assert stats["in_flight_p50"] >= 8
 
 

@@ -16,6 +16,7 @@ from docling_hybrid_cli.server_load import (
     MAX_METRICS_BYTES,
     load_from_metrics,
     poll_server_load,
+    scrape_interval,
     scrape_once,
 )
 
@@ -130,7 +131,7 @@ def test_the_poller_waits_an_interval_then_stops_at_a_404() -> None:
 
     limit = asyncio.run(go())
     assert calls == ["/metrics"] * 3
-    assert slept == [0.25] * 3  # before each scrape, the first included
+    assert slept == [0.25] * 3  # before each scrape, the first included (no round trip)
     assert limit.metrics == "off"
 
 
@@ -220,3 +221,17 @@ def test_answers_and_429s_reach_the_replicas_limit() -> None:
     reasons = [e.reason for r in replicas if r.limit for e in r.limit.trace]
     assert "429/503 from the server" in reasons
     assert min(r.capacity for r in replicas) == int(INITIAL_LIMIT * 0.7)
+
+
+def test_scrapes_come_four_times_a_short_round_trip() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    assert scrape_interval(limit) == 0.25  # no round trip yet: soon
+    for _ in range(limit.limit):
+        limit.sent()
+    clock.now += 0.4
+    for _ in range(limit.limit):
+        limit.done(0.4, "ok")
+    assert limit.round_trip_s == pytest.approx(0.4)
+    assert scrape_interval(limit) == pytest.approx(0.1)
+    assert scrape_interval(limit, 0.05) == 0.05  # never beyond the most asked for
