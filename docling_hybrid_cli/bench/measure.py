@@ -68,8 +68,9 @@ async def convert_once(
     *,
     simulated: bool,
     http: SideChannel | None = None,
-) -> tuple[DocumentResult, float, float, dict[str, Any] | None]:
-    """One pipeline run; returns (DocumentResult, wall s, client CPU s, sampled gauges).
+) -> tuple[DocumentResult, float, float, dict[str, Any] | None, dict[str, Any]]:
+    """One pipeline run: (DocumentResult, wall s, client CPU s, sampled gauges, the adaptive
+    backends' concurrency traces).
 
     Pages are checkpointed as ``convert`` does when ``[cache] enabled`` (the
     default), into a cache next to ``output``, so the run costs what a real
@@ -104,8 +105,10 @@ async def convert_once(
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
+        trace = chain.concurrency_report()
         await chain.aclose()
-    return result, wall, cpu, (sampler.gauges() or None) if sampler is not None else None
+    gauges = (sampler.gauges() or None) if sampler is not None else None
+    return result, wall, cpu, gauges, trace
 
 
 @dataclass(frozen=True)
@@ -118,12 +121,21 @@ class RunFigures:
     metrics: dict[str, Any] | None
     sim_stats: tuple[dict[str, Any] | None, dict[str, Any] | None]
     render_limit: float | None
+    concurrency_trace: dict[str, Any] | None = None
+    """Adaptive backends: each replica's final limit and trace (``-j auto``)."""
+    capacity: int | None = None
+    """The simulated servers' decode places in all (``--capacity`` x replicas), if capped."""
 
 
 def run_result(
-    backend: str, concurrency: int, result: DocumentResult, seen: RunFigures
+    backend: str, concurrency: int | str, result: DocumentResult, seen: RunFigures
 ) -> RunResult:
-    """Every figure of the report's row for one backend at one concurrency level."""
+    """Every figure of the report's row for one backend at one concurrency level.
+
+    With ``"auto"`` the ideal's concurrency is the simulated servers' capacity
+    when it is capped (what a perfect controller would keep in flight), else
+    the limits the controllers ended at.
+    """
     wall, cpu, metrics = seen.wall, seen.cpu, seen.metrics
     pages = len(result.pages)
     converted = result.converted
@@ -139,7 +151,8 @@ def run_result(
     else:
         server_latency = sum(latencies) / len(latencies) if latencies else 0.0
         source = "client-observed mean latency"
-    eff, ideal = efficiency(pages_per_s, concurrency, server_latency, seen.render_limit)
+    level = concurrency if isinstance(concurrency, int) else _auto_level(seen)
+    eff, ideal = efficiency(pages_per_s, level, server_latency, seen.render_limit)
 
     before, after = seen.sim_stats
     connections = in_flight = None
@@ -148,6 +161,7 @@ def run_result(
             before.get("connections_opened", 0)
         )
         in_flight = int(after.get("max_in_flight", 0))
+    load = after or {}
     return RunResult(
         backend=backend,
         concurrency=concurrency,
@@ -177,7 +191,19 @@ def run_result(
         vllm_metrics=metrics,
         errors=sorted({e.error for p in result.failed for e in p.errors})[:5],
         replicas=replica_figures(result, wall),
+        server_in_flight_p50=load.get("in_flight_p50"),
+        server_max_waiting=load.get("max_waiting"),
+        server_latency_p95_s=load.get("latency_p95_s"),
+        concurrency_trace=seen.concurrency_trace or {},
     )
+
+
+def _auto_level(seen: RunFigures) -> int:
+    """The concurrency an adaptive run's ideal assumes (see :func:`run_result`)."""
+    if seen.capacity:
+        return seen.capacity
+    final = [r["limit"] for reps in (seen.concurrency_trace or {}).values() for r in reps]
+    return max(1, int(sum(final)))
 
 
 def replica_figures(result: DocumentResult, wall: float) -> list[dict[str, Any]]:

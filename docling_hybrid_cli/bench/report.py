@@ -28,7 +28,8 @@ class RunResult:
     """One backend at one concurrency level: every figure the report shows."""
 
     backend: str
-    concurrency: int
+    concurrency: int | str
+    """The level asked for: a number, or "auto" (adaptive, ``--concurrency auto``)."""
     pages: int
     converted: int
     failed: int
@@ -56,6 +57,14 @@ class RunResult:
     errors: list[str] = field(default_factory=list)
     replicas: list[dict[str, Any]] = field(default_factory=list)
     """Per server that answered: its URL, pages, pages/s over the run and mean latency."""
+    server_in_flight_p50: int | None = None
+    """Simulated server: the requests in flight it held for half its busy time (typical)."""
+    server_max_waiting: int | None = None
+    """Simulated server: its longest queue for a place in the decoding batch."""
+    server_latency_p95_s: float | None = None
+    """Simulated server: 95th percentile of arrival-to-answer time, queueing included."""
+    concurrency_trace: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Adaptive runs: each replica's final limit and bounded trace of its changes."""
 
 
 @dataclass
@@ -102,7 +111,7 @@ class BenchOptions:
     pages: int = 160
     iterations: int = 1
     backends: list[str] = field(default_factory=list)
-    concurrency: list[int] = field(default_factory=lambda: [8, 32])
+    concurrency: list[int | str] = field(default_factory=lambda: [8, 32])
     latency_s: float = 1.0
     per_token_s: float = 0.0
     jitter: float = 0.1
@@ -126,15 +135,18 @@ class BenchOptions:
     """Simulated server: answers each decodes at once (vLLM's ``--max-num-seqs``)."""
 
 
-def parse_concurrency(spec: str) -> list[int]:
-    """``"1,8,32"`` → ``[1, 8, 32]``; a usage error names the bad part."""
-    levels: list[int] = []
+def parse_concurrency(spec: str) -> list[int | str]:
+    """``"1,8,auto"`` → ``[1, 8, "auto"]``; a usage error names the bad part."""
+    levels: list[int | str] = []
     for part in spec.split(","):
-        part = part.strip()
+        part = part.strip().lower()
         if not part:
             continue
+        if part == "auto":
+            levels.append(part)
+            continue
         if not part.isdigit() or int(part) < 1:
-            raise ConfigError(f"--concurrency: {part!r} is not a positive integer")
+            raise ConfigError(f"--concurrency: {part!r} is not a positive integer or auto")
         levels.append(int(part))
     if not levels:
         raise ConfigError("--concurrency names no level")

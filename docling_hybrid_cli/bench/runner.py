@@ -145,13 +145,16 @@ def _server_description(options: BenchOptions, settings: Settings) -> dict[str, 
 
 
 def _settings_for(
-    options: BenchOptions, backend: str, concurrency: int, base_url: list[str] | None
+    options: BenchOptions, backend: str, concurrency: int | str, base_url: list[str] | None
 ) -> Settings:
+    """The run's settings: ``auto`` makes a server backend adaptive (a local one keeps its cap)."""
     overrides: dict[str, Any] = {
         "backends.fallback_chain": [backend],
         "convert.concurrency": concurrency,
-        f"backends.{backend}.max_concurrency": concurrency,
     }
+    configured = load_settings(config_file=options.config_file).settings.backend(backend)
+    if concurrency != "auto" or configured.needs_server:
+        overrides[f"backends.{backend}.max_concurrency"] = concurrency
     if base_url:
         overrides[f"backends.{backend}.base_url"] = base_url
     elif options.base_url and backend == options.backends[0]:
@@ -164,7 +167,7 @@ def _settings_for(
 def _run_level(
     options: BenchOptions,
     backend: str,
-    concurrency: int,
+    concurrency: int | str,
     source: Path,
     workdir: Path,
     sims: list[SimProcess],
@@ -179,11 +182,13 @@ def _run_level(
         else None
     )
     http = sim.http if sim is not None else SideChannel()
+    for each in sims:  # each run's figures are its own
+        each.reset_stats()
     before_stats = _sim_stats(sims)
     side_requests = http.requests
     before_metrics = metrics_snapshot(http, metrics_url) if metrics_url else None
     output = workdir / f"{backend}-c{concurrency}.md"
-    result, wall, cpu, gauges = asyncio.run(
+    result, wall, cpu, gauges, trace = asyncio.run(
         convert_once(settings, source, output, simulated=sim is not None, http=http)
     )
     after_metrics = metrics_snapshot(http, metrics_url) if metrics_url else None
@@ -197,6 +202,8 @@ def _run_level(
         metrics=vllm_metrics(before_metrics, after_metrics, gauges),
         sim_stats=(before_stats, after_stats),
         render_limit=render_limit,
+        concurrency_trace=trace,
+        capacity=options.max_num_seqs * len(sims) if sims and options.max_num_seqs else None,
     )
     return run_result(backend, concurrency, result, seen), result
 
@@ -212,10 +219,19 @@ def _sim_stats(sims: list[SimProcess]) -> dict[str, Any] | None:
     """The simulated servers' counters, summed over replicas (None without a server)."""
     if not sims:
         return None
-    total = {"connections_opened": 0, "max_in_flight": 0}
+    total: dict[str, Any] = {
+        "connections_opened": 0,
+        "max_in_flight": 0,
+        "in_flight_p50": 0,
+        "max_waiting": 0,
+    }
+    p95 = 0.0
     for sim in sims:
         stats = sim.stats() or {}
         for key in total:
             value = stats.get(key, 0)
             total[key] += value if isinstance(value, int) else 0
-    return dict(total)
+        value = stats.get("latency_p95_s", 0.0)
+        p95 = max(p95, float(value) if isinstance(value, int | float) else 0.0)
+    total["latency_p95_s"] = p95
+    return total

@@ -24,10 +24,17 @@ class SideChannel:
 
     def get_text(self, url: str, timeout_s: float = 5.0) -> str | None:
         """GET ``url``; None when it is not there, not 200 or unreachable."""
+        return self._fetch(urllib.request.Request(url), timeout_s)
+
+    def post(self, url: str, timeout_s: float = 5.0) -> str | None:
+        """POST an empty body to ``url`` (the simulated server's controls)."""
+        return self._fetch(urllib.request.Request(url, data=b"", method="POST"), timeout_s)
+
+    def _fetch(self, request: urllib.request.Request, timeout_s: float) -> str | None:
         with self._lock:  # the metrics sampler calls from a worker thread
             self.requests += 1
         try:
-            with self._opener.open(url, timeout=timeout_s) as response:
+            with self._opener.open(request, timeout=timeout_s) as response:
                 if response.status != 200:
                     return None
                 body: bytes = response.read()

@@ -50,6 +50,10 @@ class SimProcess:
             return None
         return data if isinstance(data, dict) else None
 
+    def reset_stats(self) -> None:
+        """Zero the server's counters, so the next run's figures are its own."""
+        self.http.post(f"{self.url}/_mock/reset")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()

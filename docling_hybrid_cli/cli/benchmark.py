@@ -55,7 +55,13 @@ def benchmark(
         int, typer.Option("--iterations", "-n", help="Times the input's pages are converted.")
     ] = 1,
     concurrency: Annotated[
-        str, typer.Option("--concurrency", "-j", help="Pages in flight; a comma list sweeps.")
+        str,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            help="Pages in flight; a comma list sweeps; auto: the adaptive controller finds it "
+            "(its trace goes in the report).",
+        ),
     ] = "8,32",
     pages: Annotated[
         int, typer.Option("--pages", help="Pages of the generated PDF (without --input).")
@@ -68,7 +74,10 @@ def benchmark(
         ),
     ] = None,
     latency: Annotated[
-        float, typer.Option("--latency", help="Simulated server: fixed seconds per page.")
+        float,
+        typer.Option(
+            "--latency", "--seconds-per-page", help="Simulated server: fixed seconds per page."
+        ),
     ] = 1.0,
     per_token: Annotated[
         float, typer.Option("--per-token", help="Simulated server: extra seconds per output token.")
@@ -86,8 +95,9 @@ def benchmark(
         int | None,
         typer.Option(
             "--max-num-seqs",
+            "--capacity",
             help="Simulated server: answers each replica decodes at once (vLLM's flag); "
-            "more wait their turn.",
+            "more wait their turn, their latency growing with the queue (a GPU's capacity).",
         ),
     ] = None,
     mock_style: Annotated[
@@ -231,6 +241,24 @@ def _print_table(result: BenchReport) -> None:
         ["-" if r.connections_opened is None else str(r.connections_opened) for r in runs],
     )
     row("server latency s", [f"{r.server_latency_s:.3f}" for r in runs])
+    if any(r.server_in_flight_p50 is not None for r in runs):
+        row(
+            "server in flight p50 / max",
+            [f"{r.server_in_flight_p50} / {r.server_max_in_flight}" for r in runs],
+        )
+        row("server queue max", [str(r.server_max_waiting) for r in runs])
+        row("server latency p95 s", [f"{r.server_latency_p95_s}" for r in runs])
+    if any(r.concurrency_trace for r in runs):
+        row(
+            "adaptive limit at the end",
+            [
+                " + ".join(
+                    str(rep["limit"]) for reps in r.concurrency_trace.values() for rep in reps
+                )
+                or "-"
+                for r in runs
+            ],
+        )
     row("ideal pages/s", [f"{r.ideal_pages_per_s:.2f}" for r in runs])
     row("efficiency", [f"{r.efficiency:.3f}" for r in runs])
     console.print(table)

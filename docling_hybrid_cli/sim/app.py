@@ -5,7 +5,8 @@ empty-bodied ``/health`` (503, like chat, for ``warmup_s`` after the port opens,
 answers while it warms up), its ``/v1/models`` card with ``max_model_len``, its Prometheus
 ``/metrics``, OpenRouter's ``/api/v1/key`` with the free-tier daily quota and its model lists
 (``/api/v1/models``, and ``/api/v1/models/user`` for the key), and the server's own
-counters as JSON at ``/_mock/stats`` for callers that run it in another process.
+counters as JSON at ``/_mock/stats`` (zeroed by ``POST /_mock/reset``) for callers that
+run it in another process.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class MockApp:
             "/api/v1/models": ("GET", self._openrouter_models),
             "/api/v1/models/user": ("GET", self._openrouter_models_for_key),
             "/_mock/stats": ("GET", self._stats_json),
+            "/_mock/reset": ("POST", self._reset_stats),
         }
 
     def mark_listening(self) -> None:
@@ -174,6 +176,11 @@ class MockApp:
                 "latency_p95_s": round(snapshot.latency_quantile(0.95), 4),
             },
         )
+
+    async def _reset_stats(self, request: Request, exchange: Exchange) -> Response:
+        """Zero the stats between a benchmark's runs (``MockServer.reset_stats`` from afar)."""
+        self.counters.reset_tally()
+        return json_response(200, {"reset": True})
 
     async def _prometheus(self, request: Request, exchange: Exchange) -> Response:
         if not self.config.metrics:
