@@ -75,12 +75,6 @@ class BackendConfigBase(BaseModel):
         description='Requests in flight per replica: a number fixes it; "auto" lets each '
         "replica's controller find it (docs/SCALING.md), up to max_concurrency_ceiling.",
     )
-    max_concurrency_ceiling: int = Field(
-        default=256,
-        ge=1,
-        le=MAX_CONCURRENCY,
-        description='With max_concurrency = "auto": the most requests in flight per replica.',
-    )
 
     backend_class: ClassVar[str]
     """``module:Class`` of the implementation, imported only when the backend is built."""
@@ -89,9 +83,7 @@ class BackendConfigBase(BaseModel):
     needs_server: ClassVar[bool] = True
     needs_text_layer: ClassVar[bool] = False
     answer_style: ClassVar[AnswerStyle] = "plain"
-    cache_key_ignores: ClassVar[frozenset[str]] = frozenset(
-        {"timeout_s", "max_concurrency", "max_concurrency_ceiling"}
-    )
+    cache_key_ignores: ClassVar[frozenset[str]] = frozenset({"timeout_s", "max_concurrency"})
     """Fields that cannot change the Markdown a page turns into.
 
     Every other field -- including any field added later, until it is listed
@@ -110,10 +102,8 @@ class BackendConfigBase(BaseModel):
 
     @property
     def concurrency_bound(self) -> int:
-        """The most requests in flight per replica: the fixed number, or the ceiling."""
-        if isinstance(self.max_concurrency, int):
-            return self.max_concurrency
-        return self.max_concurrency_ceiling
+        """The most requests in flight per replica: the fixed number (servers: or the ceiling)."""
+        return self.max_concurrency if isinstance(self.max_concurrency, int) else MAX_CONCURRENCY
 
     @field_validator("max_concurrency", mode="before")
     @classmethod
@@ -139,6 +129,12 @@ class HttpBackendConfig(BackendConfigBase):
     )
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key."
+    )
+    max_concurrency_ceiling: int = Field(
+        default=256,
+        ge=1,
+        le=MAX_CONCURRENCY,
+        description='With max_concurrency = "auto": the most requests in flight per replica.',
     )
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
@@ -191,11 +187,19 @@ class HttpBackendConfig(BackendConfigBase):
         "requests_per_minute",
         "probe_interval_s",  # how a pool watches its replicas, not what they answer
         "probe_timeout_s",
+        "max_concurrency_ceiling",  # how many in flight, not what they answer
     }
 
     @property
     def needs_key(self) -> bool:
         return bool(self.api_key_env)
+
+    @property
+    def concurrency_bound(self) -> int:
+        """The most requests in flight per replica: the fixed number, or the ceiling."""
+        if isinstance(self.max_concurrency, int):
+            return self.max_concurrency
+        return self.max_concurrency_ceiling
 
     @property
     def base_urls(self) -> tuple[str, ...]:
