@@ -133,6 +133,8 @@ class BenchOptions:
     """Simulated servers behind the backend (a pool when more than one)."""
     max_num_seqs: int | None = None
     """Simulated server: answers each decodes at once (vLLM's ``--max-num-seqs``)."""
+    sim_metrics: bool = True
+    """Simulated server: serve vLLM's ``/metrics`` (False: 404, latency alone steers ``auto``)."""
 
 
 def parse_concurrency(spec: str) -> list[int | str]:

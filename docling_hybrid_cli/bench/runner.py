@@ -93,6 +93,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                     extra = ["--reference-pdf", str(base)] if options.quality else []
                     if options.max_num_seqs:
                         extra += ["--max-num-seqs", str(options.max_num_seqs)]
+                    if not options.sim_metrics:
+                        extra.append("--no-metrics")
                     sims = [
                         server_stack.enter_context(
                             start_sim_server(
@@ -133,6 +135,7 @@ def _server_description(options: BenchOptions, settings: Settings) -> dict[str, 
             "style": options.mock_style or "by backend kind",
             "replicas": options.replicas,
             "max_num_seqs": options.max_num_seqs,
+            "metrics": options.sim_metrics,
         }
     first = options.backends[0]
     urls: dict[str, list[str]] = {}

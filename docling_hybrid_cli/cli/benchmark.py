@@ -100,6 +100,14 @@ def benchmark(
             "more wait their turn, their latency growing with the queue (a GPU's capacity).",
         ),
     ] = None,
+    sim_metrics: Annotated[
+        bool,
+        typer.Option(
+            "--sim-metrics/--no-sim-metrics",
+            help="Simulated server: serve vLLM's /metrics (--no-sim-metrics: 404, so the "
+            "adaptive controller has latency alone).",
+        ),
+    ] = True,
     mock_style: Annotated[
         str | None,
         typer.Option(
@@ -180,6 +188,7 @@ def benchmark(
         mock_style=mock_style,
         replicas=replicas,
         max_num_seqs=max_num_seqs,
+        sim_metrics=sim_metrics,
         quality=quality or reference is not None or reference_dir is not None,
         reference=reference,
         reference_dir=reference_dir,
