@@ -17,9 +17,10 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from .concurrency_setting import MAX_CONCURRENCY, Concurrency, parse_concurrency
+
 __all__ = [
     "BACKEND_KINDS",
-    "MAX_CONCURRENCY",
     "AnswerStyle",
     "BackendConfig",
     "BackendConfigBase",
@@ -34,32 +35,10 @@ __all__ = [
     "TextLayerConfig",
     "backend_config",
     "infer_kind",
-    "parse_concurrency",
 ]
 
 AnswerStyle = Literal["deepseek", "plain"]
 """What a family's server answers with: DeepSeek's grounding tags, or plain Markdown."""
-
-
-MAX_CONCURRENCY = 1024
-"""The largest number of requests in flight any setting may ask for."""
-
-
-def parse_concurrency(value: Any) -> int | Literal["auto"]:
-    """A concurrency setting: ``"auto"`` or a whole number in [1, 1024]; else one clear error.
-
-    Shared by backends' ``max_concurrency``, ``convert.concurrency`` and ``-j``,
-    so each says the same thing about a bad value.
-    """
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == "auto":
-            return "auto"
-        if text.isdigit():
-            value = int(text)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CONCURRENCY:
-        return value
-    raise ValueError(f'must be "auto" or a whole number from 1 to {MAX_CONCURRENCY}, not {value!r}')
 
 
 class BackendConfigBase(BaseModel):
@@ -70,7 +49,7 @@ class BackendConfigBase(BaseModel):
     name: str
     kind: str
     timeout_s: float = Field(default=180.0, gt=0)
-    max_concurrency: int | Literal["auto"] = Field(
+    max_concurrency: Concurrency = Field(
         default=16,
         description='Requests in flight per replica: a number fixes it; "auto" lets each '
         "replica's controller find it (docs/SCALING.md), up to max_concurrency_ceiling.",
@@ -102,16 +81,13 @@ class BackendConfigBase(BaseModel):
 
     @property
     def concurrency_bound(self) -> int:
-        """The most requests in flight per replica: the fixed number (servers: or the ceiling)."""
+        """The most requests in flight: the fixed number (a server's ceiling when adaptive)."""
         return self.max_concurrency if isinstance(self.max_concurrency, int) else MAX_CONCURRENCY
 
     @field_validator("max_concurrency", mode="before")
     @classmethod
     def _concurrency(cls, value: Any) -> Any:
-        value = parse_concurrency(value)
-        if value == "auto" and not cls.needs_server:
-            raise ValueError('"auto" is for servers; a local backend needs a number')
-        return value
+        return parse_concurrency(value, allow_auto=cls.needs_server)
 
     def output_identity(self) -> dict[str, Any]:
         """What of this backend decides a page's Markdown: its share of the cache key."""
@@ -130,12 +106,8 @@ class HttpBackendConfig(BackendConfigBase):
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key."
     )
-    max_concurrency_ceiling: int = Field(
-        default=256,
-        ge=1,
-        le=MAX_CONCURRENCY,
-        description='With max_concurrency = "auto": the most requests in flight per replica.',
-    )
+    max_concurrency_ceiling: int = Field(default=256, ge=1, le=MAX_CONCURRENCY)
+    """With ``max_concurrency = "auto"``: the most requests in flight per replica."""
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=8192, ge=1, le=1_000_000)
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -333,11 +305,7 @@ class DeepSeekConfig(HttpBackendConfig):
 
     kind: Literal["deepseek-vllm"] = "deepseek-vllm"
     timeout_s: float = Field(default=600.0, gt=0)
-    max_concurrency: int | Literal["auto"] = Field(
-        default="auto",
-        description="vLLM batches continuously: each replica's controller finds how many "
-        "requests in flight keep its GPU full (docs/SCALING.md); a number fixes it.",
-    )
+    max_concurrency: Concurrency = "auto"  # vLLM batches continuously: let it find the number
     backend_class: ClassVar[str] = "docling_hybrid_cli.backends.deepseek:DeepSeekBackend"
     family_title: ClassVar[str] = "DeepSeek vLLM server"
     answer_style: ClassVar[AnswerStyle] = "deepseek"

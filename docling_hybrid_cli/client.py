@@ -244,23 +244,12 @@ class ChatClient:
         response = await self._send("GET", url)
         return self._json(response)
 
-    async def get(
-        self, url: str, *, timeout_s: float | None = None, max_bytes: int | None = None
-    ) -> httpx.Response:
-        """GET any URL and map failures; a non-2xx status is raised like any other.
-
-        ``max_bytes`` lowers the size cap for this answer (a ``/metrics`` scrape).
-        """
-        return await self._send("GET", url, timeout_s=timeout_s, max_bytes=max_bytes)
+    async def get(self, url: str, *, timeout_s: float | None = None) -> httpx.Response:
+        """GET any URL and map failures; a non-2xx status is raised like any other."""
+        return await self._send("GET", url, timeout_s=timeout_s)
 
     async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        content: bytes | None = None,
-        timeout_s: float | None = None,
-        max_bytes: int | None = None,
+        self, method: str, url: str, *, content: bytes | None = None, timeout_s: float | None = None
     ) -> httpx.Response:
         """One request, read whole under a size cap and within a total deadline.
 
@@ -282,7 +271,7 @@ class ChatClient:
             async with asyncio.timeout(deadline):
                 streamed = await self._http.send(request, stream=True)
                 try:
-                    body = await self._read_capped(streamed, url, max_bytes)
+                    body = await self._read_capped(streamed, url)
                 finally:
                     await streamed.aclose()
                     # httpx links a response and its stream wrapper in a cycle; cut it
@@ -314,13 +303,9 @@ class ChatClient:
             raise status_error(response, self.backend)
         return response
 
-    async def _read_capped(
-        self, response: httpx.Response, url: str, max_bytes: int | None = None
-    ) -> bytes:
+    async def _read_capped(self, response: httpx.Response, url: str) -> bytes:
         """The decoded body, or :class:`AnswerTooLarge` once it passes the cap."""
         cap = self.max_response_bytes
-        if max_bytes is not None:
-            cap = min(cap, max_bytes)
         if response.is_stream_consumed:
             # Already in memory and decoded: a test transport (respx) reads its answers.
             if len(response.content) > cap:

@@ -5,7 +5,9 @@ several boxes). The pool sends each request to the live replica with the
 fewest requests outstanding, ties going to the one that answered fastest
 lately (a weighted running mean), so a busier or slower GPU gets fewer pages
 without any setting. Each replica has its own ``max_concurrency`` (the
-backend's value, per replica) and its own health:
+backend's value, per replica; with ``"auto"`` its own
+:class:`~docling_hybrid_cli.concurrency.AdaptiveLimit`, fed by its answers,
+errors and ``/metrics``: :mod:`~docling_hybrid_cli.server_load`) and its own health:
 
 * a replica that refuses a connection is ejected at once; nothing was sent,
   so the request goes straight to another replica: a dead replica costs no
@@ -47,13 +49,12 @@ from .concurrency import AdaptiveLimit, Outcome
 from .errors import (
     BackendConnectError,
     BackendError,
-    BackendRateLimited,
     BackendServerError,
     BackendTimeout,
     BackendUnavailable,
 )
 from .keyguard import public_url
-from .server_load import poll_server_load
+from .server_load import outcome_of, start_pollers
 
 __all__ = [
     "PROBE_FAILURES_TO_EJECT",
@@ -225,7 +226,7 @@ class EndpointPool:
         if self.pooled and self._background:
             self._start_prober()
         if self._background and not self._pollers and self.adaptive:
-            self._start_pollers()
+            self._pollers = start_pollers((r.client, r.limit) for r in self.replicas if r.limit)
         tried: list[Replica] = []
         while True:
             replica = await self._acquire(tried)
@@ -298,7 +299,7 @@ class EndpointPool:
             outcome, tokens = "ok", result.completion_tokens
             return result
         except BackendError as exc:
-            outcome = _outcome_of(exc)
+            outcome = outcome_of(exc)
             raise
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -413,16 +414,6 @@ class EndpointPool:
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
 
-    def _start_pollers(self) -> None:
-        """One ``/metrics`` scraper per adaptive replica, feeding its limit."""
-        for replica in self.replicas:
-            if replica.limit is not None:
-                task = asyncio.create_task(
-                    poll_server_load(replica.client, replica.limit),
-                    name=f"metrics {replica.label}",
-                )
-                self._pollers.append(task)
-
     async def aclose(self) -> None:
         for task in self._pollers:
             task.cancel()
@@ -440,12 +431,3 @@ class EndpointPool:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [r.snapshot() for r in self.replicas]
-
-
-def _outcome_of(error: BackendError) -> Outcome:
-    """What a failed request tells the replica's limit: overload (429/503), timeout, or nothing."""
-    if isinstance(error, BackendRateLimited) or error.status == 503:
-        return "overload"
-    if isinstance(error, BackendTimeout):
-        return "timeout"
-    return "other"

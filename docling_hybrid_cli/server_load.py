@@ -1,4 +1,4 @@
-"""Reading a vLLM replica's load off its ``/metrics``, for its adaptive concurrency.
+"""What feeds a replica's adaptive concurrency: vLLM's ``/metrics``, and failed requests.
 
 vLLM's gauges say what latency says only a round trip later: how many
 requests run in the batch and how many wait for a place
@@ -13,26 +13,32 @@ A server without them turns the scraping off for good: a 404 (no
 server). A scrape that fails otherwise (a timeout, a refused connection, a
 5xx) is skipped; the controller ignores gauges older than a few intervals,
 so it falls back on latency alone until they come back. Bodies are read
-under :data:`MAX_METRICS_BYTES`: vLLM's is tens to hundreds of KB.
+under the client's own answer cap (the backend's ``max_response_mb``, 8 MiB
+by default): vLLM's is tens to hundreds of KB.
+
+A failed request is a signal too (:func:`outcome_of`): a 429 or 503 says
+the server is overloaded, a timeout that its queue is far too long.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from .client import ChatClient
-from .concurrency import AdaptiveLimit, ServerLoad
-from .errors import BackendError
+from .concurrency import AdaptiveLimit, Outcome, ServerLoad
+from .errors import BackendError, BackendRateLimited, BackendTimeout
+from .keyguard import public_url
 from .prometheus import parse_prometheus
 
 __all__ = [
-    "MAX_METRICS_BYTES",
     "METRICS_INTERVAL_S",
     "load_from_metrics",
+    "outcome_of",
     "poll_server_load",
     "scrape_interval",
     "scrape_once",
+    "start_pollers",
 ]
 
 METRICS_INTERVAL_S = 1.0
@@ -42,7 +48,6 @@ MIN_INTERVAL_S = 0.1
 FIRST_INTERVAL_S = 0.25
 """Before the first round trip ends: soon, as slow start's first requests may already queue."""
 METRICS_TIMEOUT_S = 2.0
-MAX_METRICS_BYTES = 4 * 2**20
 
 _RUNNING = "vllm:num_requests_running"
 _WAITING = "vllm:num_requests_waiting"
@@ -73,7 +78,7 @@ async def scrape_once(client: ChatClient, limit: AdaptiveLimit) -> bool:
     """One scrape into ``limit``; False once the server is known to have no vLLM gauges."""
     url = f"{client.server_root}/metrics"
     try:
-        response = await client.get(url, timeout_s=METRICS_TIMEOUT_S, max_bytes=MAX_METRICS_BYTES)
+        response = await client.get(url, timeout_s=METRICS_TIMEOUT_S)
     except BackendError as exc:
         if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (408, 429):
             limit.metrics_unavailable()
@@ -110,3 +115,22 @@ async def poll_server_load(
                 return
     except Exception:
         limit.metrics_unavailable()
+
+
+def start_pollers(replicas: Iterable[tuple[ChatClient, AdaptiveLimit]]) -> list[asyncio.Task[None]]:
+    """One background scraper per adaptive replica (its client, its limit); cancel to stop."""
+    return [
+        asyncio.create_task(
+            poll_server_load(client, limit), name=f"metrics {public_url(client.base_url)}"
+        )
+        for client, limit in replicas
+    ]
+
+
+def outcome_of(error: BackendError) -> Outcome:
+    """What a failed request tells its replica's limit: overload (429/503), timeout, or nothing."""
+    if isinstance(error, BackendRateLimited) or error.status == 503:
+        return "overload"
+    if isinstance(error, BackendTimeout):
+        return "timeout"
+    return "other"

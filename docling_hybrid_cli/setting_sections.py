@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .backend_configs import parse_concurrency
+from .concurrency_setting import parse_concurrency
 from .markdown_style import MarkdownStyle, MathStyle, TableStyle
 
 OutputFormat = Literal["md", "json"]

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from docling_hybrid_cli.backend_configs import backend_config, parse_concurrency
+from docling_hybrid_cli.backend_configs import backend_config
+from docling_hybrid_cli.concurrency_setting import parse_concurrency
 from docling_hybrid_cli.errors import ConfigError
 from docling_hybrid_cli.settings import load_settings
 
