@@ -17,19 +17,22 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 def test_plain_progress_names_empty_and_failed_pages(capsys: pytest.CaptureFixture[str]) -> None:
     progress = PlainProgress()
-    progress.document_started(DocumentJob(Path("in.pdf"), Path("out.md")), [1, 2, 3])
-    progress.page_finished(PageResult(page=1, text=PageText(markdown="# One", backend="ds")))
+    job = DocumentJob(Path("in.pdf"), Path("out.md"))
+    progress.document_started(job, [1, 2, 3])
+    progress.page_finished(job, PageResult(page=1, text=PageText(markdown="# One", backend="ds")))
     progress.page_finished(
-        PageResult(page=2, text=PageText(markdown="", empty_reason="blank page: nothing on it"))
+        job,
+        PageResult(page=2, text=PageText(markdown="", empty_reason="blank page: nothing on it")),
     )
     progress.page_finished(
+        job,
         PageResult(
             page=3,
             errors=[
                 AttemptError("ds", "answer cut off", "LoopedAnswer", step="guard 30/90"),
                 AttemptError("text-layer", "page 3 has no text layer", "NoTextFound"),
             ],
-        )
+        ),
     )
     _, one, two, three = _lines(capsys)
     assert "converted by ds" in one
@@ -39,8 +42,10 @@ def test_plain_progress_names_empty_and_failed_pages(capsys: pytest.CaptureFixtu
 
 def test_rich_progress_counts_empty_and_failed_pages() -> None:
     progress = RichProgress()
-    progress.page_finished(PageResult(page=1, text=PageText(markdown="", empty_reason="blank")))
-    progress.page_finished(PageResult(page=2, errors=[AttemptError("ds", "HTTP 401", "X")]))
-    progress.page_finished(PageResult(page=3, text=PageText(markdown="x", backend="ds")))
-    assert progress._tally() == "1 empty, [red]1 failed[/]"
+    job = DocumentJob(Path("in.pdf"), Path("out.md"))
+    progress.document_started(job, [1, 2, 3])
+    progress.page_finished(job, PageResult(page=1, text=PageText(markdown="", empty_reason="b")))
+    progress.page_finished(job, PageResult(page=2, errors=[AttemptError("ds", "HTTP 401", "X")]))
+    progress.page_finished(job, PageResult(page=3, text=PageText(markdown="x", backend="ds")))
+    assert progress.tally(job) == "1 empty, [red]1 failed[/]"
     progress.close()
