@@ -232,3 +232,33 @@ def test_skip_existing_converts_only_what_is_missing(server: MockServer, tmp_pat
     assert [d.job.source.name for d in third.documents] == ["doc2.pdf"]
     assert sorted(whose(r) for r in chat(server)) == [(2, 1), (2, 2), (2, 3)]
     assert pages_written(out / "doc2.md") == [(2, 1), (2, 2), (2, 3)]
+
+
+def test_cli_plain_progress_names_each_document(server: MockServer, tmp_path: Path) -> None:
+    """``convert DIR`` with progress to a log: every page line names its document and counts
+    that document's pages; the --json summary lists the documents in input order."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from docling_hybrid_cli.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for index in range(3):
+        doc_pdf(folder, index, 2)
+    args = ["convert", str(folder), "-o", str(tmp_path / "md"), "-j", "3", "--json"]
+    args += ["--backend", "deepseek-vllm", "--base-url", f"{server.url}/v1"]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.stderr
+    page_lines = [line for line in run.stderr.splitlines() if " page " in line]
+    assert len(page_lines) == 6
+    for index in range(3):
+        mine = [line for line in page_lines if line.startswith(f"{folder / f'doc{index}.pdf'} ")]
+        assert len(mine) == 2 and "(2/2, " in mine[-1]
+    summary = json.loads(run.stdout)
+    assert [Path(d["input"]).name for d in summary["documents"]] == [
+        "doc0.pdf",
+        "doc1.pdf",
+        "doc2.pdf",
+    ]
