@@ -71,8 +71,8 @@ class Recorder:
 
 @pytest.fixture
 def server() -> Iterator[MockServer]:
-    """Plain answers after 0.2 s each: slow enough that a document's tail is visible."""
-    with MockServer(MockConfig(style="plain", latency_s=0.2)) as mock:
+    """Plain answers after 0.3 s each: slow enough that a document's tail is visible."""
+    with MockServer(MockConfig(style="plain", latency_s=0.3)) as mock:
         yield mock
 
 
