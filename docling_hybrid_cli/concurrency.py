@@ -5,11 +5,13 @@ too many pile up a queue until requests time out, and the right number
 depends on the GPU, the page mix and ``max_num_seqs``. :class:`AdaptiveLimit`
 finds it per replica, the way TCP finds a path's window:
 
-* **Slow start.** From :data:`INITIAL_LIMIT` the limit grows by one per
-  answer that came back near the latency floor while the limit was in use --
-  it doubles every round trip, as TCP's window does per ACK; by two (x3 per
-  round trip) while fresh /metrics show no queue, since those show an
-  overshoot within a scrape instead of a round trip later.
+* **Slow start.** From :data:`INITIAL_LIMIT` the limit grows with every
+  answer that came back near the latency floor while the limit was in use,
+  as TCP's window does per ACK: by two per answer (x3 per round trip) while
+  fresh /metrics show no queue -- they show an overshoot within a scrape --
+  and by half a request per answer (x1.5 per round trip) on latency alone,
+  which sees a queue only when its first answers come back, a round trip
+  late, by when the limit has grown once more.
 * **Steady state** (after the first sign of a queue, or any backoff), once
   per round trip: a gradient step ``limit * min(1, floor / latency) +
   allowance``. Below the server's capacity the latency is the floor, the
@@ -347,9 +349,9 @@ class AdaptiveLimit:
         ):
             return
         if self._limited(0.5) and self._limit < self.ceiling:
-            # With gauges that show no queue, an overshoot is seen within one scrape,
-            # not one round trip later: grow by two per answer (x3 per round trip).
-            step = 2.0 if load is not None else 1.0
+            # With gauges that show no queue, an overshoot is seen within one scrape:
+            # x3 per round trip. On latency alone it is seen a round trip late: x1.5.
+            step = 2.0 if load is not None else 0.5
             self._set(self._limit + step, "slow start", now)
 
     def _end_epoch(self, now: float) -> None:

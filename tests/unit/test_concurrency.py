@@ -45,17 +45,26 @@ def jitter(seed: int = 1, spread: float = 0.2) -> dict[int, float]:
 
 
 def test_flat_latency_ramps_fast_to_the_ceiling() -> None:
-    """An unloaded server: slow start doubles the limit each round trip, up to the ceiling."""
+    """An unloaded server, latency alone: x1.5 per round trip, up to the ceiling."""
     clock = Clock()
     limit = AdaptiveLimit(ceiling=100, clock=clock)
     assert limit.limit == INITIAL_LIMIT
     limits = []
-    for _ in range(4):
+    for _ in range(7):
         round_trip(limit, clock, 2.0)
         limits.append(limit.limit)
-    assert limits[0] >= 2 * INITIAL_LIMIT - 1
-    assert limits[2] == 100
+    assert limits[0] >= 1.5 * INITIAL_LIMIT - 1
+    assert limits[5] == 100
     assert limits[-1] == 100  # the ceiling holds
+
+
+def test_with_gauges_showing_no_queue_it_ramps_faster() -> None:
+    """/metrics that show no queue: x3 per round trip."""
+    clock = Clock()
+    limit = AdaptiveLimit(ceiling=1000, clock=clock)
+    limit.server_load(ServerLoad(running=0, waiting=0, kv_usage=0.1))
+    round_trip(limit, clock, 1.0)
+    assert limit.limit >= 3 * INITIAL_LIMIT - 1
 
 
 def test_the_ceiling_below_the_start_and_a_floor_of_one() -> None:
