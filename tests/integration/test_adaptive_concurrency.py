@@ -77,7 +77,7 @@ def test_capacity_forty_is_filled_without_a_growing_queue(pdf300: Path) -> None:
 @pytest.mark.usefixtures("light")
 @pytest.mark.parametrize(
     ("metrics", "peak"),
-    [(True, 24), (False, 48)],
+    [(True, 24), (False, 40)],
     ids=["with /metrics", "latency only"],
 )
 def test_capacity_eight_is_never_queued_sixty_four(pdf300: Path, metrics: bool, peak: int) -> None:
