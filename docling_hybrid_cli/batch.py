@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .chain import build_chain
 from .checkpoint import Checkpoints, default_cache_dir
@@ -53,6 +54,12 @@ class BatchResult:
     seconds: float = 0.0
     spending: SpendingCap = field(default_factory=SpendingCap)
     """Every cost the servers reported in this run, failed attempts included, and the cap."""
+    engine: str = "local"
+    """Where the pages were converted: ``local`` (this process) or ``ray`` (``convert --ray``)."""
+    nodes: int = 1
+    """Machines that converted pages: 1 locally, the Ray nodes that ran tasks with ``--ray``."""
+    engine_detail: dict[str, Any] = field(default_factory=dict)
+    """What the engine did beyond the pages (Ray: tasks, retries, the shared budget's figures)."""
 
     @property
     def exit_code(self) -> int:

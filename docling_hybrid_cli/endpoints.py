@@ -40,7 +40,7 @@ import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from .client import ChatClient, ChatResult
 from .errors import (
@@ -57,6 +57,8 @@ __all__ = [
     "EndpointPool",
     "ProbeOutcome",
     "Replica",
+    "ReplicaBudget",
+    "SlotOutcome",
 ]
 
 PROBE_FAILURES_TO_EJECT = 2
@@ -66,6 +68,29 @@ LATENCY_WEIGHT = 0.3
 
 Moved = Callable[[str], None]
 """Told, in words, when a request leaves a replica for another (progress detail)."""
+
+SlotOutcome = Literal["ok", "overloaded", "failed", "unused"]
+"""How a request that held a slot ended: answered, the server was too busy (a timeout, a 5xx,
+a 429), any other failure, or the slot was given back unused (its replica was lost)."""
+
+
+class ReplicaBudget(Protocol):
+    """Request slots shared with other processes: a replica's budget kept in one place.
+
+    Several clients on several machines (``convert --ray``) send to the same
+    replicas; each pool's own ``max_concurrency`` would let them together
+    overload a server. With a budget, a pool takes a slot from it before every
+    request and gives it back after, telling how the request went and how
+    long it took -- what a controller that adapts the limit needs.
+    """
+
+    async def take(self, backend: str, replicas: Sequence[str]) -> tuple[str, object]:
+        """Wait for a slot on one of ``replicas`` (labels, best first); its label and lease."""
+        ...
+
+    def give_back(self, lease: object, latency_s: float | None, outcome: SlotOutcome) -> None:
+        """Return the slot of ``lease``; never blocks."""
+        ...
 
 
 class Replica:
@@ -159,6 +184,8 @@ class EndpointPool:
         self._changed: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
         self._prober: asyncio.Task[None] | None = None
+        self.budget: ReplicaBudget | None = None
+        """Slots shared with other clients, taken on top of each replica's own (``--ray``)."""
 
     @property
     def pooled(self) -> bool:
@@ -188,9 +215,9 @@ class EndpointPool:
             self._start_prober()
         tried: list[Replica] = []
         while True:
-            replica = await self._acquire(tried)
+            replica, lease = await self._acquire(tried)
             try:
-                result = await self._send_on(replica, body)
+                result = await self._send_on(replica, body, lease)
             except _Ejected:
                 lost: BackendError = BackendUnavailable(
                     f"{self.backend}: replica {replica.label} was ejected mid-request "
@@ -230,25 +257,54 @@ class EndpointPool:
         if moved is not None:
             moved(f"{error} — sent to another replica")
 
-    async def _acquire(self, exclude: Collection[Replica]) -> Replica:
-        """Reserve a slot on the best replica, waiting while every live one is full."""
+    async def _acquire(self, exclude: Collection[Replica]) -> tuple[Replica, object | None]:
+        """Reserve a slot on the best replica, waiting while every live one is full.
+
+        With a shared budget the slot is the budget's too: it picks, among the
+        replicas with room here (best first), one with room everywhere.
+        """
         while True:
             replica = self.choose(exclude)
+            if replica is not None and self.budget is not None:
+                candidates = sorted(
+                    (r for r in self.replicas if not r.ejected and r.has_room and r not in exclude),
+                    key=Replica.rank,
+                )
+                label, lease = await self.budget.take(self.backend, [r.label for r in candidates])
+                replica = next(r for r in candidates if r.label == label)
+                if replica.ejected:  # lost while we waited for the budget
+                    self.budget.give_back(lease, None, "unused")
+                    continue
+                replica.outstanding += 1
+                return replica, lease
             if replica is not None:
                 replica.outstanding += 1
-                return replica
+                return replica, None
             if not any(not r.ejected and r not in exclude for r in self.replicas):
                 raise self._all_down()
             if self._changed is None:
                 self._changed = asyncio.Event()
             await self._changed.wait()
 
-    async def _send_on(self, replica: Replica, body: bytes) -> ChatResult:
-        """The request on ``replica``, as a task the replica can cancel if it is ejected."""
+    async def _send_on(self, replica: Replica, body: bytes, lease: object | None) -> ChatResult:
+        """The request on ``replica``, as a task the replica can cancel if it is ejected.
+
+        The budget's slot (``lease``) goes back with how the request went.
+        """
         task = asyncio.ensure_future(replica.client.chat(body))
         replica.running.add(task)
+        started = self._clock()
+        outcome: SlotOutcome = "failed"
         try:
-            return await task
+            result = await task
+            outcome = "ok"
+            return result
+        except (BackendTimeout, BackendServerError):
+            outcome = "overloaded"
+            raise
+        except BackendUnavailable as exc:
+            outcome = "overloaded" if exc.status == 429 else "failed"
+            raise
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if (
@@ -263,6 +319,8 @@ class EndpointPool:
             if not task.done():
                 task.cancel()
             replica.outstanding -= 1
+            if lease is not None and self.budget is not None:
+                self.budget.give_back(lease, self._clock() - started, outcome)
             self._notify()
 
     def _all_down(self) -> BackendConnectError:

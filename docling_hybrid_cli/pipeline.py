@@ -30,7 +30,7 @@ import asyncio
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -55,7 +55,9 @@ __all__ = [
     "ConvertObserver",
     "DocumentJob",
     "DocumentResult",
+    "PageEngine",
     "convert_document",
+    "convert_pages",
     "figures_dir_for",
     "render_options",
 ]
@@ -129,6 +131,26 @@ class DocumentResult:
         return sum((p.text.completion_tokens or 0) for p in self.converted if p.text)
 
 
+class PageEngine(Protocol):
+    """Who converts a document's pages, in place of this process (``convert --ray``).
+
+    :func:`convert_document` keeps what must stay with the output -- the lock,
+    the checkpoints, the ordered writer, the observer -- and hands the pages
+    not checkpointed yet to the engine, which calls ``finish`` once per page
+    as each one is done, in any order, and may add its render figures to
+    ``result``. A page the engine cannot deliver must still be finished, as a
+    failed page.
+    """
+
+    async def __call__(
+        self,
+        job: DocumentJob,
+        pages: list[int],
+        finish: Callable[[PageResult], None],
+        result: DocumentResult,
+    ) -> None: ...
+
+
 def figures_dir_for(output: Path) -> Path:
     """Figures cropped from ``report.md`` go to ``report_images/`` beside it."""
     return output.with_name(f"{output.stem}_images")
@@ -149,12 +171,13 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
 
 async def convert_document(
     job: DocumentJob,
-    chain: FallbackChain,
+    chain: FallbackChain | None,
     convert: ConvertSettings,
     observer: ConvertObserver,
     *,
     extract_text: bool = False,
     checkpoints: Checkpoints | None = None,
+    engine: PageEngine | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
 
@@ -165,7 +188,8 @@ async def convert_document(
     after Ctrl-C (cancellation) a re-run sends only what is missing, and the
     partial file beside the output keeps the pages written so far. A write
     error on the output mid-run is an :class:`OutputWriteError`: its partial
-    file is removed, its checkpoints stay.
+    file is removed, its checkpoints stay. With an ``engine`` the pages not
+    checkpointed are converted by it instead of here (``chain`` may then be None).
     """
     started = time.perf_counter()
     tune_glibc_malloc()  # flat RSS on long documents (memory.py)
@@ -195,7 +219,8 @@ async def convert_document(
             )
             writer.open()
             observer.document_started(job, pages)
-            run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
+            run = _DocumentRun(renderer, chain, convert, observer, writer.add, result, cache)
+            run.engine = engine
             if "json" in convert.to:
                 from .docling_document import DoclingCollector
 
@@ -228,6 +253,32 @@ async def convert_document(
     return result
 
 
+async def convert_pages(
+    renderer: PageSource,
+    pages: list[int],
+    chain: FallbackChain,
+    convert: ConvertSettings,
+    observer: ConvertObserver,
+    deliver: Callable[[PageResult], None],
+) -> DocumentResult:
+    """The page work of :func:`convert_document` alone: each final page goes to ``deliver``.
+
+    For a worker that converts part of a document for someone else (a Ray
+    task, :mod:`docling_hybrid_cli.ray_engine`): the same render → chain
+    pipeline, two passes and request slots, but no output, lock or
+    checkpoint -- those stay with whoever writes the document. ``renderer``
+    is open; ``deliver`` gets every page once, in the order they finish, and
+    must not keep a reference it expects to stay unchanged (the pipeline
+    drops a delivered page's figures and blocks from memory afterwards).
+    """
+    result = DocumentResult(job=DocumentJob(source=Path("-"), output=Path("-")))
+    result.page_count = len(pages)
+    run = _DocumentRun(renderer, chain, convert, observer, deliver, result, None)
+    done = await run.pages(pages)
+    result.pages = [done[p] for p in pages]
+    return result
+
+
 _RENDERS_IN_FLIGHT = 2
 _WORKERS_PER_SLOT = 2
 """Pages in progress per request slot: the spare ones use the slots of pages asleep in a backoff."""
@@ -241,10 +292,10 @@ class _DocumentRun:
     def __init__(
         self,
         renderer: PageSource,
-        chain: FallbackChain,
+        chain: FallbackChain | None,
         convert: ConvertSettings,
         observer: ConvertObserver,
-        writer: MarkdownWriter,
+        sink: Callable[[PageResult], None],
         result: DocumentResult,
         cache: PageCache | None,
     ) -> None:
@@ -252,7 +303,9 @@ class _DocumentRun:
         self.chain = chain
         self.convert = convert
         self.observer = observer
-        self.writer = writer
+        self.sink = sink
+        """Where a finished page goes: the ordered writer, or a driver (:func:`convert_pages`)."""
+        self.engine: PageEngine | None = None
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
@@ -274,7 +327,7 @@ class _DocumentRun:
         self.done[page.page] = page
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
-        self.writer.add(page)
+        self.sink(page)
         if self.docling is not None:
             self.docling.add(page)
         if page.text is not None and (page.text.figures or page.text.blocks):
@@ -286,6 +339,8 @@ class _DocumentRun:
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
+        if self.engine is not None:
+            return await self._by_engine(self.engine, pages)
         await self._pass(pages)
         if self.deferred:
             self.last_pass = True
@@ -302,6 +357,18 @@ class _DocumentRun:
                     group.create_task(self._work(queue))
         except BaseExceptionGroup as group_error:
             raise _first_error(group_error) from None
+
+    async def _by_engine(self, engine: PageEngine, pages: list[int]) -> dict[int, PageResult]:
+        """The checkpointed pages from here, every other one from ``engine``."""
+        todo: list[int] = []
+        for page_no in pages:
+            if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
+                self.finish(cached)
+            else:
+                todo.append(page_no)
+        if todo:
+            await engine(self.result.job, todo, self.finish, self.result)
+        return self.done
 
     async def _produce(
         self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
@@ -364,6 +431,7 @@ class _DocumentRun:
                 def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
                     self.observer.page_state(_page, state, detail)
 
+                assert self.chain is not None  # only an engine run has none, and it renders nothing
                 page_result = await self.chain.convert(image, notify)
             del image
             if not self.last_pass and _only_transient(page_result):

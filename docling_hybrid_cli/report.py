@@ -74,15 +74,22 @@ def document_report(
     results: Sequence[DocumentResult],
     settings: Settings,
     spending: SpendingCap | None = None,
+    *,
+    engine: str = "local",
+    nodes: int = 1,
 ) -> dict[str, Any]:
     """The ``--report`` manifest: every page of every document, with every error.
 
     ``cost`` is everything the servers reported in the run, failed attempts
     included (a page's own ``cost`` is its successful answer's), and the cap.
+    ``engine`` says where pages were converted (``local``, or ``ray`` across
+    ``nodes`` machines).
     """
     return {
         "tool": "docling-hybrid-ocr",
         "version": __version__,
+        "engine": engine,
+        "nodes": nodes,
         "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
         "style": settings.convert.model_dump(include={"tables", "math"}),

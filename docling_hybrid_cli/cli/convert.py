@@ -166,6 +166,23 @@ def convert(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")
     ] = False,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run the documents as Ray tasks across a cluster (needs pip install "
+            "'docling-hybrid-ocr[ray]'; docs/SCALING.md). Without an address: a local Ray "
+            "instance started for the command.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDR",
+            help="The Ray cluster to join with --ray (default: RAY_ADDRESS, then [ray] address).",
+        ),
+    ] = None,
 ) -> None:
     """Convert PDFs (or page images) to Markdown, page by page, through the backend chain.
 
@@ -226,6 +243,12 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
+    if ray_address is not None and not use_ray:
+        raise UsageError("--ray-address needs --ray")
+    if use_ray:
+        from ..ray_engine import require_ray
+
+        require_ray()
     if "json" in settings.convert.to:
         from ..docling_document import require_docling_core
 
@@ -242,12 +265,28 @@ def convert(
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
+    if use_ray:
+        from ..ray_engine.run import ray_session
+
+        # Opened first: ray.init installs a SIGTERM handler, ours must come after it.
+        engine: contextlib.AbstractContextManager[Any] = ray_session(
+            settings,
+            ray_address,
+            verbose=verbose,
+            use_cache=not no_cache,
+            skip_existing=skip_existing,
+            cache_encrypted=cache_encrypted,
+        )
+    else:
+        engine = contextlib.nullcontext(None)
     observer = make_progress(verbose=verbose, tty=stderr_is_tty())
 
     try:
-        with _sigterm_as_interrupt() as terminated:
+        with engine as on_ray, _sigterm_as_interrupt() as terminated:
             batch = asyncio.run(
-                convert_batch(
+                on_ray(jobs)
+                if on_ray is not None
+                else convert_batch(
                     jobs,
                     settings,
                     observer,
@@ -273,7 +312,12 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report(batch.documents, settings, batch.spending))
+        write_json(
+            report,
+            document_report(
+                batch.documents, settings, batch.spending, engine=batch.engine, nodes=batch.nodes
+            ),
+        )
     _print_summary(batch, settings, json_out=json_out)
     raise typer.Exit(batch.exit_code)
 
@@ -359,6 +403,9 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
     summaries = [document_summary(doc) for doc in batch.documents]
     if json_out:
         payload = {
+            "engine": batch.engine,
+            "nodes": batch.nodes,
+            **({"ray": batch.engine_detail} if batch.engine_detail else {}),
             "documents": summaries,
             "unreadable": [
                 {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
