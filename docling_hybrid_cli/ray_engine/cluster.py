@@ -87,6 +87,8 @@ def connect(settings: Settings, address: str | None) -> Iterator[RayCluster]:
 
     On a cluster, the workers get the backends' key variables from here (in
     the job's runtime environment); a local instance's workers inherit them.
+    A process that is connected to Ray already (``ray.init`` called by the
+    program that embeds us) keeps its connection, before and after.
     """
     import time
 
@@ -94,8 +96,11 @@ def connect(settings: Settings, address: str | None) -> Iterator[RayCluster]:
 
     address = address or os.environ.get("RAY_ADDRESS") or settings.ray.address or None
     started = time.perf_counter()
+    joined = ray.is_initialized()  # a program that embeds us and connected already: its Ray
     try:
-        if address is None:
+        if joined:
+            pass
+        elif address is None:
             ray.init(
                 address="local",
                 num_cpus=settings.ray.local_cpus,
@@ -125,4 +130,5 @@ def connect(settings: Settings, address: str | None) -> Iterator[RayCluster]:
         )
         yield cluster
     finally:
-        ray.shutdown()
+        if not joined:
+            ray.shutdown()
