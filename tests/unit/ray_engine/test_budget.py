@@ -1,4 +1,4 @@
-"""The shared request budget: slots per replica, first come first served, leases of the dead freed."""
+"""The shared request budget: slots per replica, first come first served, dead leases freed."""
 
 from __future__ import annotations
 
