@@ -185,3 +185,48 @@ def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(
 
 if sys.platform == "win32":  # pragma: no cover - Ray's local instance is POSIX here
     pytest.skip("local Ray instance", allow_module_level=True)
+
+
+def test_ctrl_c_cancels_the_tasks_and_keeps_what_finished(tmp_path: Path) -> None:
+    """A real command (its own local Ray instance) interrupted mid-run: exit 130, the pages
+    back so far checkpointed and in the partial file, and a re-run sends only the rest."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_pdf(folder / "long.pdf", 12, text="long page {n}")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    with MockServer(MockConfig(latency_s=0.4)) as server:
+        config = write_config(tmp_path / "c.toml", server, max_concurrency=1, concurrency=1)
+        argv = [sys.executable, "-m", "docling_hybrid_cli", "--config", str(config), "convert"]
+        argv += [str(folder), "-o", str(tmp_path / "out")]
+        proc = subprocess.Popen(
+            [*argv, "--ray"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while len(list(cache.glob("**/page-*.json"))) < 3:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no page came back"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr
+        assert not (tmp_path / "out" / "long.md").exists()
+        (partial,) = (tmp_path / "out").glob(".long.md.*.partial")
+        assert "<!-- page 2 -->" in partial.read_text()
+        kept = len(list(cache.glob("**/page-*.json")))
+        assert kept >= 3
+        before = sum(chat_images(server).values())
+        rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        assert sum(chat_images(server).values()) - before == 12 - kept
