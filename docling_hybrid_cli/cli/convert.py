@@ -7,14 +7,11 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import EXIT_TERMINATED, Interrupted, UsageError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["register"]
 
