@@ -50,12 +50,12 @@ from .sources import open_source
 
 if TYPE_CHECKING:
     from .docling_document import DoclingCollector
+    from .page_engine import PageEngine
 
 __all__ = [
     "ConvertObserver",
     "DocumentJob",
     "DocumentResult",
-    "PageEngine",
     "convert_document",
     "convert_pages",
     "figures_dir_for",
@@ -129,26 +129,6 @@ class DocumentResult:
     @property
     def completion_tokens(self) -> int:
         return sum((p.text.completion_tokens or 0) for p in self.converted if p.text)
-
-
-class PageEngine(Protocol):
-    """Who converts a document's pages, in place of this process (``convert --ray``).
-
-    :func:`convert_document` keeps what must stay with the output -- the lock,
-    the checkpoints, the ordered writer, the observer -- and hands the pages
-    not checkpointed yet to the engine, which calls ``finish`` once per page
-    as each one is done, in any order, and may add its render figures to
-    ``result``. A page the engine cannot deliver must still be finished, as a
-    failed page.
-    """
-
-    async def __call__(
-        self,
-        job: DocumentJob,
-        pages: list[int],
-        finish: Callable[[PageResult], None],
-        result: DocumentResult,
-    ) -> None: ...
 
 
 def figures_dir_for(output: Path) -> Path:
