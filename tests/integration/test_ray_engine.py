@@ -183,7 +183,6 @@ def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(
     assert sorted(d.job.source.name for d in batch.documents) == sorted(PAGES)
 
 
-
 def test_ctrl_c_cancels_the_tasks_and_keeps_what_finished(tmp_path: Path) -> None:
     """A real command (its own local Ray instance) interrupted mid-run: exit 130, the pages
     back so far checkpointed and in the partial file, and a re-run sends only the rest."""
