@@ -6,10 +6,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from .checkpoint import PageCache
     from .pages import PageResult
     from .pipeline import DocumentJob, DocumentResult
 
-__all__ = ["PageEngine"]
+__all__ = ["PageEngine", "pages_by_engine"]
 
 
 class PageEngine(Protocol):
@@ -30,3 +31,21 @@ class PageEngine(Protocol):
         finish: Callable[[PageResult], None],
         result: DocumentResult,
     ) -> None: ...
+
+
+async def pages_by_engine(
+    engine: PageEngine,
+    pages: list[int],
+    cache: PageCache | None,
+    finish: Callable[[PageResult], None],
+    result: DocumentResult,
+) -> None:
+    """The checkpointed pages from the cache, one at a time; the others from ``engine``."""
+    todo: list[int] = []
+    for page_no in pages:
+        if cache is not None and (cached := cache.load(page_no)) is not None:
+            finish(cached)
+        else:
+            todo.append(page_no)
+    if todo:
+        await engine(result.job, todo, finish, result)

@@ -16,6 +16,11 @@ pages wait -- at most ``concurrency`` more pages in memory, and only while
 pages are retrying. The writer puts pages on disk in order as soon as the
 prefix is complete.
 
+In a batch the request slots belong to the batch, not the document
+(:class:`DocumentTurn`): once a document has handed every page to its
+workers, the scheduler opens the next one, whose pages take the slots the
+first one's last pages leave free; earlier documents keep priority.
+
 A page that failed on every backend only for transient reasons (5xx, 429,
 dropped connections, timeouts) is not written yet: once every other page is
 done it is rendered again and gets one more pass through the chain, and the
@@ -27,7 +32,6 @@ and spend quota.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,16 +45,17 @@ from .errors import DoclingHybridError, OutputWriteError
 from .memory import tune_glibc_malloc
 from .output import MarkdownWriter
 from .outputlock import OutputLock
+from .page_engine import PageEngine, pages_by_engine
 from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
 from .slots import RequestSlots
 from .sources import open_source
+from .turns import NOT_STARTED, DocumentTurn
 
 if TYPE_CHECKING:
     from .docling_document import DoclingCollector
-    from .page_engine import PageEngine
 
 __all__ = [
     "ConvertObserver",
@@ -59,6 +64,7 @@ __all__ = [
     "convert_document",
     "convert_pages",
     "figures_dir_for",
+    "first_error",
     "render_options",
 ]
 
@@ -68,9 +74,10 @@ class ConvertObserver(Protocol):
 
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None: ...
 
-    def page_state(self, page: int, state: PageState, detail: str = "") -> None: ...
+    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
+        """Page ``page`` of ``job`` moved on; several documents may have pages in flight."""
 
-    def page_finished(self, result: PageResult) -> None: ...
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None: ...
 
     def document_finished(self, result: DocumentResult) -> None: ...
 
@@ -157,9 +164,14 @@ async def convert_document(
     *,
     extract_text: bool = False,
     checkpoints: Checkpoints | None = None,
+    turn: DocumentTurn | None = None,
     engine: PageEngine | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
+
+    ``turn`` places the document in an overlapping batch (shared request
+    slots, its rank among the documents); without one the document has
+    ``convert.concurrency`` slots of its own.
 
     Raises the input errors of :mod:`docling_hybrid_cli.errors` before any
     request is sent, and :class:`OutputBusy` if another run is writing the
@@ -182,6 +194,8 @@ async def convert_document(
         figure_prefix=figure_prefix,
     )
     result = DocumentResult(job=job)
+    if turn is None:
+        turn = DocumentTurn(RequestSlots(convert.concurrency))
     async with renderer:
         result.page_count = await renderer.open()
         pages = parse_page_range(job.pages, result.page_count)
@@ -199,7 +213,8 @@ async def convert_document(
             )
             writer.open()
             observer.document_started(job, pages)
-            run = _DocumentRun(renderer, chain, convert, observer, writer.add, result, cache)
+            turn.opened(len(pages))
+            run = _DocumentRun(renderer, chain, convert, observer, writer.add, result, cache, turn)
             run.engine = engine
             if "json" in convert.to:
                 from .docling_document import DoclingCollector
@@ -241,19 +256,16 @@ async def convert_pages(
     observer: ConvertObserver,
     deliver: Callable[[PageResult], None],
 ) -> DocumentResult:
-    """The page work of :func:`convert_document` alone: each final page goes to ``deliver``.
+    """The page work of :func:`convert_document` alone, for a Ray task (:mod:`.ray_engine`).
 
-    For a worker that converts part of a document for someone else (a Ray
-    task, :mod:`docling_hybrid_cli.ray_engine`): the same render → chain
-    pipeline, two passes and request slots, but no output, lock or
-    checkpoint -- those stay with whoever writes the document. ``renderer``
-    is open; ``deliver`` gets every page once, in the order they finish, and
-    must not keep a reference it expects to stay unchanged (the pipeline
-    drops a delivered page's figures and blocks from memory afterwards).
+    No output, lock or checkpoint: ``deliver`` gets each final page as it
+    finishes (then the page's figures and blocks are dropped here: copy it).
     """
     result = DocumentResult(job=DocumentJob(source=Path("-"), output=Path("-")))
     result.page_count = len(pages)
-    run = _DocumentRun(renderer, chain, convert, observer, deliver, result, None)
+    turn = DocumentTurn(RequestSlots(convert.concurrency))
+    turn.opened(len(pages))
+    run = _DocumentRun(renderer, chain, convert, observer, deliver, result, None, turn)
     done = await run.pages(pages)
     result.pages = [done[p] for p in pages]
     return result
@@ -262,8 +274,6 @@ async def convert_pages(
 _RENDERS_IN_FLIGHT = 2
 _WORKERS_PER_SLOT = 2
 """Pages in progress per request slot: the spare ones use the slots of pages asleep in a backoff."""
-_NOT_STARTED = sys.maxsize
-"""The slot priority of a worker still to take a page: after every page back from a backoff."""
 
 
 class _DocumentRun:
@@ -278,18 +288,19 @@ class _DocumentRun:
         sink: Callable[[PageResult], None],
         result: DocumentResult,
         cache: PageCache | None,
+        turn: DocumentTurn,
     ) -> None:
         self.renderer = renderer
         self.chain = chain
         self.convert = convert
         self.observer = observer
-        self.sink = sink
-        """Where a finished page goes: the ordered writer, or a driver (:func:`convert_pages`)."""
+        self.sink = sink  # the ordered writer, or a task's driver (convert_pages)
         self.engine: PageEngine | None = None
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
-        self.slots = RequestSlots(convert.concurrency)
+        self.turn = turn
+        self.slots = turn.slots
         self.deferred: dict[int, PageResult] = {}
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
@@ -315,12 +326,14 @@ class _DocumentRun:
             # the blocks, so memory does not grow with the page count.
             names = tuple(Figure(name=f.name, data=b"") for f in page.text.figures)
             page.text = replace(page.text, figures=names, blocks=())
-        self.observer.page_finished(page)
+        self.observer.page_finished(self.result.job, page)
+        self.turn.report(finished=1)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
         if self.engine is not None:
-            return await self._by_engine(self.engine, pages)
+            await pages_by_engine(self.engine, pages, self.cache, self.finish, self.result)
+            return self.done
         await self._pass(pages)
         if self.deferred:
             self.last_pass = True
@@ -329,26 +342,14 @@ class _DocumentRun:
 
     async def _pass(self, pages: list[int]) -> None:
         queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=self.convert.render_ahead)
-        workers = max(1, min(self.convert.concurrency * _WORKERS_PER_SLOT, len(pages)))
+        workers = max(1, min(self.slots.size * _WORKERS_PER_SLOT, len(pages)))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._produce(pages, queue, workers))
                 for _ in range(workers):
                     group.create_task(self._work(queue))
         except BaseExceptionGroup as group_error:
-            raise _first_error(group_error) from None
-
-    async def _by_engine(self, engine: PageEngine, pages: list[int]) -> dict[int, PageResult]:
-        """The checkpointed pages from here, every other one from ``engine``."""
-        todo: list[int] = []
-        for page_no in pages:
-            if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
-                self.finish(cached)
-            else:
-                todo.append(page_no)
-        if todo:
-            await engine(self.result.job, todo, self.finish, self.result)
-        return self.done
+            raise first_error(group_error) from None
 
     async def _produce(
         self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
@@ -366,7 +367,7 @@ class _DocumentRun:
                 if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
                     self.finish(cached)
                     continue
-                self.observer.page_state(page_no, "rendering")
+                self.observer.page_state(self.result.job, page_no, "rendering")
                 window.append((page_no, asyncio.create_task(self.renderer.render(page_no))))
                 if len(window) >= _RENDERS_IN_FLIGHT:
                     await self._enqueue(*window.popleft(), queue)
@@ -375,6 +376,7 @@ class _DocumentRun:
         finally:
             for _, task in window:
                 task.cancel()
+        self.turn.report(handed_off=True)
         for _ in range(workers):
             await queue.put(None)
 
@@ -393,7 +395,7 @@ class _DocumentRun:
         self.result.render_ms += image.render_ms
         self.result.encode_ms += image.encode_ms
         self.result.image_bytes += len(image.data)
-        self.observer.page_state(page_no, "queued")
+        self.observer.page_state(self.result.job, page_no, "queued")
         await queue.put(image)
 
     async def _work(self, queue: asyncio.Queue[PageImage | None]) -> None:
@@ -403,13 +405,14 @@ class _DocumentRun:
         only pages asleep before a retry add to the images in memory.
         """
         while True:
-            async with self.slots.hold(priority=_NOT_STARTED) as lease:
+            async with self.slots.hold(priority=self.turn.priority(NOT_STARTED)) as lease:
                 if (image := await queue.get()) is None:
                     return
-                page_no = lease.priority = image.page
+                page_no = image.page
+                lease.priority = self.turn.priority(page_no)
 
                 def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
-                    self.observer.page_state(_page, state, detail)
+                    self.observer.page_state(self.result.job, _page, state, detail)
 
                 assert self.chain is not None  # only an engine run has none, and it renders nothing
                 page_result = await self.chain.convert(image, notify)
@@ -434,10 +437,10 @@ def _merge_passes(first: PageResult, last: PageResult) -> PageResult:
     return last
 
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """A task group wraps failures; callers want the one that mattered, unwrapped."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _first_error(exc)
+            return first_error(exc)
         return exc
     return group

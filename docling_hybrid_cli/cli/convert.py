@@ -279,7 +279,7 @@ def convert(
     try:
         with engine as on_ray, _sigterm_as_interrupt() as terminated:
             batch = asyncio.run(
-                on_ray(jobs)
+                on_ray(jobs, observer)
                 if on_ray is not None
                 else convert_batch(
                     jobs,

@@ -24,13 +24,12 @@ from ..batch import BatchResult, FileFailure, cache_root
 from ..checkpoint import Checkpoints
 from ..errors import OutputWriteError, UsageError
 from ..manifest import FinishedDocuments
-from ..pipeline import DocumentJob, DocumentResult, convert_document
+from ..pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from ..settings import Settings
 from ..spending import SpendingCap
 from .cluster import RayCluster, replica_limits
 from .engine import RayPages
 from .items import TaskHooks
-from .progress import BatchProgress
 
 __all__ = ["convert_batch_ray"]
 
@@ -38,7 +37,7 @@ __all__ = ["convert_batch_ray"]
 async def convert_batch_ray(
     jobs: Sequence[DocumentJob],
     settings: Settings,
-    progress: BatchProgress,
+    observer: ConvertObserver,
     cluster: RayCluster,
     *,
     use_cache: bool = True,
@@ -56,7 +55,7 @@ async def convert_batch_ray(
         settings,
         extract_text=any(config.needs_text_layer for config in settings.chain),
         hooks=hooks,
-        notice=progress.notice,
+        notice=observer.notice,
     )
     finished = FinishedDocuments(settings)
     checkpoints = None
@@ -65,7 +64,7 @@ async def convert_batch_ray(
             cache_root(settings),
             settings.convert,
             settings.chain,
-            warn=progress.notice,
+            warn=observer.notice,
             cache_encrypted=cache_encrypted,
         )
     room = asyncio.Semaphore(settings.ray.documents_in_flight or 2 * cluster.cpus)
@@ -77,7 +76,7 @@ async def convert_batch_ray(
                 job,
                 None,
                 settings.convert,
-                progress.document(),
+                observer,
                 checkpoints=checkpoints,
                 engine=engine,
             )

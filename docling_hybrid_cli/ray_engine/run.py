@@ -13,14 +13,13 @@ from contextlib import contextmanager
 
 from ..batch import BatchResult
 from ..errors import UsageError
-from ..pipeline import DocumentJob
+from ..pipeline import ConvertObserver, DocumentJob
 from ..settings import Settings
 from .items import TaskHooks
-from .progress import BatchProgress
 
 __all__ = ["RayBatchRunner", "ray_session"]
 
-RayBatchRunner = Callable[[Sequence[DocumentJob]], Awaitable[BatchResult]]
+RayBatchRunner = Callable[[Sequence[DocumentJob], ConvertObserver], Awaitable[BatchResult]]
 
 
 @contextmanager
@@ -46,14 +45,13 @@ def ray_session(
     from .cluster import connect
     from .driver import convert_batch_ray
 
-    progress = BatchProgress(verbose=verbose)
     if not (address or settings.ray.address):
         import os
 
         if not os.environ.get("RAY_ADDRESS"):
-            progress.notice(
+            sys.stderr.write(
                 f"starting a local Ray instance ({settings.ray.local_cpus} CPUs); "
-                "--ray-address or RAY_ADDRESS joins a cluster"
+                "--ray-address or RAY_ADDRESS joins a cluster\n"
             )
     with connect(settings, address) as cluster:
         if verbose:
@@ -62,11 +60,11 @@ def ray_session(
                 f"(connected in {cluster.start_s:.1f} s)\n"
             )
 
-        async def run(jobs: Sequence[DocumentJob]) -> BatchResult:
+        async def run(jobs: Sequence[DocumentJob], observer: ConvertObserver) -> BatchResult:
             batch = await convert_batch_ray(
                 jobs,
                 settings,
-                progress,
+                observer,
                 cluster,
                 use_cache=use_cache,
                 skip_existing=skip_existing,

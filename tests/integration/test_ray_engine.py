@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from docling_hybrid_cli.batch import BatchResult
 from docling_hybrid_cli.cli import app
+from docling_hybrid_cli.cli.progress import PlainProgress
 from docling_hybrid_cli.jobs import plan_jobs
 from docling_hybrid_cli.settings import Settings, load_settings
 from docling_hybrid_cli.sim import MockConfig, MockServer
@@ -85,7 +86,7 @@ def settings_for(config: Path) -> Settings:
 def run_on_ray(settings: Settings, folder: Path, out: Path, hooks: TaskHooks) -> BatchResult:
     jobs = plan_jobs([folder], output=out, pattern="*.pdf", pages=None, password=None)
     with ray_session(settings, None, hooks=hooks) as run:
-        return asyncio.run(run(jobs))
+        return asyncio.run(run(jobs, PlainProgress()))
 
 
 def chat_images(server: MockServer) -> collections.Counter[str]:
