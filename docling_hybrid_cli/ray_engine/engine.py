@@ -168,9 +168,11 @@ class RayPages:
             await self._task_over(spec)
             return _task_error(exc)
         except BaseException:
-            # Ctrl-C or SIGTERM (cancelled): stop the task; what was finished is checkpointed.
+            # Ctrl-C or SIGTERM (cancelled), or this document's output failed: stop the task
+            # (what was finished is checkpointed) and free its slots, without waiting.
             with contextlib.suppress(Exception):
                 ray.cancel(stream)
+                self.coordinator.finish_task.remote(spec.task)
             raise
         await self._task_over(spec)
         return None

@@ -207,7 +207,10 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_what_finished(tmp_path: Path) -> Non
         )
         try:
             deadline = time.monotonic() + 120
-            while len(list(cache.glob("**/page-*.json"))) < 3:
+            while not any(
+                "<!-- page 2 -->" in f.read_text()  # pages 1 and 2 written, in page order
+                for f in (tmp_path / "out").glob(".long.md.*.partial")
+            ):
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline, "no page came back"
                 time.sleep(0.1)
@@ -222,7 +225,7 @@ def test_ctrl_c_cancels_the_tasks_and_keeps_what_finished(tmp_path: Path) -> Non
         (partial,) = (tmp_path / "out").glob(".long.md.*.partial")
         assert "<!-- page 2 -->" in partial.read_text()
         kept = len(list(cache.glob("**/page-*.json")))
-        assert kept >= 3
+        assert 2 <= kept < 12
         before = sum(chat_images(server).values())
         rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
