@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import EXIT_TERMINATED, Interrupted, UsageError
+from ..errors import EXIT_TERMINATED, Interrupted
+from .convert_outputs import emit_markdown, show_stdout
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
@@ -39,7 +40,9 @@ def convert(
         typer.Option(
             "--output",
             "-o",
-            help="Markdown file (one input) or directory (default: <input stem>.md beside it).",
+            help="Output file (one input; its suffix may be any --to format's, the stem names "
+            "every output), directory (outputs under their input stems), or - for the "
+            "Markdown on stdout (default: beside each input).",
         ),
     ] = None,
     pages: Annotated[
@@ -136,8 +139,18 @@ def convert(
         typer.Option(
             "--to",
             metavar="FORMAT",
-            help="Output format, repeatable: md (the Markdown, default) or json (a "
-            "DoclingDocument as <stem>.json; needs pip install 'docling-hybrid-ocr[docling]').",
+            help="Output format, repeatable: md (the Markdown, default), json (a DoclingDocument), "
+            "html, text (.txt) or doctags, exported from it (all but md need pip install "
+            "'docling-hybrid-ocr[docling]').",
+        ),
+    ] = None,
+    json_images: Annotated[
+        str | None,
+        typer.Option(
+            "--json-images",
+            metavar="referenced|embedded|none",
+            help="Figure crops in the JSON and HTML: paths into <stem>_images/ (referenced, "
+            "the default), data URIs inside the file (embedded) or left out (none).",
         ),
     ] = None,
     no_cache: Annotated[
@@ -192,10 +205,12 @@ def convert(
     import asyncio
 
     from ..batch import convert_batch
-    from ..jobs import plan_jobs
+    from ..formats import DOCLING_FORMATS
+    from ..jobs import check_report, plan_jobs
     from ..settings import load_settings
     from ..sources import count_source_pages
     from .console import one_or_many, stderr_is_tty
+    from .convert_outputs import check_single, check_stdout, is_stdout, stdout_workdir
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -207,6 +222,7 @@ def convert(
         ("convert.max_cost", max_cost),
         ("convert.tables", tables),
         ("convert.math", math),
+        ("convert.json_images", json_images),
     ):
         if value is not None:
             overrides[key] = value
@@ -226,19 +242,23 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
-    if "json" in settings.convert.to:
+    formats = settings.convert.to
+    if to_stdout := is_stdout(output):
+        check_stdout(formats, json_out=json_out, skip_existing=skip_existing)
+    if DOCLING_FORMATS.intersection(formats):
         from ..docling_document import require_docling_core
 
-        require_docling_core()
+        require_docling_core(formats)
     password = _resolve_password(password, password_env)
-    jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
-    if "json" in settings.convert.to and report is not None:
-        for job in jobs:
-            if job.output.with_suffix(".json").resolve() == report.resolve():
-                raise UsageError(
-                    f"--report {report} is the DoclingDocument of {job.source}; "
-                    "write the report elsewhere"
-                )
+    if to_stdout:
+        output = ctx.with_resource(stdout_workdir())
+    jobs = plan_jobs(
+        inputs, output=output, pattern=glob, pages=pages, password=password, formats=formats
+    )
+    if to_stdout:
+        check_single(len(jobs))
+    if report is not None:
+        check_report(jobs, report, formats)
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
@@ -273,8 +293,13 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(report, document_report(batch.documents, settings, batch.spending))
-    _print_summary(batch, settings, json_out=json_out)
+        payload = document_report(batch.documents, settings, batch.spending)
+        if to_stdout:
+            show_stdout(payload["documents"])
+        write_json(report, payload)
+    if to_stdout:
+        emit_markdown(jobs[0].output)
+    _print_summary(batch, settings, json_out=json_out, to_stdout=to_stdout)
     raise typer.Exit(batch.exit_code)
 
 
@@ -351,12 +376,16 @@ def _resolve_password(password: str | None, env_var: str | None) -> str | None:
     return password
 
 
-def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:
+def _print_summary(
+    batch: BatchResult, settings: Settings, *, json_out: bool, to_stdout: bool = False
+) -> None:
     """One line per document on stderr (and JSON on stdout with --json)."""
     from ..redact import redact
     from ..report import document_summary
 
-    summaries = [document_summary(doc) for doc in batch.documents]
+    summaries = [document_summary(doc, settings.convert.to) for doc in batch.documents]
+    if to_stdout:
+        show_stdout(summaries)
     if json_out:
         payload = {
             "documents": summaries,
@@ -387,7 +416,7 @@ def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) ->
         line = (
             f"{summary['converted']}/{summary['pages']} pages converted in "
             f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
-            f"{summary['completion_tokens']} tokens) -> {summary['output']}"
+            f"{summary['completion_tokens']} tokens) -> {', '.join(summary['outputs'].values())}"
         )
         if summary["empty"]:
             empty_pages = ", ".join(map(str, summary["empty_pages"]))

@@ -1,0 +1,85 @@
+"""Where ``convert`` writes: ``--to`` formats, ``-o -`` (Markdown to stdout), the report's place.
+
+``-o -`` is for pipes (``docling-hybrid-ocr convert scan.pdf -o - | grep ...``):
+the document is converted into a private temporary folder exactly as a file
+output would be -- page by page, checkpointed, written atomically -- and the
+finished Markdown is then copied to stdout, while progress and messages stay
+on stderr. Figure crops are not kept (their links point to a
+``<stem>_images/`` folder that is not written): use ``-o FILE`` for those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+__all__ = [
+    "check_single",
+    "check_stdout",
+    "emit_markdown",
+    "is_stdout",
+    "show_stdout",
+    "stdout_workdir",
+]
+
+
+def is_stdout(output: Path | None) -> bool:
+    return output is not None and str(output) == "-"
+
+
+def check_stdout(formats: Sequence[str], *, json_out: bool, skip_existing: bool) -> None:
+    """What ``-o -`` cannot be combined with, refused before anything is read or sent."""
+    others = [fmt for fmt in formats if fmt != "md"]
+    if others:
+        flags = " ".join(f"--to {fmt}" for fmt in others)
+        raise UsageError(f"-o - writes Markdown to stdout only; {flags} needs -o FILE or -o DIR")
+    if json_out:
+        raise UsageError("-o - and --json would both write to stdout; give one of them")
+    if skip_existing:
+        raise UsageError("--skip-existing needs output files; -o - writes to stdout")
+
+
+@contextlib.contextmanager
+def stdout_workdir() -> Iterator[Path]:
+    """The private folder the document is converted into before it goes to stdout."""
+    with tempfile.TemporaryDirectory(prefix="docling-hybrid-stdout-") as tmp:
+        yield Path(tmp)
+
+
+def check_single(count: int) -> None:
+    if count != 1:
+        raise UsageError(
+            f"-o - writes one document's Markdown to stdout, but there are {count} inputs; "
+            "use -o DIR"
+        )
+
+
+def emit_markdown(path: Path) -> None:
+    """Copy the finished Markdown to stdout; a reader that went away (``| head``) is no error."""
+    if not path.is_file():
+        return  # the document could not be converted: the error is on stderr
+    try:
+        sys.stdout.flush()
+        with path.open("rb") as handle:
+            shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 16)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would hit the closed pipe again when it flushes stdout at exit:
+        # point the descriptor at /dev/null (the recipe of Python's signal docs).
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def show_stdout(documents: list[dict[str, Any]]) -> None:
+    """Summaries and report entries name stdout, not the temporary file behind it."""
+    for document in documents:
+        document["output"] = "-"
+        document["outputs"] = {"md": "-"}
