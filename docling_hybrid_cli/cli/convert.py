@@ -210,7 +210,7 @@ def convert(
     from ..settings import load_settings
     from ..sources import count_source_pages
     from .console import one_or_many, stderr_is_tty
-    from .convert_outputs import check_single, check_stdout, is_stdout, stdout_workdir
+    from .convert_outputs import check_stdout, is_stdout, stdout_workdir
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -244,7 +244,7 @@ def convert(
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
     formats = settings.convert.to
     if to_stdout := is_stdout(output):
-        check_stdout(formats, json_out=json_out, skip_existing=skip_existing)
+        check_stdout(inputs, formats, json_out=json_out, skip_existing=skip_existing)
     if DOCLING_FORMATS.intersection(formats):
         from ..docling_document import require_docling_core
 
@@ -255,8 +255,6 @@ def convert(
     jobs = plan_jobs(
         inputs, output=output, pattern=glob, pages=pages, password=password, formats=formats
     )
-    if to_stdout:
-        check_single(len(jobs))
     if report is not None:
         check_report(jobs, report, formats)
     if len(jobs) == 1:

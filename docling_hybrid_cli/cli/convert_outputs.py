@@ -22,7 +22,6 @@ from typing import Any
 from ..errors import UsageError
 
 __all__ = [
-    "check_single",
     "check_stdout",
     "emit_markdown",
     "is_stdout",
@@ -35,8 +34,15 @@ def is_stdout(output: Path | None) -> bool:
     return output is not None and str(output) == "-"
 
 
-def check_stdout(formats: Sequence[str], *, json_out: bool, skip_existing: bool) -> None:
+def check_stdout(
+    inputs: Sequence[Path], formats: Sequence[str], *, json_out: bool, skip_existing: bool
+) -> None:
     """What ``-o -`` cannot be combined with, refused before anything is read or sent."""
+    if len(inputs) != 1 or inputs[0].is_dir():
+        raise UsageError(
+            "-o - writes one document's Markdown to stdout: give one input file, "
+            "or use -o DIR for several"
+        )
     others = [fmt for fmt in formats if fmt != "md"]
     if others:
         flags = " ".join(f"--to {fmt}" for fmt in others)
@@ -52,14 +58,6 @@ def stdout_workdir() -> Iterator[Path]:
     """The private folder the document is converted into before it goes to stdout."""
     with tempfile.TemporaryDirectory(prefix="docling-hybrid-stdout-") as tmp:
         yield Path(tmp)
-
-
-def check_single(count: int) -> None:
-    if count != 1:
-        raise UsageError(
-            f"-o - writes one document's Markdown to stdout, but there are {count} inputs; "
-            "use -o DIR"
-        )
 
 
 def emit_markdown(path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pdfgen import make_pdf
+from PIL import Image
 from typer.testing import CliRunner, Result
 
 from docling_hybrid_cli.cli import app
@@ -116,29 +117,49 @@ def test_an_unknown_format_is_bad_input(
     assert mock_server.stats.chat_requests == 0
 
 
-def test_help_and_markdown_runs_do_not_import_docling_core(tmp_path: Path) -> None:
+def test_help_and_markdown_runs_do_not_import_docling_core(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    """A whole Markdown-only conversion in a fresh interpreter never loads docling-core."""
+    make_pdf(tmp_path / "doc.pdf", 2)
+    args = convert_args(mock_server, "doc.pdf", "--to", "md")
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from docling_hybrid_cli.cli import app\n"
         "assert CliRunner().invoke(app, ['convert', '--help']).exit_code == 0\n"
-        "import docling_hybrid_cli.pipeline\n"
-        "print('docling_core' in sys.modules)\n"
+        "assert 'docling_core' not in sys.modules, 'loaded by --help'\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m.startswith('docling_core')))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "[]"
+    assert (tmp_path / "doc.md").is_file()
 
 
-def test_a_report_on_the_json_output_is_refused(
-    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("report", "what"),
+    [
+        ("doc.json", "DoclingDocument"),
+        ("doc.html", "html export"),
+        ("doc.txt", "text export"),
+        ("doc.doctags", "doctags export"),
+        ("doc.md", "Markdown"),
+        ("doc.pdf", "an input"),
+    ],
+)
+def test_a_report_on_any_output_is_refused(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path, report: str, what: str
 ) -> None:
     pytest.importorskip("docling_core")
     make_pdf(tmp_path / "doc.pdf", 1)
-    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json", "--report", "doc.json"))
+    formats = ["--to", "md", "--to", "json", "--to", "html", "--to", "text", "--to", "doctags"]
+    result = invoke(*convert_args(mock_server, "doc.pdf", *formats, "--report", report))
     assert result.exit_code == 2, result.output
-    assert "DoclingDocument" in result.output
+    assert what in result.output
     assert mock_server.stats.chat_requests == 0
 
 
@@ -182,14 +203,138 @@ def test_an_image_input_is_a_page_sized_in_pixels_as_points(
 def test_the_hierarchical_chunker_carries_section_headings(
     invoke: Invoke, mock_server: MockServer, tmp_path: Path
 ) -> None:
-    """Runs where docling-core's ``chunking`` extra is installed (not by ``make install``)."""
+    """md + json through the server; the JSON loads, round-trips and chunks under its headings.
+
+    Needs docling-core's ``chunking`` extra, which ``make install`` installs for the tests.
+    """
     pytest.importorskip("tree_sitter", reason="docling-core[chunking] is not installed")
     from docling_core.transforms.chunker.hierarchical_chunker import HierarchicalChunker
     from docling_core.types.doc import DoclingDocument
 
     make_pdf(tmp_path / "doc.pdf", 2)
-    assert invoke(*convert_args(mock_server, "doc.pdf", "--to", "json")).exit_code == 0
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "md", "--to", "json"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "doc.md").is_file()
     doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    assert DoclingDocument.model_validate_json(doc.model_dump_json()) == doc
     chunks = list(HierarchicalChunker().chunk(doc))
     assert chunks and all(c.meta.headings for c in chunks)  # type: ignore[attr-defined]
     assert {c.meta.headings[0] for c in chunks} == {"Page 602x800", "Page 604x800"}  # type: ignore[attr-defined]
+    texts = " ".join(c.text for c in chunks)
+    assert "Figure 1: the picture of page 602x800" in texts and "x^2" in texts
+
+
+def test_every_format_is_written_beside_the_others(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """html, text and doctags are docling-core's exports of the same document."""
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 2)
+    formats = ["--to", "html", "--to", "text", "--to", "doctags"]
+    result = invoke(*convert_args(mock_server, "doc.pdf", *formats, "--json"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["documents"][0]
+    assert summary["outputs"] == {"html": "doc.html", "text": "doc.txt", "doctags": "doc.doctags"}
+    assert summary["output"] == "doc.html"
+    assert not (tmp_path / "doc.md").exists() and not (tmp_path / "doc.json").exists()
+    html = (tmp_path / "doc.html").read_text("utf-8")
+    assert "<h1>Page 602x800</h1>" in html and "<table>" in html
+    assert '<img src="doc_images/page-0001-fig-1.jpg"' in html
+    text = (tmp_path / "doc.txt").read_text("utf-8")
+    assert "Page 604x800" in text and "#" not in text
+    doctags = (tmp_path / "doc.doctags").read_text("utf-8")
+    assert doctags.startswith("<doctag>") and doctags.count("<page_break>") == 1
+    assert "<otsl>" in doctags
+
+
+def test_the_output_file_names_the_stem_of_every_format(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 1)
+    args = ["-o", "out/report.json", "--to", "md", "--to", "json", "--report", "run.json"]
+    result = invoke(*convert_args(mock_server, "doc.pdf", *args))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_file()) == [
+        ".docling-hybrid-ocr.manifest.jsonl",
+        "report.json",
+        "report.md",
+    ]
+    (document,) = json.loads((tmp_path / "run.json").read_text("utf-8"))["documents"]
+    assert document["outputs"] == {"md": "out/report.md", "json": "out/report.json"}
+    assert "out/report.md, out/report.json" in result.stderr
+
+
+def test_an_output_suffix_that_is_not_asked_for_is_refused(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "-o", "out.html"))
+    assert result.exit_code == 2, result.output
+    assert "--to html" in result.output
+    assert mock_server.stats.chat_requests == 0 and not (tmp_path / "out.html").exists()
+
+
+@pytest.mark.parametrize("mode", ["referenced", "embedded", "none"])
+def test_json_images_decides_how_the_crops_are_held(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path, mode: str
+) -> None:
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 1)
+    args = ["--to", "json", "--to", "html", "--json-images", mode]
+    result = invoke(*convert_args(mock_server, "doc.pdf", *args))
+    assert result.exit_code == 0, result.output
+    (picture,) = DoclingDocument.load_from_json(tmp_path / "doc.json").pictures
+    html = (tmp_path / "doc.html").read_text("utf-8")
+    crop = tmp_path / "doc_images" / "page-0001-fig-1.jpg"
+    if mode == "none":
+        assert picture.image is None and "<img" not in html
+    elif mode == "embedded":
+        assert picture.image is not None and str(picture.image.uri).startswith("data:image/jpeg")
+        pil = picture.image.pil_image
+        assert pil is not None and pil.size == Image.open(crop).size
+        assert '<img src="data:image/' in html
+    else:
+        assert picture.image is not None and picture.image.uri == Path("doc_images") / crop.name
+    assert picture.prov, "the picture keeps its place on the page in every mode"
+
+
+def test_a_bad_json_images_value_is_bad_input(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "json", "--json-images", "x"))
+    assert result.exit_code == 2, result.output
+    assert mock_server.stats.chat_requests == 0
+
+
+@pytest.mark.parametrize("fmt", ["html", "text", "doctags"])
+def test_exports_without_docling_core_are_refused_with_the_install_command(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "docling_core.types.doc", None)
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "--to", "md", "--to", fmt))
+    assert result.exit_code == 2, result.output
+    assert f"--to {fmt} needs docling-core" in result.output
+    assert "pip install 'docling-hybrid-ocr[docling]'" in result.output
+    assert mock_server.stats.chat_requests == 0
+
+
+def test_json_only_documents_are_skipped_when_done(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """--skip-existing keys on the JSON when no Markdown is asked for."""
+    pytest.importorskip("docling_core")
+    make_pdf(tmp_path / "doc.pdf", 1)
+    args = convert_args(mock_server, "doc.pdf", "--to", "json", "--skip-existing")
+    assert invoke(*args).exit_code == 0
+    sent = mock_server.stats.chat_requests
+    again = invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "skipped" in again.stderr and mock_server.stats.chat_requests == sent
+    (tmp_path / "doc.json").unlink()
+    assert invoke(*args).exit_code == 0
+    assert (tmp_path / "doc.json").is_file() and mock_server.stats.chat_requests > sent
