@@ -312,7 +312,11 @@ def test_a_bad_json_images_value_is_bad_input(
 
 @pytest.mark.parametrize("fmt", ["html", "text", "doctags"])
 def test_exports_without_docling_core_are_refused_with_the_install_command(
-    invoke: Invoke, mock_server: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+    invoke: Invoke,
+    mock_server: MockServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
 ) -> None:
     monkeypatch.setitem(sys.modules, "docling_core.types.doc", None)
     make_pdf(tmp_path / "doc.pdf", 1)
