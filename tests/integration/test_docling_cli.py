@@ -342,3 +342,78 @@ def test_json_only_documents_are_skipped_when_done(
     (tmp_path / "doc.json").unlink()
     assert invoke(*args).exit_code == 0
     assert (tmp_path / "doc.json").is_file() and mock_server.stats.chat_requests > sent
+
+
+def test_dash_output_pipes_the_markdown_to_stdout(mock_server: MockServer, tmp_path: Path) -> None:
+    """`convert doc.pdf -o - | reader`: the Markdown on the pipe, progress on stderr, no files."""
+    make_pdf(tmp_path / "doc.pdf", 2)
+    cli = [sys.executable, "-m", "docling_hybrid_cli", *convert_args(mock_server, "doc.pdf")]
+    writer = subprocess.Popen(
+        [*cli, "-o", "-"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    reader = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper())"],
+        stdin=writer.stdout,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    writer.stdout.close()
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == 0, stderr
+    assert reader.stdout.count("# PAGE ") == 2 and "<!-- PAGE 2 -->" in reader.stdout
+    assert "2/2 pages converted" in stderr and "-> -" in stderr
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name != "xdg-cache")
+    assert written == ["doc.pdf"], "nothing is written beside the input"
+
+
+def test_dash_output_survives_a_reader_that_stops_early(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    """`-o - | head -n 1`: the closed pipe is no traceback."""
+    make_pdf(tmp_path / "doc.pdf", 3)
+    cli = [sys.executable, "-m", "docling_hybrid_cli", *convert_args(mock_server, "doc.pdf")]
+    writer = subprocess.Popen(
+        [*cli, "-o", "-"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    writer.stdout.close()  # the reader is gone before anything is written
+    stderr = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--to", "json"], "--to json needs -o FILE or -o DIR"),
+        (["--json"], "both write to stdout"),
+        (["--skip-existing"], "--skip-existing needs output files"),
+        (["doc.pdf"], "one input file"),
+        (["."], "one input file"),
+    ],
+)
+def test_dash_output_refuses_what_stdout_cannot_hold(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    make_pdf(tmp_path / "doc.pdf", 1)
+    if extra == ["."]:
+        args = convert_args(mock_server, ".", "-o", "-")
+    else:
+        args = convert_args(mock_server, "doc.pdf", "-o", "-", *extra)
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and mock_server.stats.chat_requests == 0
+    assert result.stdout == ""
+
+
+def test_dash_output_with_a_report_names_stdout(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    make_pdf(tmp_path / "doc.pdf", 1)
+    result = invoke(*convert_args(mock_server, "doc.pdf", "-o", "-", "--report", "run.json"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("<!--") or result.stdout.startswith("# Page")
+    (document,) = json.loads((tmp_path / "run.json").read_text("utf-8"))["documents"]
+    assert document["output"] == "-" and document["outputs"] == {"md": "-"}
