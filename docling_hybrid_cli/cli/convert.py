@@ -211,6 +211,7 @@ def convert(
     from ..sources import count_source_pages
     from .console import one_or_many, stderr_is_tty
     from .convert_outputs import check_stdout, is_stdout, stdout_workdir
+    from .password import resolve_password
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -249,7 +250,7 @@ def convert(
         from ..docling_document import require_docling_core
 
         require_docling_core(formats)
-    password = _resolve_password(password, password_env)
+    password = resolve_password(password, password_env)
     if to_stdout:
         output = ctx.with_resource(stdout_workdir())
     jobs = plan_jobs(
@@ -341,37 +342,6 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
         yield seen
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _resolve_password(password: str | None, env_var: str | None) -> str | None:
-    """The one password of the run, from the flag, a variable, or a hidden prompt.
-
-    ``--password -`` asks once, before any progress display starts; the same
-    password is tried on every encrypted input of the run.
-    """
-    import os
-
-    from ..errors import UsageError
-
-    if password is not None and env_var is not None:
-        raise UsageError("give --password or --password-env, not both")
-    if env_var is not None:
-        value = os.environ.get(env_var)
-        if not value:
-            raise UsageError(f"--password-env {env_var}: the variable is not set")
-        password = value
-    elif password == "-":
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = typer.prompt("PDF password", hide_input=True, err=True)
-        if not password:
-            raise UsageError("--password -: no password given")
-    if password:
-        from ..redact import register_secret
-
-        register_secret(password)
-    return password
 
 
 def _print_summary(
