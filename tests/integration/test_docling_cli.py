@@ -417,3 +417,26 @@ def test_dash_output_with_a_report_names_stdout(
     assert result.stdout.startswith("<!--") or result.stdout.startswith("# Page")
     (document,) = json.loads((tmp_path / "run.json").read_text("utf-8"))["documents"]
     assert document["output"] == "-" and document["outputs"] == {"md": "-"}
+
+
+def test_a_resumed_run_rebuilds_the_document_from_checkpoints(
+    invoke: Invoke, mock_server: MockServer, tmp_path: Path
+) -> None:
+    """The re-run sends only the failed page; the other pages' items come from their checkpoints."""
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 3)
+    args = convert_args(mock_server, "doc.pdf", "--to", "md", "--to", "json", "--to", "text")
+    mock_server.inject("401")
+    assert invoke(*args).exit_code == 1
+    first = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    assert len({p.page_no for t in first.texts for p in t.prov}) == 2
+    sent = mock_server.stats.chat_requests
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert mock_server.stats.chat_requests == sent + 1
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    assert {p.page_no for t in doc.texts for p in t.prov} == {1, 2, 3}
+    assert len(doc.tables) == 3 and all(t.data.num_cols == 2 for t in doc.tables)
+    assert (tmp_path / "doc.txt").read_text("utf-8").count("Page 60") == 3
