@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import EXIT_TERMINATED, Interrupted
-from .convert_outputs import emit_markdown, show_stdout
+from .convert_outputs import StdoutProgress, emit_markdown, show_stdout
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
@@ -261,7 +261,8 @@ def convert(
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
-    observer = make_progress(verbose=verbose, tty=stderr_is_tty())
+    progress = make_progress(verbose=verbose, tty=stderr_is_tty())
+    observer = StdoutProgress(progress) if to_stdout else progress
 
     try:
         with _sigterm_as_interrupt() as terminated:

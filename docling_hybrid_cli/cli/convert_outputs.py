@@ -11,17 +11,24 @@ on stderr. Figure crops are not kept (their links point to a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 
+if TYPE_CHECKING:
+    from ..pages import PageResult, PageState
+    from ..pipeline import DocumentJob, DocumentResult
+    from .progress import PlainProgress, RichProgress
+
 __all__ = [
+    "StdoutProgress",
     "check_stdout",
     "emit_markdown",
     "is_stdout",
@@ -81,3 +88,28 @@ def show_stdout(documents: list[dict[str, Any]]) -> None:
     for document in documents:
         document["output"] = "-"
         document["outputs"] = {"md": "-"}
+
+
+class StdoutProgress:
+    """The progress of a ``-o -`` run: it names stdout, not the temporary file behind it."""
+
+    def __init__(self, inner: PlainProgress | RichProgress) -> None:
+        self._inner = inner
+
+    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
+        self._inner.document_started(dataclasses.replace(job, output=Path("-")), pages)
+
+    def page_state(self, page: int, state: PageState, detail: str = "") -> None:
+        self._inner.page_state(page, state, detail)
+
+    def page_finished(self, result: PageResult) -> None:
+        self._inner.page_finished(result)
+
+    def document_finished(self, result: DocumentResult) -> None:
+        self._inner.document_finished(result)
+
+    def notice(self, message: str) -> None:
+        self._inner.notice(message)
+
+    def close(self) -> None:
+        self._inner.close()

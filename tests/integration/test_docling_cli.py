@@ -364,6 +364,7 @@ def test_dash_output_pipes_the_markdown_to_stdout(mock_server: MockServer, tmp_p
     assert writer.wait(timeout=60) == 0, stderr
     assert reader.stdout.count("# PAGE ") == 2 and "<!-- PAGE 2 -->" in reader.stdout
     assert "2/2 pages converted" in stderr and "-> -" in stderr
+    assert "converting doc.pdf (2 pages) -> -\n" in stderr and "docling-hybrid-stdout" not in stderr
     written = sorted(p.name for p in tmp_path.iterdir() if p.name != "xdg-cache")
     assert written == ["doc.pdf"], "nothing is written beside the input"
 
