@@ -441,3 +441,27 @@ def test_a_resumed_run_rebuilds_the_document_from_checkpoints(
     assert {p.page_no for t in doc.texts for p in t.prov} == {1, 2, 3}
     assert len(doc.tables) == 3 and all(t.data.num_cols == 2 for t in doc.tables)
     assert (tmp_path / "doc.txt").read_text("utf-8").count("Page 60") == 3
+
+
+def test_text_layer_pages_get_pdfiums_boxes(invoke: Invoke, tmp_path: Path) -> None:
+    """No model, no boxes from one: the text layer's own rectangles place each item."""
+    pytest.importorskip("docling_core")
+    from docling_core.types.doc import DoclingDocument
+
+    make_pdf(tmp_path / "doc.pdf", 2, rotate={2: 90})
+    result = invoke("convert", "doc.pdf", "--backend", "text-layer", "--to", "md", "--to", "json")
+    assert result.exit_code == 0, result.output
+    doc = DoclingDocument.load_from_json(tmp_path / "doc.json")
+    for page_no in (1, 2):
+        size = doc.pages[page_no].size
+        items = [t for t in doc.texts if t.prov[0].page_no == page_no]
+        assert items[0].text == f"Page {page_no}" and len(items) >= 3
+        for item in items:
+            box = item.prov[0].bbox
+            assert 0 <= box.l < box.r <= size.width and 0 <= box.b < box.t <= size.height
+            assert (box.r - box.l) * (box.t - box.b) < 0.5 * size.width * size.height
+    title = next(t for t in doc.texts if t.prov[0].page_no == 1).prov[0].bbox
+    assert title.t > 0.8 * doc.pages[1].size.height, "the first line is at the top of the page"
+    rotated = next(t for t in doc.texts if t.prov[0].page_no == 2).prov[0].bbox
+    assert rotated.l > 0.8 * doc.pages[2].size.width, "turned clockwise: now at the right edge"
+    assert "Page 1" in (tmp_path / "doc.md").read_text("utf-8")
