@@ -161,8 +161,8 @@ def convert(
         bool,
         typer.Option(
             "--skip-existing",
-            help="Skip documents whose Markdown exists, is newer than the input and was "
-            "written with the same settings (read from the manifest beside the outputs).",
+            help="Skip documents whose outputs (every --to format) exist, are newer than the "
+            "input and were written with the same settings (read from the manifest beside them).",
         ),
     ] = False,
     cache_encrypted: Annotated[
