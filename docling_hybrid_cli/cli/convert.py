@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import EXIT_TERMINATED, Interrupted
-from .convert_outputs import StdoutProgress, emit_markdown, show_stdout
+from .convert_outputs import ShownOutput, emit_markdown, show_stdout
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
     from ..settings import Settings
+    from .progress import PlainProgress, RichProgress
 
 __all__ = ["register"]
 
@@ -205,7 +206,7 @@ def convert(
     import asyncio
 
     from ..batch import convert_batch
-    from ..formats import DOCLING_FORMATS
+    from ..formats import DOCLING_FORMATS, primary_output
     from ..jobs import check_report, plan_jobs
     from ..settings import load_settings
     from ..sources import count_source_pages
@@ -262,7 +263,11 @@ def convert(
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
     progress = make_progress(verbose=verbose, tty=stderr_is_tty())
-    observer = StdoutProgress(progress) if to_stdout else progress
+    observer: ShownOutput | PlainProgress | RichProgress = progress
+    if to_stdout or "md" not in formats:
+        observer = ShownOutput(
+            progress, lambda stem: Path("-") if to_stdout else primary_output(stem, formats)
+        )
 
     try:
         with _sigterm_as_interrupt() as terminated:

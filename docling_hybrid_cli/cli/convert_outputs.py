@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .progress import PlainProgress, RichProgress
 
 __all__ = [
-    "StdoutProgress",
+    "ShownOutput",
     "check_stdout",
     "emit_markdown",
     "is_stdout",
@@ -90,14 +90,21 @@ def show_stdout(documents: list[dict[str, Any]]) -> None:
         document["outputs"] = {"md": "-"}
 
 
-class StdoutProgress:
-    """The progress of a ``-o -`` run: it names stdout, not the temporary file behind it."""
+class ShownOutput:
+    """Progress that names the output the user gets, not the Markdown path a job is keyed on.
 
-    def __init__(self, inner: PlainProgress | RichProgress) -> None:
+    With ``-o -`` that is stdout (not the temporary file behind it); without
+    ``--to md`` it is the first format asked for (``doc.json``), not a
+    ``doc.md`` that is never written.
+    """
+
+    def __init__(self, inner: PlainProgress | RichProgress, shown: Callable[[Path], Path]) -> None:
         self._inner = inner
+        self._shown = shown
 
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
-        self._inner.document_started(dataclasses.replace(job, output=Path("-")), pages)
+        shown = dataclasses.replace(job, output=self._shown(job.output))
+        self._inner.document_started(shown, pages)
 
     def page_state(self, page: int, state: PageState, detail: str = "") -> None:
         self._inner.page_state(page, state, detail)

@@ -235,6 +235,7 @@ def test_every_format_is_written_beside_the_others(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["documents"][0]
     assert summary["outputs"] == {"html": "doc.html", "text": "doc.txt", "doctags": "doc.doctags"}
+    assert "converting doc.pdf (2 pages) -> doc.html\n" in result.stderr, "no doc.md is named"
     assert summary["output"] == "doc.html"
     assert not (tmp_path / "doc.md").exists() and not (tmp_path / "doc.json").exists()
     html = (tmp_path / "doc.html").read_text("utf-8")
