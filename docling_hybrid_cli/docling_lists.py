@@ -78,19 +78,25 @@ class ListState:
         self._last = None
 
     def add(self, entries: Sequence[ListEntry], prov: Sequence[ProvenanceItem]) -> NodeItem:
-        """Add ``entries`` (each with the block's boxes); the group of the first one is returned."""
+        """Add ``entries``; the group of the first one is returned.
+
+        A block with one box per item (the text layer measures each line) gives
+        each item its own; otherwise every item gets all of the block's boxes.
+        """
         first: NodeItem | None = None
-        for entry in entries:
+        paired = len(prov) == len(entries) > 1
+        for index, entry in enumerate(entries):
             group = self._group_for(entry)
             first = first or group
+            own = [prov[index]] if paired else list(prov)
             item = self.doc.add_list_item(
                 text=entry.text,
                 enumerated=entry.enumerated,
                 marker=entry.marker,
-                prov=prov[0] if prov else None,
+                prov=own[0] if own else None,
                 parent=group,
             )
-            item.prov.extend(prov[1:])
+            item.prov.extend(own[1:])
             self._last = item
         assert first is not None
         return first

@@ -119,7 +119,8 @@ def located_blocks(text: str, boxes: tuple[Box | None, ...]) -> tuple[Block, ...
     ``boxes[i]`` is where line ``i`` of ``text`` is (page fractions, None for
     a blank line). The blocks are exactly :func:`~docling_hybrid_cli.blocks.markdown_blocks`
     of the Markdown -- so the Markdown rendered from them is the same -- and
-    a block's box is the union of its lines' boxes. Empty when the lines and
+    a block's box is the union of its lines' boxes -- a list's block has one
+    box per item, in order. Empty when the lines and
     the blocks cannot be matched one to one (no boxes measured, or a
     paragraph that opens a fence or display math and swallows the next):
     the page then has no boxes, as before.
@@ -127,28 +128,38 @@ def located_blocks(text: str, boxes: tuple[Box | None, ...]) -> tuple[Block, ...
     if not boxes or len(boxes) != len(text.splitlines()):
         return ()
     pieces = _pieces(text)
-    groups: list[list[int]] = []
+    groups: list[list[_Piece]] = []  # a tight list's items are one Markdown block
     for index, piece in enumerate(pieces):
         if index and _tight(pieces, index):
-            groups[-1].extend(piece.lines)
+            groups[-1].append(piece)
         else:
-            groups.append(list(piece.lines))
+            groups.append([piece])
     blocks = markdown_blocks(text_to_markdown(text))
     if len(blocks) != len(groups):
         return ()
     located: list[Block] = []
-    for block, lines in zip(blocks, groups, strict=True):
-        found = [box for box in (boxes[i] for i in lines) if box is not None]
-        if not found:
+    for block, group in zip(blocks, groups, strict=True):
+        if group[0].kind == "li":
+            piece_boxes = [_union(boxes, piece.lines) for piece in group]
+        else:
+            piece_boxes = [_union(boxes, [line for piece in group for line in piece.lines])]
+        if None in piece_boxes:
             return ()
-        union = (
-            min(b[0] for b in found),
-            min(b[1] for b in found),
-            max(b[2] for b in found),
-            max(b[3] for b in found),
-        )
-        located.append(Block(block.label, block.text, (union,)))
+        located.append(Block(block.label, block.text, tuple(b for b in piece_boxes if b)))
     return tuple(located)
+
+
+def _union(boxes: tuple[Box | None, ...], lines: list[int]) -> Box | None:
+    """The box around the given lines' boxes; None if none of them has one."""
+    found = [box for box in (boxes[i] for i in lines) if box is not None]
+    if not found:
+        return None
+    return (
+        min(b[0] for b in found),
+        min(b[1] for b in found),
+        max(b[2] for b in found),
+        max(b[3] for b in found),
+    )
 
 
 class TextLayerBackend(LocalBackend):

@@ -117,3 +117,19 @@ def test_markdown_answers_give_lists_with_the_whole_page_as_box() -> None:
     assert [(i.text, i.enumerated) for i in listed] == [("a", False), ("b", False), ("c", True)]
     bbox = listed[0].prov[0].bbox
     assert (bbox.l, bbox.b, bbox.r, bbox.t) == (0, 0, WIDTH, HEIGHT)
+
+
+def test_a_box_per_item_places_each_item() -> None:
+    """The text layer measures each item: two boxes for two items pair up, in order."""
+    first, second = box(100, 100, 500, 120), box(100, 130, 600, 150)
+    doc = build((Block("text", "- one\n- two", (first, second)),))
+    one, two = items(doc)
+    assert len(one.prov) == len(two.prov) == 1
+    tops = [i.prov[0].bbox.to_top_left_origin(HEIGHT).t for i in (one, two)]
+    assert tops == pytest.approx([100 / 999 * HEIGHT, 130 / 999 * HEIGHT], abs=0.1)
+
+
+def test_a_list_block_with_one_box_gives_it_to_every_item() -> None:
+    doc = build((Block("text", "- one\n- two\n- three", (box(100, 100, 500, 200),)),))
+    assert {len(i.prov) for i in items(doc)} == {1}
+    assert len({i.prov[0].bbox.t for i in items(doc)}) == 1

@@ -201,7 +201,7 @@ def test_located_blocks_are_the_markdown_blocks_with_their_lines_boxes() -> None
     assert [b.boxes for b in blocks] == [
         ((0.1, 0.05, 0.5, 0.08),),
         ((0.1, 0.2, 0.9, 0.25),),
-        ((0.12, 0.3, 0.45, 0.35),),
+        ((0.12, 0.3, 0.4, 0.32), (0.12, 0.33, 0.45, 0.35)),  # one box per list item
         ((0.1, 0.5, 0.2, 0.52),),
     ]
 
