@@ -1,11 +1,13 @@
 """Convert many documents in one run, with one chain and one set of connections.
 
-Documents are converted one after another (each with its own page
-concurrency), sharing the backend chain so connection pools and circuit
-breakers carry over: a dead primary is discovered once per run, not once per
-file. A file that cannot be read is recorded and skipped; it never stops the
-others, and neither does a document whose output could not be written (disk
-full): its converted pages stay checkpointed for a re-run.
+Documents overlap (:mod:`~docling_hybrid_cli.scheduler`): one set of request
+slots for the whole run, and the next document starts while the last pages
+of the previous one are in flight. They share the backend chain so
+connection pools and circuit breakers carry over: a dead primary is
+discovered once per run, not once per file. A file that cannot be read is
+recorded and skipped; it never stops the others, and neither does a document
+whose output could not be written (disk full): its converted pages stay
+checkpointed for a re-run.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from .errors import (
 )
 from .manifest import FinishedDocuments
 from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
+from .scheduler import convert_overlapping
 from .settings import Settings
+from .slots import RequestSlots
 from .spending import SpendingCap
+from .turns import DocumentTurn
 
 __all__ = ["BatchResult", "FileFailure", "convert_batch"]
 
@@ -101,31 +106,49 @@ async def convert_batch(
             warn=observer.notice,
             cache_encrypted=cache_encrypted,
         )
+    pending: list[DocumentJob] = []
+    for job in jobs:
+        if skip_existing and finished.is_finished(job):
+            result.skipped.append(job)
+        else:
+            pending.append(job)
+
+    async def convert_one(job: DocumentJob, turn: DocumentTurn) -> DocumentResult | FileFailure:
+        try:
+            document = await convert_document(
+                job,
+                chain,
+                settings.convert,
+                observer,
+                extract_text=extract_text,
+                checkpoints=checkpoints,
+                turn=turn,
+            )
+        except UsageError as exc:
+            if len(jobs) == 1:
+                raise
+            return FileFailure(job, exc)
+        except OutputWriteError as exc:
+            return FileFailure(job, exc)
+        finished.record(document)  # now, not at the end: Ctrl-C later keeps it skippable
+        return document
+
     try:
-        for job in jobs:
-            if skip_existing and finished.is_finished(job):
-                result.skipped.append(job)
-                continue
-            try:
-                document = await convert_document(
-                    job,
-                    chain,
-                    settings.convert,
-                    observer,
-                    extract_text=extract_text,
-                    checkpoints=checkpoints,
-                )
-            except UsageError as exc:
-                if len(jobs) == 1:
-                    raise
-                result.failures.append(FileFailure(job, exc))
-                continue
-            except OutputWriteError as exc:
-                result.write_failures.append(FileFailure(job, exc))
-                continue
-            result.documents.append(document)
-            finished.record(document)
+        outcomes = await convert_overlapping(
+            pending,
+            convert_one,
+            RequestSlots(settings.convert.concurrency),
+            open_documents=settings.convert.open_documents,
+            render_ahead=settings.convert.render_ahead,
+        )
     finally:
         await chain.aclose()
+    for outcome in outcomes:
+        if isinstance(outcome, DocumentResult):
+            result.documents.append(outcome)
+        elif isinstance(outcome.error, OutputWriteError):
+            result.write_failures.append(outcome)
+        else:
+            result.failures.append(outcome)
     result.seconds = time.perf_counter() - started
     return result

@@ -46,7 +46,7 @@ _FORMAT = 1
 _MAX_LINE_BYTES = 64 * 1024
 """Longer lines are not ours (a few hundred bytes each): they are skipped, not parsed."""
 
-_RUNTIME_CONVERT_KEYS = {"concurrency", "render_ahead", "max_cost"}
+_RUNTIME_CONVERT_KEYS = {"concurrency", "render_ahead", "open_documents", "max_cost"}
 """``[convert]`` keys that change how fast or how dear a run is, never its Markdown.
 
 Every other key (any added later too) is part of the fingerprint; each backend's

@@ -16,6 +16,11 @@ pages wait -- at most ``concurrency`` more pages in memory, and only while
 pages are retrying. The writer puts pages on disk in order as soon as the
 prefix is complete.
 
+In a batch the request slots belong to the batch, not the document
+(:class:`DocumentTurn`): once a document has handed every page to its
+workers, the scheduler opens the next one, whose pages take the slots the
+first one's last pages leave free; earlier documents keep priority.
+
 A page that failed on every backend only for transient reasons (5xx, 429,
 dropped connections, timeouts) is not written yet: once every other page is
 done it is rendered again and gets one more pass through the chain, and the
@@ -27,7 +32,6 @@ and spend quota.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -48,6 +52,7 @@ from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
 from .slots import RequestSlots
 from .sources import open_source
+from .turns import NOT_STARTED, DocumentTurn
 
 if TYPE_CHECKING:
     from .docling_document import DoclingCollector
@@ -58,6 +63,7 @@ __all__ = [
     "DocumentResult",
     "convert_document",
     "figures_dir_for",
+    "first_error",
     "render_options",
 ]
 
@@ -67,9 +73,10 @@ class ConvertObserver(Protocol):
 
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None: ...
 
-    def page_state(self, page: int, state: PageState, detail: str = "") -> None: ...
+    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
+        """Page ``page`` of ``job`` moved on; several documents may have pages in flight."""
 
-    def page_finished(self, result: PageResult) -> None: ...
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None: ...
 
     def document_finished(self, result: DocumentResult) -> None: ...
 
@@ -156,8 +163,13 @@ async def convert_document(
     *,
     extract_text: bool = False,
     checkpoints: Checkpoints | None = None,
+    turn: DocumentTurn | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
+
+    ``turn`` places the document in an overlapping batch (shared request
+    slots, its rank among the documents); without one the document has
+    ``convert.concurrency`` slots of its own.
 
     Raises the input errors of :mod:`docling_hybrid_cli.errors` before any
     request is sent, and :class:`OutputBusy` if another run is writing the
@@ -179,6 +191,8 @@ async def convert_document(
         figure_prefix=figure_prefix,
     )
     result = DocumentResult(job=job)
+    if turn is None:
+        turn = DocumentTurn(RequestSlots(convert.concurrency))
     async with renderer:
         result.page_count = await renderer.open()
         pages = parse_page_range(job.pages, result.page_count)
@@ -196,7 +210,8 @@ async def convert_document(
             )
             writer.open()
             observer.document_started(job, pages)
-            run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache)
+            turn.opened(len(pages))
+            run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache, turn)
             if DOCLING_FORMATS.intersection(convert.to):
                 from .docling_document import DoclingCollector
 
@@ -233,8 +248,6 @@ async def convert_document(
 _RENDERS_IN_FLIGHT = 2
 _WORKERS_PER_SLOT = 2
 """Pages in progress per request slot: the spare ones use the slots of pages asleep in a backoff."""
-_NOT_STARTED = sys.maxsize
-"""The slot priority of a worker still to take a page: after every page back from a backoff."""
 
 
 class _DocumentRun:
@@ -249,6 +262,7 @@ class _DocumentRun:
         writer: MarkdownWriter,
         result: DocumentResult,
         cache: PageCache | None,
+        turn: DocumentTurn,
     ) -> None:
         self.renderer = renderer
         self.chain = chain
@@ -258,7 +272,8 @@ class _DocumentRun:
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
-        self.slots = RequestSlots(convert.concurrency)
+        self.turn = turn
+        self.slots = turn.slots
         self.deferred: dict[int, PageResult] = {}
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
@@ -284,7 +299,8 @@ class _DocumentRun:
             # the blocks, so memory does not grow with the page count.
             names = tuple(Figure(name=f.name, data=b"") for f in page.text.figures)
             page.text = replace(page.text, figures=names, blocks=())
-        self.observer.page_finished(page)
+        self.observer.page_finished(self.result.job, page)
+        self.turn.report(finished=1)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
@@ -296,14 +312,14 @@ class _DocumentRun:
 
     async def _pass(self, pages: list[int]) -> None:
         queue: asyncio.Queue[PageImage | None] = asyncio.Queue(maxsize=self.convert.render_ahead)
-        workers = max(1, min(self.convert.concurrency * _WORKERS_PER_SLOT, len(pages)))
+        workers = max(1, min(self.slots.size * _WORKERS_PER_SLOT, len(pages)))
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._produce(pages, queue, workers))
                 for _ in range(workers):
                     group.create_task(self._work(queue))
         except BaseExceptionGroup as group_error:
-            raise _first_error(group_error) from None
+            raise first_error(group_error) from None
 
     async def _produce(
         self, pages: list[int], queue: asyncio.Queue[PageImage | None], workers: int
@@ -321,7 +337,7 @@ class _DocumentRun:
                 if self.cache is not None and (cached := self.cache.load(page_no)) is not None:
                     self.finish(cached)
                     continue
-                self.observer.page_state(page_no, "rendering")
+                self.observer.page_state(self.result.job, page_no, "rendering")
                 window.append((page_no, asyncio.create_task(self.renderer.render(page_no))))
                 if len(window) >= _RENDERS_IN_FLIGHT:
                     await self._enqueue(*window.popleft(), queue)
@@ -330,6 +346,7 @@ class _DocumentRun:
         finally:
             for _, task in window:
                 task.cancel()
+        self.turn.report(handed_off=True)
         for _ in range(workers):
             await queue.put(None)
 
@@ -348,7 +365,7 @@ class _DocumentRun:
         self.result.render_ms += image.render_ms
         self.result.encode_ms += image.encode_ms
         self.result.image_bytes += len(image.data)
-        self.observer.page_state(page_no, "queued")
+        self.observer.page_state(self.result.job, page_no, "queued")
         await queue.put(image)
 
     async def _work(self, queue: asyncio.Queue[PageImage | None]) -> None:
@@ -358,13 +375,14 @@ class _DocumentRun:
         only pages asleep before a retry add to the images in memory.
         """
         while True:
-            async with self.slots.hold(priority=_NOT_STARTED) as lease:
+            async with self.slots.hold(priority=self.turn.priority(NOT_STARTED)) as lease:
                 if (image := await queue.get()) is None:
                     return
-                page_no = lease.priority = image.page
+                page_no = image.page
+                lease.priority = self.turn.priority(page_no)
 
                 def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
-                    self.observer.page_state(_page, state, detail)
+                    self.observer.page_state(self.result.job, _page, state, detail)
 
                 page_result = await self.chain.convert(image, notify)
             del image
@@ -388,10 +406,10 @@ def _merge_passes(first: PageResult, last: PageResult) -> PageResult:
     return last
 
 
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """A task group wraps failures; callers want the one that mattered, unwrapped."""
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _first_error(exc)
+            return first_error(exc)
         return exc
     return group

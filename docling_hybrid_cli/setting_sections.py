@@ -32,6 +32,13 @@ class ConvertSettings(BaseModel):
     )
     concurrency: int = Field(default=16, ge=1, le=1024)
     render_ahead: int = Field(default=4, ge=1, le=256)
+    open_documents: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Documents of a batch converted at once: the next opens when the open "
+        "ones have handed every page to a request slot. 1: one after another.",
+    )
     skip_blank_pages: bool = Field(
         default=True,
         description="A page without a text layer whose image is blank becomes an empty page "

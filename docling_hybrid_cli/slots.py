@@ -13,9 +13,11 @@ back before the next attempt. Code that runs outside any pipeline (a
 ``check-server`` probe, a unit test) holds no slot and simply sleeps.
 
 Free slots go to the waiting page with the lowest priority number -- the
-pipeline passes the page number -- so a page coming back from a backoff is
-served before pages that have not started yet: the ordered output is held
-back by the earliest unfinished page, and that is usually the one retrying.
+pipeline passes the document's rank in the batch and the page number, folded
+into one int (:mod:`~docling_hybrid_cli.turns`) -- so a page coming back from
+a backoff is served before pages that have not started yet, and an earlier
+document's pages before a later one's: the ordered output is held back by the
+earliest unfinished page, and that is usually the one retrying.
 """
 
 from __future__ import annotations

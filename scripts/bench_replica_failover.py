@@ -53,9 +53,9 @@ class Trigger:
 
     def document_started(self, job: object, pages: object) -> None: ...
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None: ...
+    def page_state(self, job: object, page: int, state: str, detail: str = "") -> None: ...
 
-    def page_finished(self, result: PageResult) -> None:
+    def page_finished(self, job: object, result: PageResult) -> None:
         self.done += 1
         if self.pid is not None and self.done == self.after:
             os.kill(self.pid, self.sig)

@@ -45,10 +45,10 @@ class _Quiet:
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
         return None
 
-    def page_state(self, page: int, state: PageState, detail: str = "") -> None:
+    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
         return None
 
-    def page_finished(self, result: PageResult) -> None:
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
         return None
 
     def document_finished(self, result: DocumentResult) -> None:

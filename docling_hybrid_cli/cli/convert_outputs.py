@@ -95,25 +95,28 @@ class ShownOutput:
 
     With ``-o -`` that is stdout (not the temporary file behind it); without
     ``--to md`` it is the first format asked for (``doc.json``), not a
-    ``doc.md`` that is never written.
+    ``doc.md`` that is never written. Every call passes the same renamed job
+    (an equal, hashable value), so progress that keys on the job still matches.
     """
 
     def __init__(self, inner: PlainProgress | RichProgress, shown: Callable[[Path], Path]) -> None:
         self._inner = inner
         self._shown = shown
 
+    def _job(self, job: DocumentJob) -> DocumentJob:
+        return dataclasses.replace(job, output=self._shown(job.output))
+
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
-        shown = dataclasses.replace(job, output=self._shown(job.output))
-        self._inner.document_started(shown, pages)
+        self._inner.document_started(self._job(job), pages)
 
-    def page_state(self, page: int, state: PageState, detail: str = "") -> None:
-        self._inner.page_state(page, state, detail)
+    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
+        self._inner.page_state(self._job(job), page, state, detail)
 
-    def page_finished(self, result: PageResult) -> None:
-        self._inner.page_finished(result)
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
+        self._inner.page_finished(self._job(job), result)
 
     def document_finished(self, result: DocumentResult) -> None:
-        self._inner.document_finished(result)
+        self._inner.document_finished(dataclasses.replace(result, job=self._job(result.job)))
 
     def notice(self, message: str) -> None:
         self._inner.notice(message)

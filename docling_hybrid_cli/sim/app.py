@@ -73,7 +73,7 @@ class MockApp:
         exchange = Exchange()
         response: Response | None = None
         if is_chat:
-            self.counters.chat_started()
+            exchange.started = self.counters.chat_started()
         try:
             response = await self._dispatch(request, exchange)
         finally:

@@ -108,6 +108,11 @@ class RequestRecord:
     width: int | None = None
     height: int | None = None
     fault: str | None = None
+    started: int | None = None
+    """A chat request's number on the server's event clock when it arrived (None: not chat)."""
+    finished: int | None = None
+    """Its number on the same clock when it was recorded, just before the answer went out:
+    ``a.started < b.finished`` says ``a`` reached the server before ``b`` was answered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,9 @@ The server's loop thread writes and any thread reads, so everything goes through
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from docling_hybrid_cli.sim.config import MockStats, RequestRecord
 
@@ -27,10 +28,13 @@ class Exchange:
     width: int | None = None
     height: int | None = None
     fault: str | None = None
+    started: int | None = None
 
     def record(self, path: str, status: int | None) -> RequestRecord:
         """The finished request as :class:`RequestRecord`; ``status`` None if none was sent."""
-        return RequestRecord(path, status, self.image_sha1, self.width, self.height, self.fault)
+        return RequestRecord(
+            path, status, self.image_sha1, self.width, self.height, self.fault, self.started
+        )
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._events = itertools.count()
+        """The event clock of ``RequestRecord.started``/``finished``: order without wall time."""
         self._tally = _Tally()
         self._metrics = _Metrics()
 
@@ -68,19 +74,20 @@ class Counters:
         with self._lock:
             self._tally.connections_opened += 1
 
-    def chat_started(self) -> None:
-        """A request reached a chat path (counted even if it is then rejected)."""
+    def chat_started(self) -> int:
+        """A request reached a chat path (counted even if it is then rejected): its event number."""
         with self._lock:
             t = self._tally
             t.chat_requests += 1
             t.in_flight += 1
             t.max_in_flight = max(t.max_in_flight, t.in_flight)
+            return next(self._events)
 
     def request_finished(self, record: RequestRecord, *, chat: bool) -> None:
         """Record a request; called before the reply is written, so a client that has its
         answer also sees it in the stats."""
         with self._lock:
-            self._tally.requests.append(record)
+            self._tally.requests.append(replace(record, finished=next(self._events)))
             if chat:
                 self._tally.in_flight -= 1
 

@@ -53,11 +53,11 @@ class KillAfter:
 
     def document_started(self, job: object, pages: object) -> None: ...
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None:
+    def page_state(self, job: object, page: int, state: str, detail: str = "") -> None:
         if "another replica" in detail:
             self.moves.append(detail)
 
-    def page_finished(self, result: PageResult) -> None:
+    def page_finished(self, job: object, result: PageResult) -> None:
         self.finished += 1
         if self.finished == self.count:
             self.served_before_kill = self.server.stats.chat_ok

@@ -93,14 +93,14 @@ class Recorder:
     def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
         self.started = list(pages)
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None:
+    def page_state(self, job: DocumentJob, page: int, state: str, detail: str = "") -> None:
         self.states.append((page, state))
         if state == "queued":  # rendered, image now held in memory
             self._rendered.add(page)
             self.alive += 1
             self.max_alive = max(self.max_alive, self.alive)
 
-    def page_finished(self, result: PageResult) -> None:
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
         self.finished.append(result)
         if result.page in self._rendered:
             self.alive -= 1

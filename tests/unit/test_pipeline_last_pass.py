@@ -80,10 +80,10 @@ class Finished:
     def document_started(self, job: DocumentJob, pages: object) -> None:
         return None
 
-    def page_state(self, page: int, state: str, detail: str = "") -> None:
+    def page_state(self, job: DocumentJob, page: int, state: str, detail: str = "") -> None:
         self.details.append((page, state, detail))
 
-    def page_finished(self, result: PageResult) -> None:
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
         self.order.append(result.page)
 
     def document_finished(self, result: DocumentResult) -> None:

@@ -45,3 +45,18 @@ def test_reset_keeps_requests_in_flight() -> None:
     assert [(r.path, r.status, r.fault) for r in stats.requests] == [(CHAT, 200, "empty")]
     counters.chat_started()
     assert counters.snapshot().max_in_flight == 1
+
+
+def test_event_clock_orders_arrivals_and_answers() -> None:
+    """``started``/``finished`` share one clock: a request that arrived while another was
+    being answered has ``started`` below the other's ``finished``."""
+    counters = Counters()
+    first = Exchange(started=counters.chat_started())
+    second = Exchange(started=counters.chat_started())
+    counters.request_finished(second.record(CHAT, 200), chat=True)
+    counters.request_finished(first.record(CHAT, 200), chat=True)
+    counters.request_finished(Exchange().record("/health", 200), chat=False)
+    late, early, health = counters.snapshot().requests
+    assert (early.started, late.started) == (0, 1)
+    assert (late.finished, early.finished) == (2, 3)
+    assert health.started is None and health.finished == 4
