@@ -17,6 +17,7 @@ from pathlib import Path
 from .errors import OutputError, UsageError
 from .formats import SUFFIXES, format_for_suffix, output_paths
 from .pipeline import DocumentJob
+from .sources import SUPPORTED_SUFFIXES
 
 __all__ = ["DEFAULT_GLOB", "check_report", "plan_jobs"]
 
@@ -80,6 +81,12 @@ def plan_jobs(
         raise UsageError(
             f"-o {output}: {output.suffix} is not an output of this run ({wanted}); "
             f"add --to {named} or name a {wanted} file"
+        )
+    if output is not None and not output.is_dir() and output.suffix.lower() in SUPPORTED_SUFFIXES:
+        # Most likely the input named twice; a folder called "x.pdf" helps nobody.
+        raise UsageError(
+            f"-o {output}: {output.suffix} is an input type, not an output; "
+            "name a .md file (or another --to format's file) or a directory"
         )
     single_file_output = named is not None and len(files) == 1 and files[0][1] is None
     if output is not None and not single_file_output and output.exists() and not output.is_dir():

@@ -229,6 +229,22 @@ def test_an_output_file_of_a_format_not_asked_for_is_refused(tmp_path: Path) -> 
         plan_jobs([pdf], output=tmp_path / "report.json")
 
 
+@pytest.mark.parametrize("name", ["copy.pdf", "scan.PNG", "out.tiff"])
+def test_an_output_named_like_an_input_is_refused(tmp_path: Path, name: str) -> None:
+    """``-o in.pdf`` is a slip (the input named twice), not a folder to create."""
+    pdf = touch(tmp_path / "in.pdf")
+    with pytest.raises(UsageError, match="is an input type, not an output"):
+        plan_jobs([pdf], output=tmp_path / name)
+
+
+def test_an_existing_directory_named_like_an_input_is_still_a_directory(tmp_path: Path) -> None:
+    pdf = touch(tmp_path / "in.pdf")
+    (tmp_path / "out.pdf").mkdir()
+    assert outputs(plan_jobs([pdf], output=tmp_path / "out.pdf")) == {
+        pdf: tmp_path / "out.pdf" / "in.md"
+    }
+
+
 def test_outputs_of_other_formats_clash_too(tmp_path: Path) -> None:
     """a.pdf and a.tiff in one -o DIR would write the same a.json (and a.md)."""
     a, b = touch(tmp_path / "x" / "a.pdf"), touch(tmp_path / "y" / "a.tiff", b"II*\x00")
