@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 from .chain import FallbackChain
 from .checkpoint import Checkpoints, PageCache
 from .errors import DoclingHybridError, OutputWriteError
+from .formats import DOCLING_FORMATS, output_paths
 from .memory import tune_glibc_malloc
 from .output import MarkdownWriter
 from .outputlock import OutputLock
@@ -216,10 +217,11 @@ async def convert_document(
             turn.opened(len(pages))
             run = _DocumentRun(renderer, chain, convert, observer, writer.add, result, cache, turn)
             run.engine = engine
-            if "json" in convert.to:
+            if DOCLING_FORMATS.intersection(convert.to):
                 from .docling_document import DoclingCollector
 
-                run.docling = DoclingCollector(job.output.with_suffix(".json"), figures_dir)
+                paths = output_paths(job.output, convert.to)
+                run.docling = DoclingCollector(paths, figures_dir, convert.json_images)
             try:
                 done = await run.pages(pages)
                 result.pages = [done[p] for p in pages]
@@ -305,7 +307,7 @@ class _DocumentRun:
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
         self.docling: DoclingCollector | None = None
-        """Keeps the pages' blocks for the DoclingDocument (``--to json``)."""
+        """Keeps the pages' blocks for the DoclingDocument (``--to json|html|text|doctags``)."""
 
     def finish(self, page: PageResult) -> None:
         """Record a page's final state: checkpoint, output, progress.

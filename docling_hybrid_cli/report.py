@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .formats import output_paths, primary_output
 from .keyguard import public_url
 from .output import page_record
 from .pages import PageResult
@@ -33,13 +34,19 @@ def _quality_fields(page: PageResult) -> dict[str, Any]:
     return page.quality.report_fields()
 
 
-def document_summary(result: DocumentResult) -> dict[str, Any]:
-    """Counts and rates for one document, as printed and as ``--json`` emits them."""
+def document_summary(result: DocumentResult, formats: Sequence[str] = ("md",)) -> dict[str, Any]:
+    """Counts and rates for one document, as printed and as ``--json`` emits them.
+
+    ``output`` is the document's primary output (its Markdown when asked
+    for); ``outputs`` every file written for it, by format (``--to``).
+    """
     pages = len(result.pages)
     seconds = max(result.seconds, 1e-9)
+    stem = result.job.output
     return {
         "input": str(result.job.source),
-        "output": str(result.job.output),
+        "output": str(primary_output(stem, formats)),
+        "outputs": {fmt: str(path) for fmt, path in output_paths(stem, formats).items()},
         "pages": pages,
         "converted": len(result.converted),
         "empty": len(result.empty),
@@ -96,7 +103,7 @@ def document_report(
         "cost": (spending or SpendingCap(settings.convert.max_cost)).to_dict(),
         "documents": [
             {
-                **document_summary(r),
+                **document_summary(r, settings.convert.to),
                 "page_results": [{**page_record(p), **_quality_fields(p)} for p in r.pages],
             }
             for r in results

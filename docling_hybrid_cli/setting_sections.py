@@ -11,10 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .formats import JsonImages, OutputFormat
 from .markdown_style import MarkdownStyle, MathStyle, TableStyle
-
-OutputFormat = Literal["md", "json"]
-"""What ``convert --to`` can write: the Markdown, or the DoclingDocument beside it."""
 
 __all__ = ["CacheSettings", "ConvertSettings", "RaySettings", "RetrySettings"]
 
@@ -50,8 +48,14 @@ class ConvertSettings(BaseModel):
     to: tuple[OutputFormat, ...] = Field(
         default=("md",),
         min_length=1,
-        description="Outputs per document: md (the Markdown) and json (a DoclingDocument, "
-        "needs the docling extra), written as <stem>.md and <stem>.json.",
+        description="Outputs per document, any combination: md (the Markdown), json (a "
+        "DoclingDocument), html, text and doctags (exported from it); all but md need the "
+        "docling extra. Written as <stem>.md, .json, .html, .txt and .doctags.",
+    )
+    json_images: JsonImages = Field(
+        default="referenced",
+        description="Figure crops in the DoclingDocument (and HTML): referenced (paths into "
+        "<stem>_images/), embedded (data URIs inside the file) or none.",
     )
     tables: TableStyle = Field(
         default="markdown",

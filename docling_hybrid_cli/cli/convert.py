@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import EXIT_TERMINATED, Interrupted, UsageError
+from .convert_outputs import ShownOutput, emit_markdown, show_stdout
+
+if TYPE_CHECKING:
+    from .progress import PlainProgress, RichProgress
 
 __all__ = ["register"]
 
@@ -34,7 +37,9 @@ def convert(
         typer.Option(
             "--output",
             "-o",
-            help="Markdown file (one input) or directory (default: <input stem>.md beside it).",
+            help="Output file (one input; its suffix may be any --to format's, the stem names "
+            "every output), directory (outputs under their input stems), or - for the "
+            "Markdown on stdout (default: beside each input).",
         ),
     ] = None,
     pages: Annotated[
@@ -131,8 +136,18 @@ def convert(
         typer.Option(
             "--to",
             metavar="FORMAT",
-            help="Output format, repeatable: md (the Markdown, default) or json (a "
-            "DoclingDocument as <stem>.json; needs pip install 'docling-hybrid-ocr[docling]').",
+            help="Output format, repeatable: md (the Markdown, default), json (a DoclingDocument), "
+            "html, text (.txt) or doctags, exported from it (all but md need pip install "
+            "'docling-hybrid-ocr[docling]').",
+        ),
+    ] = None,
+    json_images: Annotated[
+        str | None,
+        typer.Option(
+            "--json-images",
+            metavar="referenced|embedded|none",
+            help="Figure crops in the JSON and HTML: paths into <stem>_images/ (referenced, "
+            "the default), data URIs inside the file (embedded) or left out (none).",
         ),
     ] = None,
     no_cache: Annotated[
@@ -143,8 +158,8 @@ def convert(
         bool,
         typer.Option(
             "--skip-existing",
-            help="Skip documents whose Markdown exists, is newer than the input and was "
-            "written with the same settings (read from the manifest beside the outputs).",
+            help="Skip documents whose outputs (every --to format) exist, are newer than the "
+            "input and were written with the same settings (read from the manifest beside them).",
         ),
     ] = False,
     cache_encrypted: Annotated[
@@ -204,10 +219,13 @@ def convert(
     import asyncio
 
     from ..batch import convert_batch
-    from ..jobs import plan_jobs
+    from ..formats import DOCLING_FORMATS, primary_output
+    from ..jobs import check_report, plan_jobs
     from ..settings import load_settings
     from ..sources import count_source_pages
     from .console import one_or_many, stderr_is_tty
+    from .convert_outputs import check_stdout, is_stdout, stdout_workdir
+    from .password import resolve_password
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -219,6 +237,7 @@ def convert(
         ("convert.max_cost", max_cost),
         ("convert.tables", tables),
         ("convert.math", math),
+        ("convert.json_images", json_images),
     ):
         if value is not None:
             overrides[key] = value
@@ -244,19 +263,21 @@ def convert(
         from ..ray_engine import require_ray
 
         require_ray()
-    if "json" in settings.convert.to:
+    formats = settings.convert.to
+    if to_stdout := is_stdout(output):
+        check_stdout(inputs, formats, json_out=json_out, skip_existing=skip_existing)
+    if DOCLING_FORMATS.intersection(formats):
         from ..docling_document import require_docling_core
 
-        require_docling_core()
-    password = _resolve_password(password, password_env)
-    jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
-    if "json" in settings.convert.to and report is not None:
-        for job in jobs:
-            if job.output.with_suffix(".json").resolve() == report.resolve():
-                raise UsageError(
-                    f"--report {report} is the DoclingDocument of {job.source}; "
-                    "write the report elsewhere"
-                )
+        require_docling_core(formats)
+    password = resolve_password(password, password_env)
+    if to_stdout:
+        output = ctx.with_resource(stdout_workdir())
+    jobs = plan_jobs(
+        inputs, output=output, pattern=glob, pages=pages, password=password, formats=formats
+    )
+    if report is not None:
+        check_report(jobs, report, formats)
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
@@ -274,7 +295,12 @@ def convert(
         )
     else:
         engine = contextlib.nullcontext(None)
-    observer = make_progress(verbose=verbose, tty=stderr_is_tty())
+    progress = make_progress(verbose=verbose, tty=stderr_is_tty())
+    observer: ShownOutput | PlainProgress | RichProgress = progress
+    if to_stdout or "md" not in formats:
+        observer = ShownOutput(
+            progress, lambda stem: Path("-") if to_stdout else primary_output(stem, formats)
+        )
 
     try:
         with engine as on_ray, _sigterm_as_interrupt() as terminated:
@@ -307,15 +333,17 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(
-            report,
-            document_report(
-                batch.documents, settings, batch.spending, engine=batch.engine, nodes=batch.nodes
-            ),
+        payload = document_report(
+            batch.documents, settings, batch.spending, engine=batch.engine, nodes=batch.nodes
         )
+        if to_stdout:
+            show_stdout(payload["documents"])
+        write_json(report, payload)
+    if to_stdout:
+        emit_markdown(jobs[0].output)
     from .summary import print_summary
 
-    print_summary(batch, settings, json_out=json_out)
+    print_summary(batch, settings, json_out=json_out, to_stdout=to_stdout)
     raise typer.Exit(batch.exit_code)
 
 
@@ -359,34 +387,3 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
         yield seen
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _resolve_password(password: str | None, env_var: str | None) -> str | None:
-    """The one password of the run, from the flag, a variable, or a hidden prompt.
-
-    ``--password -`` asks once, before any progress display starts; the same
-    password is tried on every encrypted input of the run.
-    """
-    import os
-
-    from ..errors import UsageError
-
-    if password is not None and env_var is not None:
-        raise UsageError("give --password or --password-env, not both")
-    if env_var is not None:
-        value = os.environ.get(env_var)
-        if not value:
-            raise UsageError(f"--password-env {env_var}: the variable is not set")
-        password = value
-    elif password == "-":
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = typer.prompt("PDF password", hide_input=True, err=True)
-        if not password:
-            raise UsageError("--password -: no password given")
-    if password:
-        from ..redact import register_secret
-
-        register_secret(password)
-    return password

@@ -6,6 +6,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from .convert_outputs import show_stdout
+
 if TYPE_CHECKING:
     from ..batch import BatchResult
     from ..settings import Settings
@@ -13,12 +15,16 @@ if TYPE_CHECKING:
 __all__ = ["print_summary"]
 
 
-def print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:
+def print_summary(
+    batch: BatchResult, settings: Settings, *, json_out: bool, to_stdout: bool = False
+) -> None:
     """One line per document on stderr (and JSON on stdout with --json)."""
     from ..redact import redact
     from ..report import document_summary
 
-    summaries = [document_summary(doc) for doc in batch.documents]
+    summaries = [document_summary(doc, settings.convert.to) for doc in batch.documents]
+    if to_stdout:
+        show_stdout(summaries)
     if json_out:
         payload = {
             "engine": batch.engine,
@@ -52,7 +58,7 @@ def print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> 
         line = (
             f"{summary['converted']}/{summary['pages']} pages converted in "
             f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
-            f"{summary['completion_tokens']} tokens) -> {summary['output']}"
+            f"{summary['completion_tokens']} tokens) -> {', '.join(summary['outputs'].values())}"
         )
         if summary["empty"]:
             empty_pages = ", ".join(map(str, summary["empty_pages"]))
