@@ -29,15 +29,10 @@ from .errors import (
     UsageError,
 )
 from .manifest import FinishedDocuments
-from .pipeline import (
-    ConvertObserver,
-    DocumentJob,
-    DocumentResult,
-    convert_document,
-    request_slots,
-)
+from .pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from .scheduler import convert_overlapping
 from .settings import Settings
+from .slots import request_slots
 from .spending import SpendingCap
 from .turns import DocumentTurn
 
@@ -66,6 +61,12 @@ class BatchResult:
     """Every cost the servers reported in this run, failed attempts included, and the cap."""
     concurrency: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Adaptive backends' replica limits at the end, each with its bounded trace."""
+    engine: str = "local"
+    """Where the pages were converted: ``local`` (this process) or ``ray`` (``convert --ray``)."""
+    nodes: int = 1
+    """Machines that converted pages: 1 locally, the Ray nodes that ran tasks with ``--ray``."""
+    engine_detail: dict[str, Any] = field(default_factory=dict)
+    """What the engine did beyond the pages (Ray: tasks, retries, the shared budget's figures)."""
 
     @property
     def exit_code(self) -> int:
@@ -145,7 +146,7 @@ async def convert_batch(
         outcomes = await convert_overlapping(
             pending,
             convert_one,
-            request_slots(settings.convert, chain),
+            request_slots(settings.convert.concurrency, chain.request_capacity()),
             open_documents=settings.convert.open_documents,
             render_ahead=settings.convert.render_ahead,
         )

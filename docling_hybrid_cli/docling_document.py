@@ -1,12 +1,15 @@
-"""The converted document as a DoclingDocument (``convert --to json``), built from its blocks.
+"""The converted document as a DoclingDocument (``convert --to json|html|text|doctags``).
 
 docling's data model (https://github.com/docling-project/docling-core) is what
 docling's chunkers, exporters and integrations read. Each page's blocks
 (:mod:`~docling_hybrid_cli.blocks`) become its items, with the model's layout
 label mapped to docling's and each box as provenance in page points, bottom-left
 origin -- as docling's own PDF pipeline stores them. Pages a backend gave no
-boxes for get the whole page as every item's box; failed pages are pages with
-no items, so nothing is silently missing.
+boxes get the whole page as every item's box; failed pages are pages with
+no items, so nothing is silently missing. Tables are read by
+:mod:`~docling_hybrid_cli.docling_tables`, lists by
+:mod:`~docling_hybrid_cli.docling_lists`; the files are written by
+:mod:`~docling_hybrid_cli.docling_exports`.
 
 ``docling-core`` is an optional extra (``pip install 'docling-hybrid-ocr[docling]'``):
 it is imported only when a document is built, never by ``--help`` or a
@@ -15,9 +18,9 @@ Markdown-only run.
 
 from __future__ import annotations
 
-import json
+import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,23 +33,21 @@ from .blocks import (
     SUB_TITLE,
     TABLE,
     TABLE_CAPTIONS,
+    TEXT,
     TITLE,
     Block,
     Box,
 )
-from .errors import OutputError, OutputWriteError, UsageError
-from .html_tables import table_cells
-from .output import atomic_write_text
+from .docling_exports import document_json, write_exports
+from .docling_lists import ListState, list_entries
+from .docling_tables import table_data
+from .errors import OutputWriteError, UsageError
+from .formats import DOCLING_FORMATS, JsonImages
 from .pages import PageResult
 
 if TYPE_CHECKING:
-    from docling_core.types.doc import (
-        DoclingDocument,
-        ImageRef,
-        NodeItem,
-        ProvenanceItem,
-        TableData,
-    )
+    from docling_core.types.doc import DoclingDocument, ImageRef, NodeItem, ProvenanceItem
+    from pydantic import AnyUrl
 
     from .page_source import PageSource
 
@@ -67,7 +68,8 @@ _FOOTNOTES = frozenset({"footnote", "table_footnote", "page_footnote"})
 _WRAPPERS = re.compile(r"</?(?:center|div)\b[^>]*>", re.IGNORECASE)
 """Layout wrappers DeepSeek-OCR puts around captions and titles; their content is kept."""
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]*")
-_PIPE_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_MARKDOWN_IMAGE = re.compile(r"^!\[(?P<alt>[^\]\n]*)\]\([^)\n]*\)$")
+"""A paragraph that is one Markdown image: a chat model's figure (no crop of ours to point to)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,8 @@ class DocPage:
 
     ``figures_dir`` is the folder the page's figure crops were written to,
     beside the JSON: a picture references its crop there (a relative path, as
-    docling's own ``save_as_json`` in referenced mode writes it).
+    docling's own ``save_as_json`` in referenced mode writes it), or holds it
+    as a data URI (``images="embedded"``), or has no image (``"none"``).
     """
 
     page: int
@@ -84,19 +87,28 @@ class DocPage:
     height: float
     blocks: tuple[Block, ...] | None
     figures_dir: Path | None = None
+    images: JsonImages = "referenced"
 
 
 class DoclingCollector:
-    """Keeps each finished page's blocks until the document is done, then writes the JSON.
+    """Keeps each finished page's blocks until the document is done, then writes its files.
 
     The pipeline drops a page's blocks once its Markdown is written, so they
     are kept here -- text and boxes only (figure bytes are on disk already),
     a few kilobytes a page. A failed page is kept as None: a page with no items.
+    ``paths`` maps each DoclingDocument format asked for (json, html, text,
+    doctags) to its file.
     """
 
-    def __init__(self, path: Path, figures_dir: Path | None = None) -> None:
-        self.path = path
+    def __init__(
+        self,
+        paths: Mapping[str, Path],
+        figures_dir: Path | None = None,
+        images: JsonImages = "referenced",
+    ) -> None:
+        self.paths = {fmt: path for fmt, path in paths.items() if fmt in DOCLING_FORMATS}
         self.figures_dir = figures_dir
+        self.images = images
         self._blocks: dict[int, tuple[Block, ...] | None] = {}
 
     def add(self, result: PageResult) -> None:
@@ -104,28 +116,35 @@ class DoclingCollector:
         self._blocks[result.page] = None if text is None else text.page_blocks()
 
     async def write(self, source: PageSource, pages: Sequence[int]) -> None:
-        """Build the document of ``pages`` (sizes read from ``source``) and write it atomically."""
+        """Build the document of ``pages`` (sizes read from ``source``) and write its files."""
         doc_pages = []
         for page in pages:
             width, height = await source.page_size(page)
             blocks = self._blocks.get(page)
-            doc_pages.append(DocPage(page, width, height, blocks, self.figures_dir))
+            doc_pages.append(DocPage(page, width, height, blocks, self.figures_dir, self.images))
+        self._blocks.clear()
+        name = next(iter(self.paths.values())).stem if self.paths else "document"
         try:
-            text = document_json(build_document(self.path.stem, doc_pages))
+            doc = build_document(name, doc_pages)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise OutputWriteError(f"cannot build the DoclingDocument {self.path}: {exc}") from None
-        try:
-            atomic_write_text(self.path, text)
-        except OutputError as exc:
-            raise OutputWriteError(str(exc)) from None
+            raise OutputWriteError(f"cannot build the DoclingDocument {name}: {exc}") from None
+        del doc_pages
+        write_exports(doc, self.paths, self.images)
 
 
-def require_docling_core() -> None:
-    """A :class:`UsageError` (exit 2) naming the install command when docling-core is missing."""
+def require_docling_core(formats: Sequence[str] = ("json",)) -> None:
+    """A :class:`UsageError` (exit 2) naming the install command when docling-core is missing.
+
+    ``formats`` are the ones asked for; only those built from a DoclingDocument need it.
+    """
+    wanted = [fmt for fmt in formats if fmt in DOCLING_FORMATS]
+    if not wanted:
+        return
     try:
         import docling_core.types.doc  # noqa: F401
     except ImportError:
-        raise UsageError(f"--to json needs docling-core: {INSTALL_HINT}") from None
+        flags = " ".join(f"--to {fmt}" for fmt in wanted)
+        raise UsageError(f"{flags} needs docling-core: {INSTALL_HINT}") from None
 
 
 def build_document(name: str, pages: Sequence[DocPage]) -> DoclingDocument:
@@ -133,25 +152,23 @@ def build_document(name: str, pages: Sequence[DocPage]) -> DoclingDocument:
     from docling_core.types.doc import DoclingDocument, Size
 
     doc = DoclingDocument(name=name)
+    lists = ListState(doc)  # a list may go on over a page break
     for page in pages:
         doc.add_page(page_no=page.page, size=Size(width=page.width, height=page.height))
         if page.blocks:
-            _PageBuilder(doc, page).add(page.blocks)
+            _PageBuilder(doc, page, lists).add(page.blocks)
+        elif page.blocks is None:
+            lists.close()  # a failed page: what follows it is not known to continue anything
     return doc
-
-
-def document_json(doc: DoclingDocument) -> str:
-    """The document as docling's own ``save_as_json`` writes it, for an atomic write."""
-    payload: dict[str, Any] = doc.export_to_dict(mode="json", by_alias=True, exclude_none=True)
-    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
 class _PageBuilder:
     """Adds one page's blocks to the document, captions linked to their table or picture."""
 
-    def __init__(self, doc: DoclingDocument, page: DocPage) -> None:
+    def __init__(self, doc: DoclingDocument, page: DocPage, lists: ListState) -> None:
         self.doc = doc
         self.page = page
+        self.lists = lists
 
     def add(self, blocks: Sequence[Block]) -> None:
         owners = _caption_owners(blocks)
@@ -197,14 +214,29 @@ class _PageBuilder:
         from docling_core.types.doc import ContentLayer, DocItemLabel
 
         doc, label, text = self.doc, block.label, _WRAPPERS.sub("", block.text).strip()
+        if label in _PAGE_HEADERS | _PAGE_FOOTERS:
+            if not text:
+                return None
+            kind = DocItemLabel.PAGE_HEADER if label in _PAGE_HEADERS else DocItemLabel.PAGE_FOOTER
+            prov = self._prov(block, text)
+            furniture: NodeItem = doc.add_text(
+                label=kind, text=text, prov=prov[0], content_layer=ContentLayer.FURNITURE
+            )
+            _more_prov(furniture, prov)
+            return furniture  # furniture does not interrupt a list running over the page break
+        if label == TEXT and (entries := list_entries(text)) is not None:
+            return self.lists.add(entries, self._prov(block, text))
+        self.lists.close()
         if block.is_image:
             prov = self._prov(block, "")
             image = self._figure(block)
             picture: NodeItem = doc.add_picture(prov=prov[0], image=image)
             _more_prov(picture, prov)
             return picture
+        if label == TEXT and (markdown_image := _MARKDOWN_IMAGE.match(text)):
+            return self._markdown_picture(block, markdown_image["alt"].strip())
         if label == TABLE:
-            data = _table_data(text)
+            data = table_data(text)
             if data is not None:
                 prov = self._prov(block, "")
                 table: NodeItem = doc.add_table(data=data, prov=prov[0])
@@ -226,11 +258,6 @@ class _PageBuilder:
             item = doc.add_formula(text=_latex(text), orig=text, prov=prov[0])
         elif label == CODE:
             item = doc.add_code(text=text, prov=prov[0])
-        elif label in _PAGE_HEADERS | _PAGE_FOOTERS:
-            kind = DocItemLabel.PAGE_HEADER if label in _PAGE_HEADERS else DocItemLabel.PAGE_FOOTER
-            item = doc.add_text(
-                label=kind, text=text, prov=prov[0], content_layer=ContentLayer.FURNITURE
-            )
         elif label in _FOOTNOTES:
             item = doc.add_text(label=DocItemLabel.FOOTNOTE, text=text, prov=prov[0])
         elif label in IMAGE_CAPTIONS | TABLE_CAPTIONS:
@@ -240,32 +267,53 @@ class _PageBuilder:
         _more_prov(item, prov)
         return item
 
+    def _markdown_picture(self, block: Block, alt: str) -> NodeItem:
+        """A chat model's Markdown image: a picture on the page, its alt text as caption."""
+        from docling_core.types.doc import DocItemLabel
+
+        prov = self._prov(block, "")
+        picture: NodeItem = self.doc.add_picture(prov=prov[0])
+        _more_prov(picture, prov)
+        if alt:
+            caption = self.doc.add_text(
+                label=DocItemLabel.CAPTION, text=alt, prov=self._prov(block, alt)[0], parent=picture
+            )
+            picture.captions.append(caption.get_ref())  # type: ignore[attr-defined]
+        return picture
+
     def _figure(self, block: Block) -> ImageRef | None:
         """The picture's crop in the figures folder, if there is one and it reads as an image.
 
-        Only the file's header is read, for its pixel size; its resolution
-        follows from that size over the box's width in points.
+        Referenced (the default), only the file's header is read, for its
+        pixel size; embedded, its bytes go into the document as a data URI
+        as they are (no re-encoding). The resolution follows from the pixel
+        size over the box's width in points.
         """
-        if self.page.figures_dir is None or not block.figures or not block.boxes:
+        page = self.page
+        if page.images == "none" or page.figures_dir is None or not block.figures:
+            return None
+        if not block.boxes:
             return None
         from docling_core.types.doc import ImageRef, Size
         from PIL import Image, UnidentifiedImageError
+        from pydantic import AnyUrl
 
-        name = block.figures[0]
+        path = page.figures_dir / block.figures[0]
         try:
-            with Image.open(self.page.figures_dir / name) as crop:
+            with Image.open(path) as crop:
                 width, height = crop.size
                 mimetype = Image.MIME.get(crop.format or "", "image/jpeg")
+            data = path.read_bytes() if page.images == "embedded" else b""
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
             return None
         left, _, right, _ = block.boxes[0]
-        box_inches = (right - left) * self.page.width / 72
+        box_inches = (right - left) * page.width / 72
         dpi = round(width / box_inches) if box_inches > 0 else 72
+        uri: AnyUrl | Path = Path(page.figures_dir.name) / block.figures[0]
+        if page.images == "embedded":
+            uri = AnyUrl(f"data:{mimetype};base64,{base64.b64encode(data).decode('ascii')}")
         return ImageRef(
-            mimetype=mimetype,
-            dpi=max(1, dpi),
-            size=Size(width=width, height=height),
-            uri=Path(self.page.figures_dir.name) / name,
+            mimetype=mimetype, dpi=max(1, dpi), size=Size(width=width, height=height), uri=uri
         )
 
     def _caption(self, block: Block, owner: NodeItem) -> None:
@@ -323,51 +371,3 @@ def _latex(text: str) -> str:
 
 def _heading_text(text: str) -> str:
     return _HEADING.sub("", text, count=1).strip()
-
-
-def _table_data(text: str) -> TableData | None:
-    """The table's grid with spans, from HTML or a GFM pipe table; None if it is neither."""
-    from docling_core.types.doc import TableCell, TableData
-
-    if "<table" in text.lower():
-        parsed = table_cells(text)
-        if parsed is None:
-            return None
-        rows, cols, spans = parsed
-        cells = [
-            TableCell(
-                text=cell.text,
-                row_span=cell.rowspan,
-                col_span=cell.colspan,
-                start_row_offset_idx=cell.row,
-                end_row_offset_idx=cell.row + cell.rowspan,
-                start_col_offset_idx=cell.col,
-                end_col_offset_idx=cell.col + cell.colspan,
-                column_header=cell.header,
-            )
-            for cell in spans
-        ]
-        return TableData(num_rows=rows, num_cols=cols, table_cells=cells)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) < 2 or not _PIPE_DELIMITER.match(lines[1]):
-        return None
-    grid = [_pipe_row(line) for line in lines[:1] + lines[2:]]
-    cols = max(len(row) for row in grid)
-    cells = [
-        TableCell(
-            text=value,
-            start_row_offset_idx=r,
-            end_row_offset_idx=r + 1,
-            start_col_offset_idx=c,
-            end_col_offset_idx=c + 1,
-            column_header=r == 0,
-        )
-        for r, row in enumerate(grid)
-        for c, value in enumerate(row)
-    ]
-    return TableData(num_rows=len(grid), num_cols=cols, table_cells=cells)
-
-
-def _pipe_row(line: str) -> list[str]:
-    cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
-    return [cell.strip().replace("\\|", "|") for cell in cells]

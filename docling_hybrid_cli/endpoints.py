@@ -42,10 +42,10 @@ import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from .client import ChatClient, ChatResult
-from .concurrency import AdaptiveLimit, Outcome
+from .client import ChatResult
+from .concurrency import Outcome
 from .errors import (
     BackendConnectError,
     BackendError,
@@ -53,7 +53,7 @@ from .errors import (
     BackendTimeout,
     BackendUnavailable,
 )
-from .keyguard import public_url
+from .replica import Replica
 from .server_load import outcome_of, start_pollers
 
 __all__ = [
@@ -61,88 +61,38 @@ __all__ = [
     "EndpointPool",
     "ProbeOutcome",
     "Replica",
+    "ReplicaBudget",
+    "SlotOutcome",
 ]
 
 PROBE_FAILURES_TO_EJECT = 2
 """Failed probes in a row (timeouts, 5xx) that eject a replica; a refused connection needs one."""
-LATENCY_WEIGHT = 0.3
-"""Weight of the newest answer in a replica's running mean latency: recent, not jumpy."""
 
 Moved = Callable[[str], None]
 """Told, in words, when a request leaves a replica for another (progress detail)."""
 
+SlotOutcome = Literal["ok", "overloaded", "failed", "unused"]
+"""How a request that held a slot ended: answered, the server was too busy (a timeout, a 5xx,
+a 429), any other failure, or the slot was given back unused (its replica was lost)."""
 
-class Replica:
-    """One server of a pool: its client, its load, its recent speed and its health."""
 
-    def __init__(
-        self,
-        url: str,
-        client: ChatClient,
-        capacity: int,
-        limit: AdaptiveLimit | None = None,
-    ) -> None:
-        self.url = url
-        """The replica's API root, as configured (``http://gpu1:8000/v1``)."""
-        self.client = client
-        self.fixed_capacity = capacity
-        self.limit = limit
-        """The replica's adaptive limit (``max_concurrency = "auto"``); None: fixed."""
-        self.outstanding = 0
-        self.latency_s: float | None = None
-        """Running mean of recent answers' latency; None until the first answer."""
-        self.ejected = False
-        self.reason = ""
-        """Why the replica was last ejected ("" while it never was)."""
-        self.probe_failures = 0
-        self.next_probe_at = 0.0
-        self.served = 0
-        self.ejections = 0
-        self.running: set[asyncio.Future[ChatResult]] = set()
+class ReplicaBudget(Protocol):
+    """Request slots shared with other processes: a replica's budget kept in one place.
 
-    @property
-    def label(self) -> str:
-        """The URL without credentials: what reports and messages show."""
-        return public_url(self.url)
+    Several clients on several machines (``convert --ray``) send to the same
+    replicas; each pool's own ``max_concurrency`` would let them together
+    overload a server. With a budget, a pool takes a slot from it before every
+    request and gives it back after, telling how the request went and how
+    long it took -- what a controller that adapts the limit needs.
+    """
 
-    @property
-    def capacity(self) -> int:
-        """Requests this replica may have in flight now: its controller's limit, or the fixed
-        ``max_concurrency``."""
-        return self.limit.limit if self.limit is not None else self.fixed_capacity
+    async def take(self, backend: str, replicas: Sequence[str]) -> tuple[str, object]:
+        """Wait for a slot on one of ``replicas`` (labels, best first); its label and lease."""
+        ...
 
-    @property
-    def bound(self) -> int:
-        """The most this replica's capacity can become (the ceiling, when adaptive)."""
-        return self.limit.ceiling if self.limit is not None else self.fixed_capacity
-
-    @property
-    def has_room(self) -> bool:
-        return self.outstanding < self.capacity
-
-    def rank(self) -> tuple[int, float]:
-        """Lower is better: fewest outstanding requests, then fastest recent answers."""
-        return (self.outstanding, self.latency_s if self.latency_s is not None else 0.0)
-
-    def record_latency(self, seconds: float) -> None:
-        if self.latency_s is None:
-            self.latency_s = seconds
-        else:
-            self.latency_s += LATENCY_WEIGHT * (seconds - self.latency_s)
-
-    def snapshot(self) -> dict[str, Any]:
-        """Plain figures for reports: URL, state, load and speed."""
-        return {
-            "url": self.label,
-            "state": "ejected" if self.ejected else "live",
-            "reason": self.reason or None,
-            "outstanding": self.outstanding,
-            "served": self.served,
-            "ejections": self.ejections,
-            "latency_s": round(self.latency_s, 4) if self.latency_s is not None else None,
-            "capacity": self.capacity,
-            "concurrency": self.limit.snapshot() if self.limit is not None else None,
-        }
+    def give_back(self, lease: object, latency_s: float | None, outcome: SlotOutcome) -> None:
+        """Return the slot of ``lease``; never blocks."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +134,8 @@ class EndpointPool:
         self._wake: asyncio.Event | None = None
         self._prober: asyncio.Task[None] | None = None
         self._pollers: list[asyncio.Task[None]] = []
+        self.budget: ReplicaBudget | None = None
+        """Slots shared with other clients, taken on top of each replica's own (``--ray``)."""
 
     @property
     def adaptive(self) -> bool:
@@ -229,9 +181,9 @@ class EndpointPool:
             self._pollers = start_pollers((r.client, r.limit) for r in self.replicas if r.limit)
         tried: list[Replica] = []
         while True:
-            replica = await self._acquire(tried)
+            replica, lease = await self._acquire(tried)
             try:
-                result = await self._send_on(replica, body)
+                result = await self._send_on(replica, body, lease)
             except _Ejected:
                 lost: BackendError = BackendUnavailable(
                     f"{self.backend}: replica {replica.label} was ejected mid-request "
@@ -271,21 +223,40 @@ class EndpointPool:
         if moved is not None:
             moved(f"{error} — sent to another replica")
 
-    async def _acquire(self, exclude: Collection[Replica]) -> Replica:
-        """Reserve a slot on the best replica, waiting while every live one is full."""
+    async def _acquire(self, exclude: Collection[Replica]) -> tuple[Replica, object | None]:
+        """Reserve a slot on the best replica, waiting while every live one is full.
+
+        With a shared budget the slot is the budget's too: it picks, among the
+        replicas with room here (best first), one with room everywhere.
+        """
         while True:
             replica = self.choose(exclude)
+            if replica is not None and self.budget is not None:
+                candidates = sorted(
+                    (r for r in self.replicas if not r.ejected and r.has_room and r not in exclude),
+                    key=Replica.rank,
+                )
+                label, lease = await self.budget.take(self.backend, [r.label for r in candidates])
+                replica = next(r for r in candidates if r.label == label)
+                if replica.ejected:  # lost while we waited for the budget
+                    self.budget.give_back(lease, None, "unused")
+                    continue
+                replica.outstanding += 1
+                return replica, lease
             if replica is not None:
                 replica.outstanding += 1
-                return replica
+                return replica, None
             if not any(not r.ejected and r not in exclude for r in self.replicas):
                 raise self._all_down()
             if self._changed is None:
                 self._changed = asyncio.Event()
             await self._changed.wait()
 
-    async def _send_on(self, replica: Replica, body: bytes) -> ChatResult:
-        """The request on ``replica``, as a task the replica can cancel if it is ejected."""
+    async def _send_on(self, replica: Replica, body: bytes, lease: object | None) -> ChatResult:
+        """The request on ``replica``, as a task the replica can cancel if it is ejected.
+
+        The budget's slot (``lease``) goes back with how the request went.
+        """
         task = asyncio.ensure_future(replica.client.chat(body))
         replica.running.add(task)
         limit = replica.limit
@@ -293,13 +264,16 @@ class EndpointPool:
             limit.sent()
         started = self._clock()
         outcome: Outcome = "other"
+        slot: SlotOutcome = "failed"
         tokens: int | None = None
         try:
             result = await task
-            outcome, tokens = "ok", result.completion_tokens
+            outcome, slot, tokens = "ok", "ok", result.completion_tokens
             return result
         except BackendError as exc:
             outcome = outcome_of(exc)
+            busy = isinstance(exc, BackendTimeout | BackendServerError) or exc.status == 429
+            slot = "overloaded" if busy else "failed"
             raise
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -315,8 +289,11 @@ class EndpointPool:
             if not task.done():
                 task.cancel()
             replica.outstanding -= 1
+            elapsed = self._clock() - started
             if limit is not None:
-                limit.done(self._clock() - started, outcome, tokens)
+                limit.done(elapsed, outcome, tokens)
+            if lease is not None and self.budget is not None:
+                self.budget.give_back(lease, elapsed, slot)
             self._notify()
 
     def _all_down(self) -> BackendConnectError:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .formats import output_paths, primary_output
 from .pipeline import DocumentJob, DocumentResult, figures_dir_for
 from .settings import Settings
 
@@ -112,27 +113,34 @@ class FinishedDocuments:
         return settings_fingerprint(self._settings, job.pages)
 
     def is_finished(self, job: DocumentJob) -> bool:
-        """Whether ``job``'s outputs exist, are newer than its input and match the manifest."""
+        """Whether ``job``'s outputs exist, are newer than its input and match the manifest.
+
+        The manifest hashes the document's primary output (its Markdown, or
+        the first format asked for without it); every other output asked for
+        must exist too.
+        """
         entry = self._entries(job.output.parent).get(job.output.name)
         if entry is None or not entry.complete or entry.settings != self.fingerprint(job):
             return False
-        if "json" in self._settings.convert.to and not job.output.with_suffix(".json").is_file():
-            return False  # the DoclingDocument asked for is missing (deleted, or never written)
+        formats = self._settings.convert.to
+        if not all(path.is_file() for path in output_paths(job.output, formats).values()):
+            return False  # an output asked for is missing (deleted, or never written)
+        primary = primary_output(job.output, formats)
         try:
-            source, output = job.source.stat(), job.output.stat()
+            source, output = job.source.stat(), primary.stat()
         except OSError:
             return False
         if output.st_mtime_ns <= source.st_mtime_ns or source.st_size != entry.source_size:
             return False
         if entry.figures and _count_files(figures_dir_for(job.output)) < entry.figures:
             return False
-        return _sha256(job.output) == entry.sha256
+        return _sha256(primary) == entry.sha256
 
     def record(self, result: DocumentResult) -> None:
         """Append the finished document's line to the manifest beside its output."""
         job = result.job
         try:
-            digest = _sha256(job.output)
+            digest = _sha256(primary_output(job.output, self._settings.convert.to))
             size = job.source.stat().st_size
         except OSError:
             return

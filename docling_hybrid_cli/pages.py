@@ -61,6 +61,8 @@ class PageImage:
     width: int
     height: int
     text_layer: str | None = None
+    text_boxes: tuple[tuple[float, float, float, float] | None, ...] = field(default=(), repr=False)
+    """Where each line of ``text_layer`` is, as page fractions (None: blank or unknown)."""
     figure_prefix: str = ""
     render_ms: float = 0.0
     encode_ms: float = 0.0

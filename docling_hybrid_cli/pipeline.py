@@ -7,19 +7,14 @@ Shape of a run::
                                                           out of order ──────┘ in order to disk
 
 The queue bound is the backpressure: the renderer stays at most
-``render_ahead`` pages ahead of the requests in flight, so memory depends on
-the request slots and ``render_ahead``, not on the page count. The slots are
-``convert.concurrency``; with ``"auto"`` (the default) they follow the sum of
-the first backend's current limits -- adaptive ones move while the run goes
-on (:mod:`~docling_hybrid_cli.concurrency`), up to the sum of their
-ceilings. There are twice as many workers as the most slots there may be: a
-page asleep before a retry lends its slot to a page that is ready to send
-(:mod:`~docling_hybrid_cli.slots`), so the server stays busy while some
-pages wait. A worker takes a slot before it takes a page, so page images in
-memory are at most the slots held, plus the pages asleep in a backoff (as
-many again at most, only while pages are retrying), plus ``render_ahead``
-queued and two being rendered. The writer puts pages on disk in order as soon as the
-prefix is complete.
+``render_ahead`` pages ahead of the requests in flight (``convert.concurrency``
+slots; ``"auto"``: the first backend's limits, which move), so memory depends
+on those and not on the page count. Twice as many workers as the most slots:
+a page asleep before a retry lends its slot to one ready to send
+(:mod:`~docling_hybrid_cli.slots`). A worker takes a slot before a page, so
+images in memory are at most the slots held, as many asleep in a backoff,
+``render_ahead`` queued and two being rendered. The writer puts pages on disk
+in order as soon as the prefix is complete.
 
 In a batch the request slots belong to the batch, not the document
 (:class:`DocumentTurn`): once a document has handed every page to its
@@ -39,22 +34,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .chain import FallbackChain
 from .checkpoint import Checkpoints, PageCache
+from .documents import DocumentJob, DocumentResult
 from .errors import DoclingHybridError, OutputWriteError
+from .formats import DOCLING_FORMATS, output_paths
 from .memory import tune_glibc_malloc
 from .output import MarkdownWriter
 from .outputlock import OutputLock
+from .page_engine import PageEngine, pages_by_engine
 from .pageranges import parse_page_range
 from .pages import AttemptError, Figure, PageImage, PageResult, PageState
 from .render import PageSource, RenderOptions
 from .settings import ConvertSettings
-from .slots import RequestSlots, slot_counts
+from .slots import request_slots, slot_counts
 from .sources import open_source
 from .turns import NOT_STARTED, DocumentTurn
 
@@ -66,11 +64,10 @@ __all__ = [
     "DocumentJob",
     "DocumentResult",
     "convert_document",
+    "convert_pages",
     "figures_dir_for",
     "first_error",
     "render_options",
-    "request_slots",
-    "slot_counts_for",
 ]
 
 
@@ -93,71 +90,6 @@ class ConvertObserver(Protocol):
         """Adaptive backends' replica limits changed: ``{backend: {replica URL: limit}}``."""
 
 
-@dataclass(frozen=True)
-class DocumentJob:
-    """One input document and where its Markdown goes."""
-
-    source: Path
-    output: Path
-    pages: str | None = None
-    password: str | None = None
-
-
-@dataclass
-class DocumentResult:
-    """Every page's outcome, in page order, plus timings for the summary and report."""
-
-    job: DocumentJob
-    # repr=False: asyncio.run formats the main task's result when it restores the
-    # SIGINT handler, and a full repr of a long document's pages is a transient
-    # string far larger than the pages themselves (docs/PERFORMANCE.md, target 3).
-    pages: list[PageResult] = field(default_factory=list, repr=False)
-    page_count: int = 0
-    seconds: float = 0.0
-    render_ms: float = 0.0
-    encode_ms: float = 0.0
-    image_bytes: int = 0
-
-    @property
-    def converted(self) -> list[PageResult]:
-        return [p for p in self.pages if p.ok]
-
-    @property
-    def failed(self) -> list[PageResult]:
-        return [p for p in self.pages if not p.ok]
-
-    @property
-    def empty(self) -> list[PageResult]:
-        """Converted pages with nothing to write: blank, or no backend found text."""
-        return [p for p in self.pages if p.empty]
-
-    @property
-    def by_backend(self) -> dict[str, int]:
-        """Pages each backend converted; empty pages are no backend's work."""
-        counts: dict[str, int] = {}
-        for page in self.converted:
-            assert page.text is not None
-            if not page.text.empty:
-                counts[page.text.backend] = counts.get(page.text.backend, 0) + 1
-        return counts
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum((p.text.completion_tokens or 0) for p in self.converted if p.text)
-
-
-def slot_counts_for(convert: ConvertSettings, chain: FallbackChain) -> tuple[int, int]:
-    """(Request slots now, the most there may be) for ``convert.concurrency`` and the chain's
-    first backend: :func:`~docling_hybrid_cli.slots.slot_counts`."""
-    now, most, adaptive = chain.request_capacity()
-    return slot_counts(convert.concurrency, (now, most), adaptive)
-
-
-def request_slots(convert: ConvertSettings, chain: FallbackChain) -> RequestSlots:
-    """A run's request slots, sized as ``convert.concurrency`` says (they follow ``auto``)."""
-    return RequestSlots(slot_counts_for(convert, chain)[0])
-
-
 def figures_dir_for(output: Path) -> Path:
     """Figures cropped from ``report.md`` go to ``report_images/`` beside it."""
     return output.with_name(f"{output.stem}_images")
@@ -178,13 +110,14 @@ def render_options(convert: ConvertSettings, *, extract_text: bool) -> RenderOpt
 
 async def convert_document(
     job: DocumentJob,
-    chain: FallbackChain,
+    chain: FallbackChain | None,
     convert: ConvertSettings,
     observer: ConvertObserver,
     *,
     extract_text: bool = False,
     checkpoints: Checkpoints | None = None,
     turn: DocumentTurn | None = None,
+    engine: PageEngine | None = None,
 ) -> DocumentResult:
     """Convert ``job`` and write its Markdown; failed pages become placeholders.
 
@@ -199,7 +132,8 @@ async def convert_document(
     after Ctrl-C (cancellation) a re-run sends only what is missing, and the
     partial file beside the output keeps the pages written so far. A write
     error on the output mid-run is an :class:`OutputWriteError`: its partial
-    file is removed, its checkpoints stay.
+    file is removed, its checkpoints stay. With an ``engine`` the pages not
+    checkpointed are converted by it instead of here (``chain`` may then be None).
     """
     started = time.perf_counter()
     tune_glibc_malloc()  # flat RSS on long documents (memory.py)
@@ -213,7 +147,7 @@ async def convert_document(
     )
     result = DocumentResult(job=job)
     if turn is None:
-        turn = DocumentTurn(request_slots(convert, chain))
+        turn = DocumentTurn(request_slots(convert.concurrency, _capacity(chain)))
     async with renderer:
         result.page_count = await renderer.open()
         pages = parse_page_range(job.pages, result.page_count)
@@ -232,11 +166,13 @@ async def convert_document(
             writer.open()
             observer.document_started(job, pages)
             turn.opened(len(pages))
-            run = _DocumentRun(renderer, chain, convert, observer, writer, result, cache, turn)
-            if "json" in convert.to:
+            run = _DocumentRun(renderer, chain, convert, observer, writer.add, result, cache, turn)
+            run.engine = engine
+            if DOCLING_FORMATS.intersection(convert.to):
                 from .docling_document import DoclingCollector
 
-                run.docling = DoclingCollector(job.output.with_suffix(".json"), figures_dir)
+                paths = output_paths(job.output, convert.to)
+                run.docling = DoclingCollector(paths, figures_dir, convert.json_images)
             try:
                 done = await run.pages(pages)
                 result.pages = [done[p] for p in pages]
@@ -265,6 +201,29 @@ async def convert_document(
     return result
 
 
+async def convert_pages(
+    renderer: PageSource,
+    pages: list[int],
+    chain: FallbackChain,
+    convert: ConvertSettings,
+    observer: ConvertObserver,
+    deliver: Callable[[PageResult], None],
+) -> DocumentResult:
+    """The page work of :func:`convert_document` alone, for a Ray task (:mod:`.ray_engine`).
+
+    No output, lock or checkpoint: ``deliver`` gets each final page as it
+    finishes (then the page's figures and blocks are dropped here: copy it).
+    """
+    result = DocumentResult(job=DocumentJob(source=Path("-"), output=Path("-")))
+    result.page_count = len(pages)
+    turn = DocumentTurn(request_slots(convert.concurrency, chain.request_capacity()))
+    turn.opened(len(pages))
+    run = _DocumentRun(renderer, chain, convert, observer, deliver, result, None, turn)
+    done = await run.pages(pages)
+    result.pages = [done[p] for p in pages]
+    return result
+
+
 _RENDERS_IN_FLIGHT = 2
 _WORKERS_PER_SLOT = 2
 """Pages in progress per request slot: the spare ones use the slots of pages asleep in a backoff."""
@@ -276,10 +235,10 @@ class _DocumentRun:
     def __init__(
         self,
         renderer: PageSource,
-        chain: FallbackChain,
+        chain: FallbackChain | None,
         convert: ConvertSettings,
         observer: ConvertObserver,
-        writer: MarkdownWriter,
+        sink: Callable[[PageResult], None],
         result: DocumentResult,
         cache: PageCache | None,
         turn: DocumentTurn,
@@ -288,7 +247,8 @@ class _DocumentRun:
         self.chain = chain
         self.convert = convert
         self.observer = observer
-        self.writer = writer
+        self.sink = sink  # the ordered writer, or a task's driver (convert_pages)
+        self.engine: PageEngine | None = None
         self.result = result
         self.cache = cache
         self.done: dict[int, PageResult] = {}
@@ -298,7 +258,7 @@ class _DocumentRun:
         """Pages that failed only for transient reasons in the first pass, kept for the last."""
         self.last_pass = False
         self.docling: DoclingCollector | None = None
-        """Keeps the pages' blocks for the DoclingDocument (``--to json``)."""
+        """Keeps the pages' blocks for the DoclingDocument (``--to json|html|text|doctags``)."""
         self._limits: dict[str, dict[str, int]] = {}
 
     def finish(self, page: PageResult) -> None:
@@ -312,7 +272,7 @@ class _DocumentRun:
         self.done[page.page] = page
         if self.cache is not None and not page.from_cache:
             self.cache.store(page)
-        self.writer.add(page)
+        self.sink(page)
         if self.docling is not None:
             self.docling.add(page)
         if page.text is not None and (page.text.figures or page.text.blocks):
@@ -324,18 +284,21 @@ class _DocumentRun:
         self.turn.report(finished=1)
 
     def _slot_counts(self) -> tuple[int, int]:
-        return slot_counts_for(self.convert, self.chain)
+        return slot_counts(self.convert.concurrency, _capacity(self.chain))
 
     def _follow_limits(self) -> None:
         """Resize the request slots to the adaptive limits, and show them when they moved."""
         self.slots.resize(self._slot_counts()[0])
-        limits = self.chain.concurrency_limits()
+        limits = self.chain.concurrency_limits() if self.chain is not None else {}
         if limits != self._limits:
             self._limits = limits
             self.observer.concurrency(limits)
 
     async def pages(self, pages: list[int]) -> dict[int, PageResult]:
         """Every page through the chain, then the transient failures once more."""
+        if self.engine is not None:
+            await pages_by_engine(self.engine, pages, self.cache, self.finish, self.result)
+            return self.done
         await self._pass(pages)
         if self.deferred:
             self.last_pass = True
@@ -417,6 +380,7 @@ class _DocumentRun:
                 def notify(state: PageState, detail: str = "", _page: int = page_no) -> None:
                     self.observer.page_state(self.result.job, _page, state, detail)
 
+                assert self.chain is not None  # only an engine run has none, and it renders nothing
                 page_result = await self.chain.convert(image, notify)
             del image
             if not self.last_pass and _only_transient(page_result):
@@ -424,6 +388,11 @@ class _DocumentRun:
                 notify("retrying", "server trouble on every backend; one more pass at the end")
                 continue
             self.finish(page_result)
+
+
+def _capacity(chain: FallbackChain | None) -> tuple[int, int, bool]:
+    """The chain's first backend's (limit now, most, adaptive?); one slot when an engine works."""
+    return chain.request_capacity() if chain is not None else (1, 1, False)
 
 
 def _only_transient(result: PageResult) -> bool:

@@ -35,7 +35,7 @@ from .page_source import PageSource
 from .pages import PageImage
 from .pdfdoc import Recycling, RecyclingDocument, close_with_file, count_pages, page_size
 from .pdfium_thread import arun_pdfium, pdfium_executor, run_pdfium
-from .textlayer import page_has_text, read_page_text
+from .textlayer import LineBox, page_has_text, read_page_text, read_page_text_and_boxes
 
 __all__ = [
     "PageSource",
@@ -130,6 +130,7 @@ class _Rendered:
     buffer: Buffer
     text: str | None
     render_ms: float
+    text_boxes: tuple[LineBox | None, ...] = ()
 
 
 def _render_page(
@@ -146,12 +147,15 @@ def _render_page(
         if width_pt <= 0 or height_pt <= 0:
             raise CorruptPdf(f"{path}: page {page_no} has an empty page box")
         image, buffer = _draw(page, _fit_scale(width_pt, height_pt, options), pool.bitmap)
-        text = None
-        if options.extract_text or options.reference_text:
-            text = read_page_text(page, reading_order=options.extract_text)
+        text: str | None = None
+        boxes: tuple[LineBox | None, ...] = ()
+        if options.extract_text:  # the text-layer backend's: with where each line is
+            text, boxes = read_page_text_and_boxes(page)
+        elif options.reference_text:
+            text = read_page_text(page, reading_order=False)
     finally:
         page.close()
-    return _Rendered(image, buffer, text, (time.perf_counter() - started) * 1000)
+    return _Rendered(image, buffer, text, (time.perf_counter() - started) * 1000, boxes)
 
 
 def _draw(
@@ -353,6 +357,7 @@ class PdfRenderer(PageSource):
             height=height,
             crop_figure=functools.partial(self._crop_figure, page_no),
             text_layer=rendered.text,
+            text_boxes=rendered.text_boxes,
             figure_prefix=self.figure_prefix,
             render_ms=rendered.render_ms,
             encode_ms=encode_ms,

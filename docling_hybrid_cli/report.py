@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .formats import output_paths, primary_output
 from .keyguard import public_url
 from .output import page_record
 from .pages import PageResult
@@ -33,13 +34,19 @@ def _quality_fields(page: PageResult) -> dict[str, Any]:
     return page.quality.report_fields()
 
 
-def document_summary(result: DocumentResult) -> dict[str, Any]:
-    """Counts and rates for one document, as printed and as ``--json`` emits them."""
+def document_summary(result: DocumentResult, formats: Sequence[str] = ("md",)) -> dict[str, Any]:
+    """Counts and rates for one document, as printed and as ``--json`` emits them.
+
+    ``output`` is the document's primary output (its Markdown when asked
+    for); ``outputs`` every file written for it, by format (``--to``).
+    """
     pages = len(result.pages)
     seconds = max(result.seconds, 1e-9)
+    stem = result.job.output
     return {
         "input": str(result.job.source),
-        "output": str(result.job.output),
+        "output": str(primary_output(stem, formats)),
+        "outputs": {fmt: str(path) for fmt, path in output_paths(stem, formats).items()},
         "pages": pages,
         "converted": len(result.converted),
         "empty": len(result.empty),
@@ -74,6 +81,9 @@ def document_report(
     results: Sequence[DocumentResult],
     settings: Settings,
     spending: SpendingCap | None = None,
+    *,
+    engine: str = "local",
+    nodes: int = 1,
     concurrency: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The ``--report`` manifest: every page of every document, with every error.
@@ -83,10 +93,14 @@ def document_report(
 
     ``cost`` is everything the servers reported in the run, failed attempts
     included (a page's own ``cost`` is its successful answer's), and the cap.
+    ``engine`` says where pages were converted (``local``, or ``ray`` across
+    ``nodes`` machines).
     """
     return {
         "tool": "docling-hybrid-ocr",
         "version": __version__,
+        "engine": engine,
+        "nodes": nodes,
         "chain": [_chain_entry(cfg.model_dump()) for cfg in settings.chain],
         "render": settings.convert.model_dump(include={"dpi", "max_side", "image_format"}),
         "style": settings.convert.model_dump(include={"tables", "math"}),
@@ -94,7 +108,7 @@ def document_report(
         "concurrency": concurrency or {},
         "documents": [
             {
-                **document_summary(r),
+                **document_summary(r, settings.convert.to),
                 "page_results": [{**page_record(p), **_quality_fields(p)} for p in r.pages],
             }
             for r in results

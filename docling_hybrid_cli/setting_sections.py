@@ -12,12 +12,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .concurrency_setting import parse_concurrency
+from .formats import JsonImages, OutputFormat
 from .markdown_style import MarkdownStyle, MathStyle, TableStyle
 
-OutputFormat = Literal["md", "json"]
-"""What ``convert --to`` can write: the Markdown, or the DoclingDocument beside it."""
-
-__all__ = ["CacheSettings", "ConvertSettings", "RetrySettings"]
+__all__ = ["CacheSettings", "ConvertSettings", "RaySettings", "RetrySettings"]
 
 
 class ConvertSettings(BaseModel):
@@ -55,8 +53,14 @@ class ConvertSettings(BaseModel):
     to: tuple[OutputFormat, ...] = Field(
         default=("md",),
         min_length=1,
-        description="Outputs per document: md (the Markdown) and json (a DoclingDocument, "
-        "needs the docling extra), written as <stem>.md and <stem>.json.",
+        description="Outputs per document, any combination: md (the Markdown), json (a "
+        "DoclingDocument), html, text and doctags (exported from it); all but md need the "
+        "docling extra. Written as <stem>.md, .json, .html, .txt and .doctags.",
+    )
+    json_images: JsonImages = Field(
+        default="referenced",
+        description="Figure crops in the DoclingDocument (and HTML): referenced (paths into "
+        "<stem>_images/), embedded (data URIs inside the file) or none.",
     )
     tables: TableStyle = Field(
         default="markdown",
@@ -174,3 +178,44 @@ class CacheSettings(BaseModel):
 
     enabled: bool = True
     dir: str = Field(default="", description="Empty: $XDG_CACHE_HOME/docling-hybrid-ocr/pages.")
+
+
+class RaySettings(BaseModel):
+    """``convert --ray``: the batch as Ray tasks across a cluster (docs/SCALING.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(
+        default="",
+        description="The cluster to join (ray://head:10001, or auto on a cluster node); "
+        "--ray-address and RAY_ADDRESS come first. Empty: a local Ray instance the "
+        "command starts and stops.",
+    )
+    local_cpus: int = Field(
+        default=2,
+        ge=1,
+        le=1024,
+        description="CPUs of the local Ray instance started when no address is given: "
+        "how many documents (or page ranges) are converted at once.",
+    )
+    split_pages: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="A document with more pages than this is split into ranges of this many "
+        "pages, each its own task, so one long PDF uses many nodes.",
+    )
+    max_task_retries: int = Field(
+        default=3,
+        ge=0,
+        le=100,
+        description="Times Ray runs a task again after its worker or node died; pages the "
+        "driver already has are not converted again.",
+    )
+    documents_in_flight: int = Field(
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Documents open on the driver at once (their inputs in the object store, "
+        "their outputs being written). 0: twice the cluster's CPUs.",
+    )

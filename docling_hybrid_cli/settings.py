@@ -37,7 +37,7 @@ from .backend_configs import (
 from .errors import ConfigError
 from .keyguard import is_secret_header
 from .redact import register_secret
-from .setting_sections import CacheSettings, ConvertSettings, RetrySettings
+from .setting_sections import CacheSettings, ConvertSettings, RaySettings, RetrySettings
 
 __all__ = [
     "APP_NAME",
@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     convert: ConvertSettings = Field(default_factory=ConvertSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @classmethod
     def settings_customise_sources(

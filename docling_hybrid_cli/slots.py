@@ -36,28 +36,32 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["RequestSlots", "SlotLease", "slot_counts", "wait_without_slot"]
+__all__ = ["RequestSlots", "SlotLease", "request_slots", "slot_counts", "wait_without_slot"]
 
 MAX_AUTO_SLOTS = 1024
 """The most slots ``convert.concurrency = "auto"`` makes, whatever the ceilings say."""
 
 
-def slot_counts(
-    setting: int | Literal["auto"], capacity: tuple[int, int], adaptive: bool
-) -> tuple[int, int]:
+def slot_counts(setting: int | Literal["auto"], capacity: tuple[int, int, bool]) -> tuple[int, int]:
     """(Slots now, the most there may be) for ``convert.concurrency`` and the chain's first backend.
 
     ``capacity`` is that backend's (requests in flight allowed now, the most
-    ever). ``"auto"`` follows it; a number N is a cap on an adaptive backend
-    (``min(N, its limits)``) and, as it always was, the count itself on a
-    fixed one -- fallback backends keep their own caps either way.
+    ever, adaptive?): ``FallbackChain.request_capacity()``. ``"auto"`` follows
+    it; a number N is a cap on an adaptive backend (``min(N, its limits)``)
+    and, as it always was, the count itself on a fixed one -- fallback
+    backends keep their own caps either way.
     """
-    now, most = max(1, capacity[0]), max(1, capacity[1])
+    now, most, adaptive = max(1, capacity[0]), max(1, capacity[1]), capacity[2]
     if setting == "auto":
         return min(now, MAX_AUTO_SLOTS), min(max(now, most), MAX_AUTO_SLOTS)
     if adaptive:
         return min(setting, now), min(setting, max(now, most))
     return setting, setting
+
+
+def request_slots(setting: int | Literal["auto"], capacity: tuple[int, int, bool]) -> RequestSlots:
+    """A run's request slots, as many as :func:`slot_counts` says for now."""
+    return RequestSlots(slot_counts(setting, capacity)[0])
 
 
 @dataclass(slots=True)

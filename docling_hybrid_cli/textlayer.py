@@ -21,7 +21,17 @@ import pypdfium2 as pdfium
 from .textbidi import Run, is_rtl_line
 from .textruns import page_runs
 
-__all__ = ["HEADING_MARK", "page_has_text", "read_page_text", "text_in_reading_order"]
+__all__ = [
+    "HEADING_MARK",
+    "LineBox",
+    "page_has_text",
+    "read_page_text",
+    "read_page_text_and_boxes",
+    "text_in_reading_order",
+]
+
+LineBox = tuple[float, float, float, float]
+"""A text line's box as (left, top, right, bottom) fractions of the page as drawn (0-1)."""
 
 _PARAGRAPH_GAP = 1.3
 """A gap between lines this many times the usual line pitch starts a new paragraph."""
@@ -79,6 +89,58 @@ def read_page_text(page: pdfium.PdfPage, *, reading_order: bool) -> str:
         textpage.close()
 
 
+def read_page_text_and_boxes(page: pdfium.PdfPage) -> tuple[str, tuple[LineBox | None, ...]]:
+    """The page's text in reading order and, for each of its lines, where it is on the page.
+
+    ``boxes[i]`` is line ``i`` of ``text.split("\n")``: the union of its runs'
+    rectangles as fractions of the page as drawn -- the frame of the rendered
+    image, so ``/Rotate`` and the crop box are accounted for -- or None for a
+    blank line (and for every line when pdfium's own order had to be kept).
+    Runs on the pdfium thread.
+    """
+    textpage = page.get_textpage()
+    try:
+        text, unrotated = _reading_order(textpage)
+    finally:
+        textpage.close()
+    if not any(unrotated):
+        return text, unrotated
+    left, bottom, right, top = page.get_bbox()
+    frame = _Frame(left, bottom, right - left, top - bottom, page.get_rotation())
+    return text, tuple(None if box is None else frame.fractions(box) for box in unrotated)
+
+
+class _Frame:
+    """Unrotated page space (points, y up) to fractions of the page as drawn (y down)."""
+
+    def __init__(self, left: float, bottom: float, width: float, height: float, rotation: int):
+        self.left, self.bottom = left, bottom
+        self.width, self.height = max(width, 1e-6), max(height, 1e-6)
+        self.rotation = rotation % 360
+
+    def fractions(self, box: tuple[float, float, float, float]) -> LineBox:
+        corners = [self._point(box[0], box[1]), self._point(box[2], box[3])]
+        xs, ys = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
+        return (
+            round(min(max(xs[0], 0.0), 1.0), 4),
+            round(min(max(ys[0], 0.0), 1.0), 4),
+            round(min(max(xs[1], 0.0), 1.0), 4),
+            round(min(max(ys[1], 0.0), 1.0), 4),
+        )
+
+    def _point(self, x: float, y: float) -> tuple[float, float]:
+        """Where an unrotated point lands on the drawn page; /Rotate turns it clockwise."""
+        u = (x - self.left) / self.width  # 0 at the unrotated left edge
+        v = (self.bottom + self.height - y) / self.height  # 0 at the unrotated top edge
+        if self.rotation == 90:
+            return 1.0 - v, u
+        if self.rotation == 180:
+            return 1.0 - u, 1.0 - v
+        if self.rotation == 270:
+            return v, 1.0 - u
+        return u, v
+
+
 def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     """The page's text in reading order, blank lines at paragraph gaps, headings marked.
 
@@ -92,24 +154,46 @@ def text_in_reading_order(textpage: pdfium.PdfTextPage) -> str:
     page. Pages whose text runs vertically in that space (set sideways in the
     content itself) keep pdfium's order. Runs on the pdfium thread.
     """
+    return _reading_order(textpage)[0]
+
+
+_UnrotatedBox = tuple[float, float, float, float]
+"""(left, bottom, right, top) in unrotated page space, points, y up: pdfium's frame."""
+
+
+def _reading_order(textpage: pdfium.PdfTextPage) -> tuple[str, tuple[_UnrotatedBox | None, ...]]:
+    """The text in reading order, and each line's box in pdfium's frame (None: blank or unknown)."""
     boxes = page_runs(textpage)
     if boxes is None:
         return _content_order(textpage)
     if not boxes:
-        return ""
+        return "", ()
     sideways = sum(1 for b in boxes if len(b[4]) > 2 and (b[3] - b[1]) > (b[2] - b[0]))
     if sideways * 2 > len(boxes):
         return _content_order(textpage)
     sizes = sorted(b[5] for b in boxes)
     body = sizes[(len(sizes) - 1) // 2]  # lower median: the body text's size
     rtl = is_rtl_line(" ".join(b[4] for b in boxes))
-    blocks = [_block_text(group, body) for group in _columns(boxes, rtl=rtl) if group]
-    return "\n\n".join(block for block in blocks if block)
+    lines: list[str] = []
+    line_boxes: list[_UnrotatedBox | None] = []
+    for group in _columns(boxes, rtl=rtl):
+        if not group:
+            continue
+        text, group_boxes = _block_text(group, body)
+        if not text:
+            continue
+        if lines:
+            lines.append("")
+            line_boxes.append(None)
+        lines.append(text)
+        line_boxes.extend(group_boxes)
+    return "\n".join(lines), tuple(line_boxes)
 
 
-def _content_order(textpage: pdfium.PdfTextPage) -> str:
-    """pdfium's text in content-stream order, newlines normalised."""
-    return str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
+def _content_order(textpage: pdfium.PdfTextPage) -> tuple[str, tuple[None, ...]]:
+    """pdfium's text in content-stream order, newlines normalised; no line boxes."""
+    text = str(textpage.get_text_range()).replace("\r\n", "\n").replace("\r", "\n")
+    return text, (None,) * (text.count("\n") + 1)
 
 
 def _columns(boxes: list[Run], *, rtl: bool = False) -> list[list[Run]]:
@@ -145,8 +229,11 @@ def _columns(boxes: list[Run], *, rtl: bool = False) -> list[list[Run]]:
     return [above, right, left, below] if rtl else [above, left, right, below]
 
 
-def _block_text(boxes: list[Run], body: float) -> str:
-    """One column (or a whole page): lines top to bottom, paragraphs and headings marked."""
+def _block_text(boxes: list[Run], body: float) -> tuple[str, list[_UnrotatedBox | None]]:
+    """One column (or a whole page): lines top to bottom, paragraphs and headings marked.
+
+    Also each output line's box (the union of its runs), None for a blank line.
+    """
     boxes = sorted(boxes, key=lambda b: (-b[3], b[0]))
     lines: list[list[Run]] = []
     low = high = 0.0  # the current line's vertical extent, kept as boxes join it
@@ -165,14 +252,24 @@ def _block_text(boxes: list[Run], body: float) -> str:
     # heading without descenders can be shorter than a line of body text.
     sizes = [min(b[5] for b in line) for line in lines]  # every part of the line large
     out: list[str] = []
+    out_boxes: list[_UnrotatedBox | None] = []
     for index, line in enumerate(lines):
         text = _line_text(line)
         level = _heading_level(sizes[index], body, text)
         gap = index and usual and tops[index - 1] - tops[index] > usual * _PARAGRAPH_GAP
         if gap or (index and (level or out[-1].startswith(HEADING_MARK))):
             out.append("")
+            out_boxes.append(None)
         out.append(f"{HEADING_MARK}{level} {text}" if level else text)
-    return "\n".join(out)
+        out_boxes.append(
+            (
+                min(b[0] for b in line),
+                min(b[1] for b in line),
+                max(b[2] for b in line),
+                max(b[3] for b in line),
+            )
+        )
+    return "\n".join(out), out_boxes
 
 
 def _line_text(line: list[Run]) -> str:

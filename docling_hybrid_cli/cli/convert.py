@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import EXIT_TERMINATED, Interrupted, UsageError
+from .convert_outputs import ShownOutput, emit_markdown, show_stdout
 
 if TYPE_CHECKING:
-    from ..batch import BatchResult
-    from ..settings import Settings
+    from .progress import PlainProgress, RichProgress
 
 __all__ = ["register"]
 
@@ -39,7 +37,9 @@ def convert(
         typer.Option(
             "--output",
             "-o",
-            help="Markdown file (one input) or directory (default: <input stem>.md beside it).",
+            help="Output file (one input; its suffix may be any --to format's, the stem names "
+            "every output), directory (outputs under their input stems), or - for the "
+            "Markdown on stdout (default: beside each input).",
         ),
     ] = None,
     pages: Annotated[
@@ -143,8 +143,18 @@ def convert(
         typer.Option(
             "--to",
             metavar="FORMAT",
-            help="Output format, repeatable: md (the Markdown, default) or json (a "
-            "DoclingDocument as <stem>.json; needs pip install 'docling-hybrid-ocr[docling]').",
+            help="Output format, repeatable: md (the Markdown, default), json (a DoclingDocument), "
+            "html, text (.txt) or doctags, exported from it (all but md need pip install "
+            "'docling-hybrid-ocr[docling]').",
+        ),
+    ] = None,
+    json_images: Annotated[
+        str | None,
+        typer.Option(
+            "--json-images",
+            metavar="referenced|embedded|none",
+            help="Figure crops in the JSON and HTML: paths into <stem>_images/ (referenced, "
+            "the default), data URIs inside the file (embedded) or left out (none).",
         ),
     ] = None,
     no_cache: Annotated[
@@ -155,8 +165,8 @@ def convert(
         bool,
         typer.Option(
             "--skip-existing",
-            help="Skip documents whose Markdown exists, is newer than the input and was "
-            "written with the same settings (read from the manifest beside the outputs).",
+            help="Skip documents whose outputs (every --to format) exist, are newer than the "
+            "input and were written with the same settings (read from the manifest beside them).",
         ),
     ] = False,
     cache_encrypted: Annotated[
@@ -173,6 +183,23 @@ def convert(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")
     ] = False,
+    use_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Run the documents as Ray tasks across a cluster (needs pip install "
+            "'docling-hybrid-ocr[ray]'; docs/SCALING.md). Without an address: a local Ray "
+            "instance started for the command.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            metavar="ADDR",
+            help="The Ray cluster to join with --ray (default: RAY_ADDRESS, then [ray] address).",
+        ),
+    ] = None,
 ) -> None:
     """Convert PDFs (or page images) to Markdown, page by page, through the backend chain.
 
@@ -199,10 +226,13 @@ def convert(
     import asyncio
 
     from ..batch import convert_batch
-    from ..jobs import plan_jobs
+    from ..formats import DOCLING_FORMATS, primary_output
+    from ..jobs import check_report, plan_jobs
     from ..settings import load_settings
     from ..sources import count_source_pages
     from .console import one_or_many, stderr_is_tty
+    from .convert_outputs import check_stdout, is_stdout, stdout_workdir
+    from .password import resolve_password
     from .progress import make_progress
 
     overrides: dict[str, Any] = {}
@@ -214,6 +244,7 @@ def convert(
         ("convert.max_cost", max_cost),
         ("convert.tables", tables),
         ("convert.math", math),
+        ("convert.json_images", json_images),
     ):
         if value is not None:
             overrides[key] = value
@@ -233,28 +264,57 @@ def convert(
             overrides[f"backends.{primary}.model"] = model
 
     settings = load_settings(config_file=ctx.obj["config"], overrides=overrides).settings
-    if "json" in settings.convert.to:
+    if ray_address is not None and not use_ray:
+        raise UsageError("--ray-address needs --ray")
+    if use_ray:
+        from ..ray_engine import require_ray
+
+        require_ray()
+    formats = settings.convert.to
+    if to_stdout := is_stdout(output):
+        check_stdout(inputs, formats, json_out=json_out, skip_existing=skip_existing)
+    if DOCLING_FORMATS.intersection(formats):
         from ..docling_document import require_docling_core
 
-        require_docling_core()
-    password = _resolve_password(password, password_env)
-    jobs = plan_jobs(inputs, output=output, pattern=glob, pages=pages, password=password)
-    if "json" in settings.convert.to and report is not None:
-        for job in jobs:
-            if job.output.with_suffix(".json").resolve() == report.resolve():
-                raise UsageError(
-                    f"--report {report} is the DoclingDocument of {job.source}; "
-                    "write the report elsewhere"
-                )
+        require_docling_core(formats)
+    password = resolve_password(password, password_env)
+    if to_stdout:
+        output = ctx.with_resource(stdout_workdir())
+    jobs = plan_jobs(
+        inputs, output=output, pattern=glob, pages=pages, password=password, formats=formats
+    )
+    if report is not None:
+        check_report(jobs, report, formats)
     if len(jobs) == 1:
         count_source_pages(jobs[0].source, password, max_side=settings.convert.max_side)
     verbose = bool(ctx.obj["verbose"])
-    observer = make_progress(verbose=verbose, tty=stderr_is_tty())
+    if use_ray:
+        from ..ray_engine.run import ray_session
+
+        # Opened first: ray.init installs a SIGTERM handler, ours must come after it.
+        engine: contextlib.AbstractContextManager[Any] = ray_session(
+            settings,
+            ray_address,
+            verbose=verbose,
+            use_cache=not no_cache,
+            skip_existing=skip_existing,
+            cache_encrypted=cache_encrypted,
+        )
+    else:
+        engine = contextlib.nullcontext(None)
+    progress = make_progress(verbose=verbose, tty=stderr_is_tty())
+    observer: ShownOutput | PlainProgress | RichProgress = progress
+    if to_stdout or "md" not in formats:
+        observer = ShownOutput(
+            progress, lambda stem: Path("-") if to_stdout else primary_output(stem, formats)
+        )
 
     try:
-        with _sigterm_as_interrupt() as terminated:
+        with engine as on_ray, _sigterm_as_interrupt() as terminated:
             batch = asyncio.run(
-                convert_batch(
+                on_ray(jobs, observer)
+                if on_ray is not None
+                else convert_batch(
                     jobs,
                     settings,
                     observer,
@@ -280,11 +340,22 @@ def convert(
         from ..output import write_json
         from ..report import document_report
 
-        write_json(
-            report,
-            document_report(batch.documents, settings, batch.spending, batch.concurrency),
+        payload = document_report(
+            batch.documents,
+            settings,
+            batch.spending,
+            engine=batch.engine,
+            nodes=batch.nodes,
+            concurrency=batch.concurrency,
         )
-    _print_summary(batch, settings, json_out=json_out)
+        if to_stdout:
+            show_stdout(payload["documents"])
+        write_json(report, payload)
+    if to_stdout:
+        emit_markdown(jobs[0].output)
+    from .summary import print_summary
+
+    print_summary(batch, settings, json_out=json_out, to_stdout=to_stdout)
     raise typer.Exit(batch.exit_code)
 
 
@@ -328,122 +399,3 @@ def _sigterm_as_interrupt() -> Iterator[list[bool]]:
         yield seen
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _resolve_password(password: str | None, env_var: str | None) -> str | None:
-    """The one password of the run, from the flag, a variable, or a hidden prompt.
-
-    ``--password -`` asks once, before any progress display starts; the same
-    password is tried on every encrypted input of the run.
-    """
-    import os
-
-    from ..errors import UsageError
-
-    if password is not None and env_var is not None:
-        raise UsageError("give --password or --password-env, not both")
-    if env_var is not None:
-        value = os.environ.get(env_var)
-        if not value:
-            raise UsageError(f"--password-env {env_var}: the variable is not set")
-        password = value
-    elif password == "-":
-        if not sys.stdin.isatty():
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = typer.prompt("PDF password", hide_input=True, err=True)
-        if not password:
-            raise UsageError("--password -: no password given")
-    if password:
-        from ..redact import register_secret
-
-        register_secret(password)
-    return password
-
-
-def _print_summary(batch: BatchResult, settings: Settings, *, json_out: bool) -> None:
-    """One line per document on stderr (and JSON on stdout with --json)."""
-    from ..redact import redact
-    from ..report import document_summary
-
-    summaries = [document_summary(doc) for doc in batch.documents]
-    if json_out:
-        payload = {
-            "documents": summaries,
-            "unreadable": [
-                {"input": str(f.job.source), "error": redact(str(f.error))} for f in batch.failures
-            ],
-            "skipped": [str(job.source) for job in batch.skipped],
-            "not_written": [
-                {
-                    "input": str(f.job.source),
-                    "output": str(f.job.output),
-                    "error": redact(str(f.error)),
-                }
-                for f in batch.write_failures
-            ],
-            "seconds": round(batch.seconds, 3),
-            "cost": batch.spending.to_dict(),
-            "concurrency": batch.concurrency,
-            "exit_code": batch.exit_code,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    for failure in [*batch.failures, *batch.write_failures]:
-        sys.stderr.write(redact(f"error: {failure.error}") + "\n")
-    for summary in summaries:
-        by = ", ".join(f"{n} by {name}" for name, n in summary["by_backend"].items()) or "none"
-        if len(summary["by_replica"]) > 1:
-            shares = ", ".join(f"{n} by {url}" for url, n in summary["by_replica"].items())
-            by += f" ({shares})"
-        line = (
-            f"{summary['converted']}/{summary['pages']} pages converted in "
-            f"{summary['seconds']:.1f} s ({summary['pages_per_s']:.2f} pages/s; {by}; "
-            f"{summary['completion_tokens']} tokens) -> {summary['output']}"
-        )
-        if summary["empty"]:
-            empty_pages = ", ".join(map(str, summary["empty_pages"]))
-            line += f"; {summary['empty']} empty: pages {empty_pages}"
-        if summary["failed"]:
-            failed_pages = ", ".join(map(str, summary["failed_pages"]))
-            line += f"; {summary['failed']} FAILED: pages {failed_pages}"
-        if summary["suspect"]:
-            noun = "page" if summary["suspect"] == 1 else "pages"
-            to_check = ", ".join(map(str, summary["suspect_pages"]))
-            line += f"; {summary['suspect']} {noun} to check: {to_check}"
-        sys.stderr.write(line + "\n")
-    documents = len(summaries) + len(batch.failures) + len(batch.write_failures)
-    if len(batch.skipped) == 1 and not documents:
-        job = batch.skipped[0]
-        sys.stderr.write(f"skipped {job.source}: {job.output} is up to date (--skip-existing)\n")
-    elif documents + len(batch.skipped) > 1:
-        total = sum(s["pages"] for s in summaries)
-        converted = sum(s["converted"] for s in summaries)
-        skipped = f"{len(batch.skipped)} skipped (already done), " if batch.skipped else ""
-        not_written = f", {len(batch.write_failures)} not written" if batch.write_failures else ""
-        sys.stderr.write(
-            f"{len(summaries)} documents converted, {skipped}{len(batch.failures)} unreadable"
-            f"{not_written}; {converted}/{total} pages in {batch.seconds:.1f} s\n"
-        )
-    spending = batch.spending
-    if spending.limit is not None or spending.total > 0:
-        line = f"cost: {spending.total:.4f} USD reported by the servers"
-        if spending.limit is not None:
-            line += f" (--max-cost {spending.limit:g}"
-            line += (
-                ": reached, later paid requests were not sent)"
-                if (spending.total >= spending.limit)
-                else ")"
-            )
-        sys.stderr.write(line + "\n")
-    local = {
-        name
-        for doc in batch.documents
-        for name in doc.by_backend
-        if name in settings.backends.configs and not settings.backends.configs[name].needs_server
-    }
-    if local:
-        sys.stderr.write(
-            f"note: pages were converted locally by {', '.join(sorted(local))} (no OCR server "
-            "answered); point the tool at a DeepSeek-OCR server with --base-url URL, "
-            "and test it with: docling-hybrid-ocr check-server\n"
-        )

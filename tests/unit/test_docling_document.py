@@ -203,3 +203,34 @@ def test_a_crop_that_cannot_be_read_leaves_the_picture_without_image(
         "r", [DocPage(1, WIDTH, HEIGHT, deepseek_page(), tmp_path)]
     ).pictures
     assert picture.image is None and picture.prov
+
+
+def test_an_embedded_crop_is_its_own_bytes_as_a_data_uri(tmp_path: Path) -> None:
+    import base64
+
+    figures = tmp_path / "report_images"
+    figures.mkdir()
+    Image.new("RGB", (40, 28), "red").save(figures / "page-0001-fig-1.jpg")
+    page = DocPage(1, WIDTH, HEIGHT, deepseek_page(), figures, images="embedded")
+    (picture,) = build_document("report", [page]).pictures
+    assert picture.image is not None
+    prefix, data = str(picture.image.uri).split(",", 1)
+    assert prefix == "data:image/jpeg;base64"
+    assert base64.b64decode(data) == (figures / "page-0001-fig-1.jpg").read_bytes()
+    again = DoclingDocument.model_validate_json(document_json(build_document("r", [page])))
+    assert again.pictures[0].image is not None and again.pictures[0].image.pil_image is not None
+
+
+def test_no_images_leaves_pictures_with_their_place_only(tmp_path: Path) -> None:
+    Image.new("RGB", (40, 28), "red").save(tmp_path / "page-0001-fig-1.jpg")
+    page = DocPage(1, WIDTH, HEIGHT, deepseek_page(), tmp_path, images="none")
+    (picture,) = build_document("report", [page]).pictures
+    assert picture.image is None and picture.prov and picture.captions
+
+
+def test_a_markdown_image_is_a_picture_with_its_alt_text_as_caption() -> None:
+    doc = build(markdown_blocks("Text.\n\n![A map of the region](fig.png)\n\n![](x.png)"))
+    first, second = doc.pictures
+    assert [c.resolve(doc).text for c in first.captions] == ["A map of the region"]
+    assert not second.captions and first.image is None
+    assert first.prov[0].bbox.r == WIDTH, "no box known: the whole page"

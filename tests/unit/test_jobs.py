@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from docling_hybrid_cli.errors import OutputError, UsageError
-from docling_hybrid_cli.jobs import DEFAULT_GLOB, plan_jobs
+from docling_hybrid_cli.formats import output_paths
+from docling_hybrid_cli.jobs import DEFAULT_GLOB, check_report, plan_jobs
 from docling_hybrid_cli.pipeline import DocumentJob
 
 
@@ -211,3 +212,66 @@ def test_glob_cannot_leave_the_input_folder(tree: Path, tmp_path: Path, pattern:
     (tmp_path / "other" / "x.pdf").write_bytes(b"%PDF-1.4")
     with pytest.raises(UsageError, match="--glob"):
         plan_jobs([tree], output=tmp_path / "out", pattern=pattern)
+
+
+@pytest.mark.parametrize("name", ["report.json", "report.md", "report.html", "report.TXT"])
+def test_an_output_file_of_any_requested_format_names_the_stem(tmp_path: Path, name: str) -> None:
+    pdf = touch(tmp_path / "in.pdf")
+    formats = ("md", "json", "html", "text")
+    [job] = plan_jobs([pdf], output=tmp_path / "out" / name, formats=formats)
+    assert job.output == tmp_path / "out" / "report.md"
+    assert output_paths(job.output, formats)["text"] == tmp_path / "out" / "report.txt"
+
+
+def test_an_output_file_of_a_format_not_asked_for_is_refused(tmp_path: Path) -> None:
+    pdf = touch(tmp_path / "in.pdf")
+    with pytest.raises(UsageError, match=r"\.json is not an output of this run.*--to json"):
+        plan_jobs([pdf], output=tmp_path / "report.json")
+
+
+@pytest.mark.parametrize("name", ["copy.pdf", "scan.PNG", "out.tiff"])
+def test_an_output_named_like_an_input_is_refused(tmp_path: Path, name: str) -> None:
+    """``-o in.pdf`` is a slip (the input named twice), not a folder to create."""
+    pdf = touch(tmp_path / "in.pdf")
+    with pytest.raises(UsageError, match="is an input type, not an output"):
+        plan_jobs([pdf], output=tmp_path / name)
+
+
+def test_an_existing_directory_named_like_an_input_is_still_a_directory(tmp_path: Path) -> None:
+    pdf = touch(tmp_path / "in.pdf")
+    (tmp_path / "out.pdf").mkdir()
+    assert outputs(plan_jobs([pdf], output=tmp_path / "out.pdf")) == {
+        pdf: tmp_path / "out.pdf" / "in.md"
+    }
+
+
+def test_outputs_of_other_formats_clash_too(tmp_path: Path) -> None:
+    """a.pdf and a.tiff in one -o DIR would write the same a.json (and a.md)."""
+    a, b = touch(tmp_path / "x" / "a.pdf"), touch(tmp_path / "y" / "a.tiff", b"II*\x00")
+    with pytest.raises(UsageError, match=r"would both write .*a\.json"):
+        plan_jobs([a, b], output=tmp_path / "out", formats=("json",))
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [
+        ("doc.md", "Markdown of"),
+        ("doc.json", "DoclingDocument of"),
+        ("doc.txt", "text export of"),
+        ("doc.pdf", "is an input"),
+    ],
+)
+def test_a_report_on_an_output_or_input_is_refused(
+    tmp_path: Path, report: str, message: str
+) -> None:
+    pdf = touch(tmp_path / "doc.pdf")
+    jobs = plan_jobs([pdf], formats=("md", "json", "text"))
+    with pytest.raises(UsageError, match=message):
+        check_report(jobs, tmp_path / report, ("md", "json", "text"))
+
+
+def test_a_report_elsewhere_is_fine(tmp_path: Path) -> None:
+    pdf = touch(tmp_path / "doc.pdf")
+    jobs = plan_jobs([pdf], formats=("md", "json"))
+    check_report(jobs, tmp_path / "doc.html", ("md", "json"))  # html is not written
+    check_report(jobs, tmp_path / "run.json", ("md", "json"))

@@ -161,3 +161,46 @@ def test_floor_right_to_left_pages(tmp_path: Path) -> None:
         Line("Plain English line", 40),
     ]
     floor_holds(font_pdf(tmp_path / "mixed.pdf", [page]))
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270])
+def test_line_boxes_are_where_the_rendered_page_shows_the_text(tmp_path: Path, rotate: int) -> None:
+    """Each line's box, as fractions of the page as drawn, covers ink on the rendered image."""
+    from PIL import ImageOps
+
+    from docling_hybrid_cli.textlayer import read_page_text_and_boxes
+
+    make_pdf(tmp_path / "doc.pdf", 1, rotate={1: rotate})
+
+    def read() -> tuple[str, tuple[tuple[float, float, float, float] | None, ...], object]:
+        doc = pdfium.PdfDocument(str(tmp_path / "doc.pdf"))
+        try:
+            page = doc[0]
+            text, boxes = read_page_text_and_boxes(page)
+            image = page.render(scale=2).to_pil().convert("L")
+            page.close()
+            return text, boxes, image
+        finally:
+            doc.close()
+
+    text, boxes, image = run_pdfium(read)
+    lines = text.split("\n")
+    assert len(boxes) == len(lines) and lines[0] == "Page 1"
+    assert [box is None for box in boxes] == [not line.strip() for line in lines]
+    width, height = image.size  # type: ignore[attr-defined]
+    inked = ImageOps.invert(image)  # type: ignore[arg-type]
+    for box in boxes:
+        if box is None:
+            continue
+        left, top, right, bottom = box
+        assert 0 <= left < right <= 1 and 0 <= top < bottom <= 1
+        region = (left * width, top * height, right * width, bottom * height)
+        assert inked.crop(region).getbbox() is not None, f"no ink in {box}"
+    title = boxes[0]  # drawn at the unrotated top-left corner; /Rotate turns it clockwise
+    assert title is not None
+    corner = {0: (0, 0), 90: (1, 0), 180: (1, 1), 270: (0, 1)}[rotate]
+    centre = ((title[0] + title[2]) / 2, (title[1] + title[3]) / 2)
+    assert abs(centre[0] - corner[0]) < 0.3 and abs(centre[1] - corner[1]) < 0.3
+    mirror = (1 - title[2], 1 - title[3], 1 - title[0], 1 - title[1])  # across the centre
+    blank = (mirror[0] * width, mirror[1] * height, mirror[2] * width, mirror[3] * height)
+    assert inked.crop(blank).getbbox() is None, "the opposite corner holds no text"

@@ -10,7 +10,12 @@ from pdfgen import make_pdf
 
 from docling_hybrid_cli.backend_configs import backend_config
 from docling_hybrid_cli.backends import build_backend
-from docling_hybrid_cli.backends.text_layer import TextLayerBackend, text_to_markdown
+from docling_hybrid_cli.backends.text_layer import (
+    TextLayerBackend,
+    located_blocks,
+    text_to_markdown,
+)
+from docling_hybrid_cli.blocks import markdown_blocks
 from docling_hybrid_cli.errors import BackendRejected
 from docling_hybrid_cli.pages import PageImage, PageText
 from docling_hybrid_cli.render import PdfRenderer, RenderOptions
@@ -172,3 +177,46 @@ def test_two_column_page_reads_column_by_column(tmp_path: Path) -> None:
     assert markdown.startswith("A title across both columns")
     words = [w for w in markdown.split() if w in ("left", "right")]
     assert words == ["left"] * 12 + ["right"] * 12
+
+
+def test_located_blocks_are_the_markdown_blocks_with_their_lines_boxes() -> None:
+    """Same blocks as the Markdown's (so the same output), each with the union of its lines."""
+    text = f"{HEADING_MARK}1 Title\n\nA paragraph that\nwraps here.\n- one\n- two\n\nEnd."
+    boxes = (
+        (0.1, 0.05, 0.5, 0.08),
+        None,
+        (0.1, 0.2, 0.9, 0.22),
+        (0.1, 0.23, 0.6, 0.25),
+        (0.12, 0.3, 0.4, 0.32),
+        (0.12, 0.33, 0.45, 0.35),
+        None,
+        (0.1, 0.5, 0.2, 0.52),
+    )
+    blocks = located_blocks(text, boxes)
+    assert (
+        [b.text for b in blocks]
+        == [b.text for b in markdown_blocks(text_to_markdown(text))]
+        == ["# Title", "A paragraph that wraps here.", "- one\n- two", "End."]
+    )
+    assert [b.boxes for b in blocks] == [
+        ((0.1, 0.05, 0.5, 0.08),),
+        ((0.1, 0.2, 0.9, 0.25),),
+        ((0.12, 0.3, 0.4, 0.32), (0.12, 0.33, 0.45, 0.35)),  # one box per list item
+        ((0.1, 0.5, 0.2, 0.52),),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "boxes"),
+    [
+        ("One line.", ()),  # no boxes measured (an image page, pdfium's own order)
+        ("One.\nTwo.", ((0.1, 0.1, 0.2, 0.2),)),  # lines and boxes do not pair up
+        ("One.", (None,)),  # a line without a box
+        ("$$ x\n\nmore\n\ntext", ((0, 0, 1, 0.1), None, (0, 0.2, 1, 0.3), None, (0, 0.4, 1, 0.5))),
+    ],
+    ids=["none", "count", "unknown", "swallowed"],
+)
+def test_blocks_that_cannot_be_located_are_left_without_boxes(
+    text: str, boxes: tuple[tuple[float, float, float, float] | None, ...]
+) -> None:
+    assert located_blocks(text, boxes) == ()

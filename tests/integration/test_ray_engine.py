@@ -1,0 +1,232 @@
+"""``convert --ray`` end to end: a local Ray instance (2 CPUs, no dashboard) and the simulated
+server on 127.0.0.1.
+
+One Ray instance serves the module (it takes seconds to start); the command joins it as it
+would join a cluster, and leaves it running. Each test starts its own simulated server, so
+its request log is the test's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pdfgen import make_pdf
+from typer.testing import CliRunner
+
+from docling_hybrid_cli.batch import BatchResult
+from docling_hybrid_cli.cli import app
+from docling_hybrid_cli.cli.progress import PlainProgress
+from docling_hybrid_cli.jobs import plan_jobs
+from docling_hybrid_cli.settings import Settings, load_settings
+from docling_hybrid_cli.sim import MockConfig, MockServer
+
+ray = pytest.importorskip("ray")
+
+from docling_hybrid_cli.ray_engine.items import TaskHooks  # noqa: E402
+from docling_hybrid_cli.ray_engine.run import ray_session  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+SPLIT = 5
+PAGES = {"a.pdf": 3, "b.pdf": 4, "big.pdf": 12}
+TASKS = 5  # a, b, and big in ranges of 5, 5 and 2 pages
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def make_folder(root: Path) -> Path:
+    """Three documents; big.pdf is longer than ``ray.split_pages``; every page is distinct."""
+    folder = root / "in"
+    folder.mkdir()
+    for name, pages in PAGES.items():
+        make_pdf(folder / name, pages, text=name.split(".")[0] + " page {n}")
+    return folder
+
+
+def write_config(path: Path, server: MockServer, *, max_concurrency: int, concurrency: int) -> Path:
+    path.write_text(
+        "[backends]\n"
+        'fallback_chain = ["deepseek-vllm"]\n'
+        "[backends.deepseek-vllm]\n"
+        f'base_url = "{server.url}/v1"\n'
+        f"max_concurrency = {max_concurrency}\n"
+        "[convert]\n"
+        f"concurrency = {concurrency}\n"
+        "[ray]\n"
+        f"split_pages = {SPLIT}\n"
+    )
+    return path
+
+
+def settings_for(config: Path) -> Settings:
+    return load_settings(config_file=config).settings
+
+
+def run_on_ray(settings: Settings, folder: Path, out: Path, hooks: TaskHooks) -> BatchResult:
+    jobs = plan_jobs([folder], output=out, pattern="*.pdf", pages=None, password=None)
+    with ray_session(settings, None, hooks=hooks) as run:
+        return asyncio.run(run(jobs, PlainProgress()))
+
+
+def chat_images(server: MockServer) -> collections.Counter[str]:
+    """How often each page image was sent to the server."""
+    stats = server.stats
+    return collections.Counter(
+        r.image_sha1 for r in stats.requests if r.image_sha1 is not None and "chat" in r.path
+    )
+
+
+def test_a_folder_on_ray_is_written_as_the_local_engine_writes_it(
+    local_ray: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = make_folder(tmp_path)
+    with MockServer(MockConfig()) as server:
+        config = write_config(tmp_path / "c.toml", server, max_concurrency=4, concurrency=4)
+        base = ["--config", str(config), "convert", str(folder), "--no-cache", "--json"]
+        local = CliRunner().invoke(app, [*base, "-o", "local", "--report", "local.json"])
+        assert local.exit_code == 0, local.output
+        on_ray = CliRunner().invoke(app, [*base, "-o", "ray", "--ray", "--report", "ray.json"])
+        assert on_ray.exit_code == 0, on_ray.output
+    for name in PAGES:
+        md = name.replace(".pdf", ".md")
+        assert (tmp_path / "ray" / md).read_text() == (tmp_path / "local" / md).read_text()
+    summary = json.loads(on_ray.stdout[on_ray.stdout.index("{") :])
+    assert (summary["engine"], summary["nodes"]) == ("ray", 1)
+    assert summary["ray"]["tasks"] == TASKS
+    assert sum(d["converted"] for d in summary["documents"]) == sum(PAGES.values())
+    report = json.loads((tmp_path / "ray.json").read_text())
+    assert (report["engine"], report["nodes"]) == ("ray", 1)
+    local_summary = json.loads(local.stdout[local.stdout.index("{") :])
+    assert (local_summary["engine"], local_summary["nodes"]) == ("local", 1)
+    local_report = json.loads((tmp_path / "local.json").read_text())
+    assert (local_report["engine"], local_report["nodes"]) == ("local", 1)
+
+
+def test_a_killed_task_is_retried_and_no_page_already_back_is_sent_again(
+    local_ray: None, tmp_path: Path
+) -> None:
+    """Every task's worker exits after 2 pages reached the driver (one request at a time, so
+    nothing else is in flight): Ray runs each task again, which converts only the rest."""
+    folder = make_folder(tmp_path)
+    with MockServer(MockConfig()) as server:
+        settings = settings_for(
+            write_config(tmp_path / "c.toml", server, max_concurrency=1, concurrency=1)
+        )
+        batch = run_on_ray(settings, folder, tmp_path / "out", TaskHooks(exit_after_pages=2))
+        sent = chat_images(server)
+    assert batch.exit_code == 0
+    assert batch.engine_detail["retried_tasks"] == TASKS
+    assert batch.engine_detail["repair_tasks"] == 0
+    assert sum(sent.values()) == sum(PAGES.values()), sent
+    assert set(sent.values()) == {1}  # no page sent twice
+    for name, count in PAGES.items():
+        markdown = (tmp_path / "out" / name.replace(".pdf", ".md")).read_text()
+        assert [f"<!-- page {n} -->" in markdown for n in range(2, count + 1)] == [True] * (
+            count - 1
+        )
+    assert all(not d.failed for d in batch.documents)
+
+
+def test_the_replicas_budget_holds_across_workers(local_ray: None, tmp_path: Path) -> None:
+    """Two tasks at once, each allowed 4 pages in flight, share a replica of budget 2."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.pdf", "y.pdf"):
+        make_pdf(folder / name, 8, text=name + " {n}")
+    with MockServer(MockConfig(latency_s=0.2)) as server:
+        settings = settings_for(
+            write_config(tmp_path / "c.toml", server, max_concurrency=2, concurrency=4)
+        )
+        batch = run_on_ray(settings, folder, tmp_path / "out", TaskHooks())
+        stats = server.stats
+    assert batch.exit_code == 0
+    assert stats.max_in_flight == 2, stats.max_in_flight
+    budget: dict[str, Any] = batch.engine_detail["budget"]
+    (replica,) = budget.values()
+    assert replica["peak"] == 2 and replica["limit"] == 2
+    assert replica["granted"] == 16 and replica["in_use"] == 0
+
+
+def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(
+    local_ray: None, tmp_path: Path
+) -> None:
+    folder = make_folder(tmp_path)
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7\nnot really")
+    with MockServer(MockConfig()) as server:
+        settings = settings_for(
+            write_config(tmp_path / "c.toml", server, max_concurrency=4, concurrency=4)
+        )
+        batch = run_on_ray(settings, folder, tmp_path / "out", TaskHooks())
+    assert batch.exit_code == 2
+    assert [f.job.source.name for f in batch.failures] == ["broken.pdf"]
+    assert sorted(d.job.source.name for d in batch.documents) == sorted(PAGES)
+
+
+def test_ctrl_c_cancels_the_tasks_and_keeps_what_finished(tmp_path: Path) -> None:
+    """A real command (its own local Ray instance) interrupted mid-run: exit 130, the pages
+    back so far checkpointed and in the partial file, and a re-run sends only the rest."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_pdf(folder / "long.pdf", 12, text="long page {n}")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    with MockServer(MockConfig(latency_s=0.4)) as server:
+        config = write_config(tmp_path / "c.toml", server, max_concurrency=1, concurrency=1)
+        argv = [sys.executable, "-m", "docling_hybrid_cli", "--config", str(config), "convert"]
+        argv += [str(folder), "-o", str(tmp_path / "out")]
+        proc = subprocess.Popen(
+            [*argv, "--ray"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not any(
+                "<!-- page 2 -->" in f.read_text()  # pages 1 and 2 written, in page order
+                for f in (tmp_path / "out").glob(".long.md.*.partial")
+            ):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "no page came back"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr
+        assert not (tmp_path / "out" / "long.md").exists()
+        (partial,) = (tmp_path / "out").glob(".long.md.*.partial")
+        assert "<!-- page 2 -->" in partial.read_text()
+        kept = len(list(cache.glob("**/page-*.json")))
+        assert 2 <= kept < 12
+        before = sum(chat_images(server).values())
+        rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+        assert sum(chat_images(server).values()) - before == 12 - kept
