@@ -176,4 +176,4 @@ def test_a_size_below_one_is_one() -> None:
 def test_slot_counts(
     setting: int | str, capacity: tuple[int, int], adaptive: bool, expected: tuple[int, int]
 ) -> None:
-    assert slot_counts(setting, capacity, adaptive) == expected  # type: ignore[arg-type]
+    assert slot_counts(setting, (*capacity, adaptive)) == expected  # type: ignore[arg-type]
