@@ -61,7 +61,10 @@ class RayCluster:
 
 
 def replica_limits(settings: Settings) -> dict[str, int]:
-    """Every replica of every HTTP backend of the chain with its ``max_concurrency``."""
+    """Every replica of every HTTP backend of the chain with its ``max_concurrency``.
+
+    ``"auto"`` gives the ceiling: each worker's pool adapts its own share below it.
+    """
     limits: dict[str, int] = {}
     for config in settings.chain:
         if isinstance(config, HttpBackendConfig):
