@@ -107,7 +107,7 @@ class PlainProgress:
             how = f"converted by {result.text.backend} in {result.latency_s:.1f} s"
         else:
             how = "FAILED: " + "; ".join(f"{e.backend}: {e.error}" for e in result.errors)
-        limits = f", in flight {self._limits}" if self._limits else ""
+        limits = f", limit {self._limits}" if self._limits else ""
         self._line(
             f"{job.source} page {result.page} ({tally.done}/{tally.total}, "
             f"{tally.rate:.2f} pages/s{limits}) {how}"

@@ -132,8 +132,8 @@ def test_plain_progress_shows_the_current_limits(capsys: pytest.CaptureFixture[s
     progress.concurrency({"ds": {"http://gpu1:8000/v1": 24}})
     progress.page_finished(job, PageResult(page=2, text=PageText(markdown="# Two", backend="ds")))
     _, one, two = _lines(capsys)
-    assert "in flight" not in one
-    assert "in flight ds 24)" in two
+    assert "limit" not in one
+    assert "pages/s, limit ds 24)" in two
 
 
 def test_rich_progress_shows_the_current_limits() -> None:
