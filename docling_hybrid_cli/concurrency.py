@@ -390,7 +390,9 @@ class AdaptiveLimit:
                 wanted = self.in_flight - (load.waiting - target)
                 self._decrease(wanted, f"server queue {load.waiting:g} > {target}", now)
             elif load.waiting < target and limited and not kv_full:
-                step = min(target - load.waiting, max(1.0, ALLOWANCE * self._limit))
+                # No queue at all: room to grow by the allowance; a short one: up to the target.
+                grow = max(1.0, ALLOWANCE * self._limit)
+                step = grow if load.waiting == 0 else min(target - load.waiting, grow)
                 self._set(self._limit + step, "server queue below target", now)
             return
         if self._epochs % PROBE_EVERY_EPOCHS == 0:

@@ -244,3 +244,19 @@ def test_app_limited_does_not_grow() -> None:
         clock.now += 1.0
         limit.done(1.0, "ok")
     assert limit.limit <= INITIAL_LIMIT + 1
+
+
+def test_with_gauges_an_empty_queue_regrows_after_a_backoff() -> None:
+    """After a 429 halves the limit, an idle server's gauges let it grow 10 % a round trip."""
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    round_trip(limit, clock, 1.0)
+    fill(limit)
+    clock.now += 1.0
+    limit.done(1.0, "overload")
+    after_cut = limit.limit
+    for _ in range(5):
+        limit.server_load(ServerLoad(running=limit.in_flight, waiting=0, kv_usage=0.3))
+        round_trip(limit, clock, 1.0)
+    assert limit.phase == "steady"
+    assert limit.limit >= int(after_cut * 1.1**5) - 1
