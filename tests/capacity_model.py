@@ -60,10 +60,13 @@ def run_model(
     factor: Callable[[int], float] = lambda i: 1.0,
     tokens: Callable[[int], int | None] = lambda i: None,
     overload_at: int | None = None,
+    pages: int | None = None,
 ) -> ModelRun:
     """Drive ``limit`` against the model for ``duration`` virtual seconds.
 
     ``overload_at``: the server answers 429 at once when this many are already in flight.
+    ``pages``: send this many requests in all (a finite run, its ramp and final drain
+    included) instead of always having one more to send.
     """
     run = ModelRun()
     events: list[tuple[float, int, str, int]] = []
@@ -73,6 +76,7 @@ def run_model(
     in_server = 0
     sent_at: dict[int, float] = {}
     ids = itertools.count()
+    sent_count = [0]
     if poll_s is not None:
         heapq.heappush(events, (0.0, next(order), "poll", -1))
 
@@ -84,6 +88,9 @@ def run_model(
     def fill() -> None:
         nonlocal in_server
         while limit.in_flight < limit.limit:
+            if pages is not None and sent_count[0] >= pages:
+                return
+            sent_count[0] += 1
             rid = next(ids)
             limit.sent()
             if overload_at is not None and in_server >= overload_at:
