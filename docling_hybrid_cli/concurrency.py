@@ -88,6 +88,7 @@ FLOOR_EPOCHS = 30
 """Round trips over which the latency floor is the minimum."""
 PROBE_EVERY_EPOCHS = 30
 """Latency-only steady state: one round trip at 75 % this often, to re-measure the floor."""
+BDP_EXIT = 1.1
 SLOW_START_EXIT = 1.25
 """Slow start ends when recent answers take this much longer than the floor."""
 LATENCY_SAFETY = 2.0
@@ -104,6 +105,8 @@ TIMEOUT_BACKOFF = 0.5
 KV_FULL = 0.95
 """KV-cache use at which no increase is made: vLLM preempts sequences when it is full."""
 RECENT_SAMPLES = 8
+ANSWER_TIMES = 4096
+"""Answer times kept to count deliveries per round trip (bounded)."""
 TRACE_HEAD = 64
 TRACE_TAIL = 192
 """The trace keeps its first and its last changes: the ramp, and how it settled."""
@@ -184,6 +187,12 @@ class AdaptiveLimit:
         self._epochs = 0
         self._floors: deque[dict[str, float]] = deque(maxlen=FLOOR_EPOCHS)
         self._recent: deque[float] = deque(maxlen=RECENT_SAMPLES)
+        self._answers: deque[float] = deque(maxlen=ANSWER_TIMES)
+        self._delivered = 0
+        """Slow start: the most answers that came back within one round trip."""
+        self._fastest_s = math.inf
+        self._unchecked = self._limit
+        """Slow start's limit as growth alone would make it, before the delivery cap."""
         self._last_backoff = -math.inf
         self._saved_limit = self._limit
         self._last_epoch_s = 0.0
@@ -310,6 +319,7 @@ class AdaptiveLimit:
         else:
             unit, value = "s", latency_s
         self._epoch_samples.append((unit, value))
+        self._count_delivery(now, latency_s)
         floor = self.floor(unit)
         if floor is not None:
             self._recent.append(value / floor)
@@ -330,6 +340,25 @@ class AdaptiveLimit:
         peak = max(self._epoch_peak, self._previous_peak)
         return peak >= share * self.limit - 1
 
+    def _count_delivery(self, now: float, latency_s: float) -> None:
+        """How many answers came back in the last round trip: what the server delivers.
+
+        Below capacity a round trip brings back every request of the last
+        one; past it, never more than the server decodes in a round trip,
+        however many are in flight (Little's law: capacity = rate x floor,
+        BBR's bandwidth-delay product). Unlike latency this shows the overshoot
+        as soon as the answers that fit have come back, not when the queued
+        ones do.
+        """
+        self._fastest_s = min(self._fastest_s, latency_s)
+        self._answers.append(now)
+        if self.phase != "slow start":
+            return
+        rtt = self.floor("s") or self._last_epoch_s or self._fastest_s
+        while self._answers and self._answers[0] <= now - rtt:
+            self._answers.popleft()
+        self._delivered = max(self._delivered, len(self._answers))
+
     def _slow_start_step(self, now: float) -> None:
         load = self._fresh_load(now)
         exit_at = LATENCY_SAFETY if load is not None else SLOW_START_EXIT
@@ -339,6 +368,8 @@ class AdaptiveLimit:
             # The queue began a round trip ago, and slow start has doubled the limit since
             # (TCP's ssthresh = cwnd / 2 for the same reason).
             target = self._limit / max(2.0, recent)
+            if self._delivered:
+                target = max(target, BDP_EXIT * self._delivered)
             self._set(max(1.0, target), f"latency {recent:.2f}x floor: slow start ends", now)
             self._last_backoff = now
             self._new_epoch(now)
@@ -352,7 +383,15 @@ class AdaptiveLimit:
             # With gauges that show no queue, an overshoot is seen within one scrape:
             # x3 per round trip. On latency alone it is seen a round trip late: x1.5.
             step = 2.0 if load is not None else 0.5
-            self._set(self._limit + step, "slow start", now)
+            self._unchecked += step
+            wanted = self._unchecked
+            if self._delivered and load is None:
+                # Ack-clocked growth keeps the limit (1 + step) x a round trip's answers;
+                # once the answers per round trip stop rising (the server is full), so
+                # does the limit -- a round trip before the queued answers show it.
+                wanted = min(wanted, (1.0 + step) * self._delivered + 1.0)
+            if wanted > self._limit:
+                self._set(wanted, "slow start", now)
 
     def _end_epoch(self, now: float) -> None:
         """A round trip is over (an answer sent after it began came back): the steady step."""
