@@ -11,7 +11,16 @@ finds it per replica, the way TCP finds a path's window:
   fresh /metrics show no queue -- they show an overshoot within a scrape --
   and by half a request per answer (x1.5 per round trip) on latency alone,
   which sees a queue only when its first answers come back, a round trip
-  late, by when the limit has grown once more.
+  late, by when the limit has grown once more. So on latency alone the limit
+  is also capped at 1.5 x the most answers that came back within one round
+  trip: below capacity that is the last round's requests (the cap is the
+  ramp itself), past it the server's delivery stops rising at capacity, and
+  the cap with it, as soon as the answers that fit are back. Slow start then
+  ends no lower than that delivery (+10 %), the capacity estimate, rather
+  than at half the overshot limit. (Latency against in-flight-at-send was
+  tried as the estimator: in an ack-clocked burst a request sent above
+  capacity waits only for the burst's next answer, so no knee shows until
+  the queue is already long.)
 * **Steady state** (after the first sign of a queue, or any backoff), once
   per round trip: a gradient step ``limit * min(1, floor / latency) +
   allowance``. Below the server's capacity the latency is the floor, the
@@ -89,6 +98,7 @@ FLOOR_EPOCHS = 30
 PROBE_EVERY_EPOCHS = 30
 """Latency-only steady state: one round trip at 75 % this often, to re-measure the floor."""
 BDP_EXIT = 1.1
+"""Slow start on latency ends at no less than this x a round trip's answers (capacity + 10 %)."""
 SLOW_START_EXIT = 1.25
 """Slow start ends when recent answers take this much longer than the floor."""
 LATENCY_SAFETY = 2.0

@@ -260,3 +260,30 @@ def test_with_gauges_an_empty_queue_regrows_after_a_backoff() -> None:
         round_trip(limit, clock, 1.0)
     assert limit.phase == "steady"
     assert limit.limit >= int(after_cut * 1.1**5) - 1
+
+
+def test_latency_alone_slow_start_stops_at_the_servers_delivery() -> None:
+    """Capacity 40: the answers per round trip stop at 40, so the limit stops near 1.5 x 40.
+
+    Without the cap the limit grew half a request per answer until the queued
+    answers came back (peak 77 in flight), a round trip after the overshoot.
+    """
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    limit.metrics_unavailable()
+    run = run_model(limit, clock, capacity=40, seconds=2.0, duration=120, pages=400)
+    assert max(n for _, n in run.in_flight) <= 1.5 * 40 + 4
+    assert limit.phase == "steady"
+    ends = [e for e in limit.trace if "slow start ends" in e.reason]
+    assert len(ends) == 1 and 40 <= ends[0].limit <= 1.1 * 40 + 1
+
+
+def test_the_delivery_cap_does_not_slow_the_ramp_below_capacity() -> None:
+    """On an unloaded server every round trip's answers are the last round's requests."""
+    clock = Clock()
+    limit = AdaptiveLimit(ceiling=1000, clock=clock)
+    limit.metrics_unavailable()
+    for _ in range(4):
+        round_trip(limit, clock, 2.0)
+    assert limit.limit >= int(INITIAL_LIMIT * 1.5**4) - 2
+    assert limit.phase == "slow start"
