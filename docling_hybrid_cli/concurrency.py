@@ -360,10 +360,12 @@ class AdaptiveLimit:
         as soon as the answers that fit have come back, not when the queued
         ones do.
         """
-        self._fastest_s = min(self._fastest_s, latency_s)
-        self._answers.append(now)
         if self.phase != "slow start":
             return
+        self._fastest_s = min(self._fastest_s, latency_s)
+        self._answers.append(now)
+        # A round trip: the floor in seconds; with per-token samples, the last round
+        # trip's length (longer, so the count errs high and the cap loose).
         rtt = self.floor("s") or self._last_epoch_s or self._fastest_s
         while self._answers and self._answers[0] <= now - rtt:
             self._answers.popleft()
@@ -374,15 +376,13 @@ class AdaptiveLimit:
         exit_at = LATENCY_SAFETY if load is not None else SLOW_START_EXIT
         recent = _lower_quartile(list(self._recent)) if self._recent else 1.0
         if len(self._recent) >= 4 and recent > exit_at:
-            self.phase = "steady"
-            # The queue began a round trip ago, and slow start has doubled the limit since
-            # (TCP's ssthresh = cwnd / 2 for the same reason).
+            # The queue began a round trip ago, and slow start has grown the limit since
+            # (TCP's ssthresh = cwnd / 2 for the same reason) -- but not below what the
+            # server was seen to deliver.
             target = self._limit / max(2.0, recent)
             if self._delivered:
                 target = max(target, BDP_EXIT * self._delivered)
-            self._set(max(1.0, target), f"latency {recent:.2f}x floor: slow start ends", now)
-            self._last_backoff = now
-            self._new_epoch(now)
+            self._end_slow_start(target, f"latency {recent:.2f}x floor", now)
             return
         if load is not None and (
             load.waiting > queue_target(load.running)
@@ -402,6 +402,12 @@ class AdaptiveLimit:
                 wanted = min(wanted, (1.0 + step) * self._delivered + 1.0)
             if wanted > self._limit:
                 self._set(wanted, "slow start", now)
+
+    def _end_slow_start(self, target: float, reason: str, now: float) -> None:
+        self.phase = "steady"
+        self._set(max(1.0, target), f"{reason}: slow start ends", now)
+        self._last_backoff = now
+        self._new_epoch(now)
 
     def _end_epoch(self, now: float) -> None:
         """A round trip is over (an answer sent after it began came back): the steady step."""
