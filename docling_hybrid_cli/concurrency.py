@@ -16,8 +16,8 @@ finds it per replica, the way TCP finds a path's window:
   trip: below capacity that is the last round's requests (the cap is the
   ramp itself), past it the server's delivery stops rising at capacity, and
   the cap with it, as soon as the answers that fit are back. Slow start then
-  ends no lower than that delivery (+10 %), the capacity estimate, rather
-  than at half the overshot limit. (Latency against in-flight-at-send was
+  ends no lower than that delivery, the capacity estimate, rather than at
+  half the overshot limit. (Latency against in-flight-at-send was
   tried as the estimator: in an ack-clocked burst a request sent above
   capacity waits only for the burst's next answer, so no knee shows until
   the queue is already long.)
@@ -97,8 +97,8 @@ FLOOR_EPOCHS = 30
 """Round trips over which the latency floor is the minimum."""
 PROBE_EVERY_EPOCHS = 30
 """Latency-only steady state: one round trip at 75 % this often, to re-measure the floor."""
-BDP_EXIT = 1.1
-"""Slow start on latency ends at no less than this x a round trip's answers (capacity + 10 %)."""
+BDP_EXIT = 1.0
+"""Slow start on latency ends no lower than this x a round trip's answers (the capacity)."""
 SLOW_START_EXIT = 1.25
 """Slow start ends when recent answers take this much longer than the floor."""
 LATENCY_SAFETY = 2.0
@@ -200,7 +200,9 @@ class AdaptiveLimit:
         self._answers: deque[float] = deque(maxlen=ANSWER_TIMES)
         self._delivered = 0
         """Slow start: the most answers that came back within one round trip."""
-        self._fastest_s = math.inf
+        self._epoch_seconds: list[float] = []
+        self._round_s = 0.0
+        self._round_mean_s = 0.0
         self._unchecked = self._limit
         """Slow start's limit as growth alone would make it, before the delivery cap."""
         self._last_backoff = -math.inf
@@ -355,21 +357,27 @@ class AdaptiveLimit:
 
         Below capacity a round trip brings back every request of the last
         one; past it, never more than the server decodes in a round trip,
-        however many are in flight (Little's law: capacity = rate x floor,
-        BBR's bandwidth-delay product). Unlike latency this shows the overshoot
-        as soon as the answers that fit have come back, not when the queued
-        ones do.
+        however many are in flight (Little's law: in flight = rate x mean
+        latency; BBR's bandwidth-delay product). Unlike latency this shows the
+        overshoot as soon as the answers that fit have come back, not when the
+        queued ones do.
+
+        The rate is counted over the lower-quartile latency (the fastest answer
+        in the first round trip) and scaled to the mean: a window as long as the
+        mean would count a server slot twice whenever one page is quicker than
+        the mean, and the slow-start cap multiplies that error by 1.5; counted
+        unscaled over a short window, a mix of short and long pages would read
+        as a fraction of the real rate and stall the ramp.
         """
         if self.phase != "slow start":
             return
-        self._fastest_s = min(self._fastest_s, latency_s)
         self._answers.append(now)
-        # A round trip: the floor in seconds; with per-token samples, the last round
-        # trip's length (longer, so the count errs high and the cap loose).
-        rtt = self.floor("s") or self._last_epoch_s or self._fastest_s
-        while self._answers and self._answers[0] <= now - rtt:
+        self._epoch_seconds.append(latency_s)
+        window = self._round_s or min(self._epoch_seconds)
+        mean = self._round_mean_s or statistics.fmean(self._epoch_seconds)
+        while self._answers and self._answers[0] <= now - window:
             self._answers.popleft()
-        self._delivered = max(self._delivered, len(self._answers))
+        self._delivered = max(self._delivered, round(len(self._answers) * mean / window))
 
     def _slow_start_step(self, now: float) -> None:
         load = self._fresh_load(now)
@@ -472,6 +480,11 @@ class AdaptiveLimit:
         self._last_epoch_s = now - self._epoch_start
         self._epoch_start = now
         self._epoch_samples = []
+        if self._epoch_seconds:
+            typical = _lower_quartile(self._epoch_seconds)
+            self._round_s = min(typical, self._round_s or typical)
+            self._round_mean_s = statistics.fmean(self._epoch_seconds)
+            self._epoch_seconds = []
         self._previous_peak = self._epoch_peak
         self._epoch_peak = self.in_flight
         self._epoch_window = max(1, self.in_flight)
