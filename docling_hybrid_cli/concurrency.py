@@ -97,6 +97,9 @@ FLOOR_EPOCHS = 30
 """Round trips over which the latency floor is the minimum."""
 PROBE_EVERY_EPOCHS = 30
 """Latency-only steady state: one round trip at 75 % this often, to re-measure the floor."""
+LATE = 1.5
+"""Slow start: an answer this many floors late grows nothing (it was queued, or jitter
+beyond any page-to-page spread seen in a round trip's lower quartile)."""
 BDP_EXIT = 1.0
 """Slow start on latency ends no lower than this x a round trip's answers (the capacity)."""
 SLOW_START_EXIT = 1.25
@@ -202,6 +205,7 @@ class AdaptiveLimit:
         """Slow start: the most answers that came back within one round trip."""
         self._epoch_seconds: list[float] = []
         self._round_s = 0.0
+        self._fastest: dict[str, float] = {}
         self._round_mean_s = 0.0
         self._unchecked = self._limit
         """Slow start's limit as growth alone would make it, before the delivery cap."""
@@ -336,7 +340,10 @@ class AdaptiveLimit:
         if floor is not None:
             self._recent.append(value / floor)
         if self.phase == "slow start":
-            self._slow_start_step(now)
+            # Before the first round trip's floor, the fastest answer so far stands in.
+            fastest = min(value, self._fastest.get(unit, value))
+            self._fastest[unit] = fastest
+            self._slow_start_step(now, late=value > LATE * (floor or fastest))
         if len(self._epoch_samples) >= self._epoch_window:
             self._end_epoch(now)
 
@@ -379,7 +386,7 @@ class AdaptiveLimit:
             self._answers.popleft()
         self._delivered = max(self._delivered, round(len(self._answers) * mean / window))
 
-    def _slow_start_step(self, now: float) -> None:
+    def _slow_start_step(self, now: float, late: bool = False) -> None:
         load = self._fresh_load(now)
         exit_at = LATENCY_SAFETY if load is not None else SLOW_START_EXIT
         recent = _lower_quartile(list(self._recent)) if self._recent else 1.0
@@ -397,6 +404,8 @@ class AdaptiveLimit:
             or (load.kv_usage is not None and load.kv_usage >= KV_FULL)
         ):
             return
+        if late:
+            return  # a request that waited in a queue is no reason to send more
         if self._limited(0.5) and self._limit < self.ceiling:
             # With gauges that show no queue, an overshoot is seen within one scrape:
             # x3 per round trip. On latency alone it is seen a round trip late: x1.5.
