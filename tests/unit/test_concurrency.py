@@ -287,3 +287,39 @@ def test_the_delivery_cap_does_not_slow_the_ramp_below_capacity() -> None:
         round_trip(limit, clock, 2.0)
     assert limit.limit >= int(INITIAL_LIMIT * 1.5**4) - 2
     assert limit.phase == "slow start"
+
+
+def test_a_late_answer_grows_nothing_in_slow_start() -> None:
+    """Capacity 8, starting at 16: the 8 queued answers come back late and add no request."""
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    limit.metrics_unavailable()
+    run = run_model(limit, clock, capacity=8, seconds=2.0, duration=60, factor=jitter().__getitem__)
+    assert max(n for _, n in run.in_flight) <= INITIAL_LIMIT + 2  # latency-only used to reach 25
+    assert limit.phase == "steady"
+
+
+@pytest.mark.parametrize("capacity", [40, 200])
+def test_a_page_mix_does_not_stall_the_ramp(capacity: int) -> None:
+    """Pages of very different lengths (a lognormal mix, tokens reported): full throughput.
+
+    The delivery count is scaled to the mean latency: counted over a short page's time
+    alone, such a mix would read as a fraction of the real rate and hold slow start down.
+    """
+    rng = random.Random(3)
+    factors = [min(5.0, rng.lognormvariate(0, 0.7)) for _ in range(40_000)]
+    clock = Clock()
+    limit = AdaptiveLimit(clock=clock)
+    limit.metrics_unavailable()
+    run = run_model(
+        limit,
+        clock,
+        capacity=capacity,
+        seconds=2.0,
+        duration=120,
+        factor=factors.__getitem__,
+        tokens=lambda i: max(0, int(300 * factors[i]) - 64),
+    )
+    ideal = capacity / (2.0 * statistics.fmean(factors))
+    assert run.completed_between(30, 120) / 90 >= 0.95 * ideal
+    assert limit.limit >= capacity
