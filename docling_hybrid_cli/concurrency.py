@@ -15,12 +15,10 @@ finds it per replica, the way TCP finds a path's window:
   is also capped at 1.5 x the most answers that came back within one round
   trip: below capacity that is the last round's requests (the cap is the
   ramp itself), past it the server's delivery stops rising at capacity, and
-  the cap with it, as soon as the answers that fit are back. Slow start then
-  ends no lower than that delivery, the capacity estimate, rather than at
-  half the overshot limit. (Latency against in-flight-at-send was
-  tried as the estimator: in an ack-clocked burst a request sent above
-  capacity waits only for the burst's next answer, so no knee shows until
-  the queue is already long.)
+  the cap with it, as soon as the answers that fit are back (see
+  :mod:`~docling_hybrid_cli.delivery`); an answer :data:`LATE` floors late
+  (queued) grows nothing. Slow start then ends no lower than that delivery,
+  the capacity estimate, rather than at half the overshot limit.
 * **Steady state** (after the first sign of a queue, or any backoff), once
   per round trip: a gradient step ``limit * min(1, floor / latency) +
   allowance``. Below the server's capacity the latency is the floor, the
@@ -68,12 +66,14 @@ pool feeds it (:meth:`~AdaptiveLimit.sent`, :meth:`~AdaptiveLimit.done`,
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from .delivery import Delivery, lower_quartile
+from .limit_trace import TRACE_HEAD, TRACE_TAIL, LimitTrace, TraceEntry
 
 __all__ = [
     "FIXED_TOKENS",
@@ -83,6 +83,8 @@ __all__ = [
     "AdaptiveLimit",
     "Outcome",
     "ServerLoad",
+    "TRACE_HEAD",
+    "TRACE_TAIL",
     "TraceEntry",
     "queue_target",
 ]
@@ -98,10 +100,7 @@ FLOOR_EPOCHS = 30
 PROBE_EVERY_EPOCHS = 30
 """Latency-only steady state: one round trip at 75 % this often, to re-measure the floor."""
 LATE = 1.5
-"""Slow start: an answer this many floors late grows nothing (it was queued, or jitter
-beyond any page-to-page spread seen in a round trip's lower quartile)."""
-BDP_EXIT = 1.0
-"""Slow start on latency ends no lower than this x a round trip's answers (the capacity)."""
+"""Slow start: an answer this many floors late (queued, not page-to-page jitter) grows nothing."""
 SLOW_START_EXIT = 1.25
 """Slow start ends when recent answers take this much longer than the floor."""
 LATENCY_SAFETY = 2.0
@@ -118,11 +117,6 @@ TIMEOUT_BACKOFF = 0.5
 KV_FULL = 0.95
 """KV-cache use at which no increase is made: vLLM preempts sequences when it is full."""
 RECENT_SAMPLES = 8
-ANSWER_TIMES = 4096
-"""Answer times kept to count deliveries per round trip (bounded)."""
-TRACE_HEAD = 64
-TRACE_TAIL = 192
-"""The trace keeps its first and its last changes: the ramp, and how it settled."""
 
 Outcome = Literal["ok", "overload", "timeout", "other"]
 """How a request ended: answered, 429/503, timed out, or anything else (not a signal)."""
@@ -137,24 +131,6 @@ class ServerLoad:
     waiting: float
     kv_usage: float | None = None
     """0-1, ``vllm:gpu_cache_usage_perc`` or ``vllm:kv_cache_usage_perc``."""
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
-    """One change of the limit: when (clock seconds), to what, with how many in flight, why."""
-
-    t: float
-    limit: int
-    in_flight: int
-    reason: str
-
-    def to_dict(self, since: float) -> dict[str, Any]:
-        return {
-            "t": round(self.t - since, 3),
-            "limit": self.limit,
-            "in_flight": self.in_flight,
-            "reason": self.reason,
-        }
 
 
 def queue_target(running: float) -> int:
@@ -200,21 +176,14 @@ class AdaptiveLimit:
         self._epochs = 0
         self._floors: deque[dict[str, float]] = deque(maxlen=FLOOR_EPOCHS)
         self._recent: deque[float] = deque(maxlen=RECENT_SAMPLES)
-        self._answers: deque[float] = deque(maxlen=ANSWER_TIMES)
-        self._delivered = 0
-        """Slow start: the most answers that came back within one round trip."""
-        self._epoch_seconds: list[float] = []
-        self._round_s = 0.0
+        self._delivery = Delivery()
         self._fastest: dict[str, float] = {}
-        self._round_mean_s = 0.0
         self._unchecked = self._limit
         """Slow start's limit as growth alone would make it, before the delivery cap."""
         self._last_backoff = -math.inf
         self._saved_limit = self._limit
         self._last_epoch_s = 0.0
-        self._head: list[TraceEntry] = []
-        self._tail: deque[TraceEntry] = deque(maxlen=TRACE_TAIL)
-        self.changes = 0
+        self._trace = LimitTrace()
         self._note("start")
 
     # ----------------------------------------------------------------- reading
@@ -232,7 +201,12 @@ class AdaptiveLimit:
     @property
     def trace(self) -> list[TraceEntry]:
         """The first :data:`TRACE_HEAD` changes and the last :data:`TRACE_TAIL` (bounded)."""
-        return [*self._head, *self._tail]
+        return self._trace.entries
+
+    @property
+    def changes(self) -> int:
+        """How many times the limit changed (the trace keeps a bounded part of them)."""
+        return self._trace.changes
 
     def floor(self, unit: str) -> float | None:
         """The latency floor in ``unit`` ("tok": seconds per token, "s": seconds), if known.
@@ -335,7 +309,8 @@ class AdaptiveLimit:
         else:
             unit, value = "s", latency_s
         self._epoch_samples.append((unit, value))
-        self._count_delivery(now, latency_s)
+        if self.phase == "slow start":
+            self._delivery.answer(now, latency_s)
         floor = self.floor(unit)
         if floor is not None:
             self._recent.append(value / floor)
@@ -359,44 +334,15 @@ class AdaptiveLimit:
         peak = max(self._epoch_peak, self._previous_peak)
         return peak >= share * self.limit - 1
 
-    def _count_delivery(self, now: float, latency_s: float) -> None:
-        """How many answers came back in the last round trip: what the server delivers.
-
-        Below capacity a round trip brings back every request of the last
-        one; past it, never more than the server decodes in a round trip,
-        however many are in flight (Little's law: in flight = rate x mean
-        latency; BBR's bandwidth-delay product). Unlike latency this shows the
-        overshoot as soon as the answers that fit have come back, not when the
-        queued ones do.
-
-        The rate is counted over the lower-quartile latency (the fastest answer
-        in the first round trip) and scaled to the mean: a window as long as the
-        mean would count a server slot twice whenever one page is quicker than
-        the mean, and the slow-start cap multiplies that error by 1.5; counted
-        unscaled over a short window, a mix of short and long pages would read
-        as a fraction of the real rate and stall the ramp.
-        """
-        if self.phase != "slow start":
-            return
-        self._answers.append(now)
-        self._epoch_seconds.append(latency_s)
-        window = self._round_s or min(self._epoch_seconds)
-        mean = self._round_mean_s or statistics.fmean(self._epoch_seconds)
-        while self._answers and self._answers[0] <= now - window:
-            self._answers.popleft()
-        self._delivered = max(self._delivered, round(len(self._answers) * mean / window))
-
     def _slow_start_step(self, now: float, late: bool = False) -> None:
         load = self._fresh_load(now)
         exit_at = LATENCY_SAFETY if load is not None else SLOW_START_EXIT
-        recent = _lower_quartile(list(self._recent)) if self._recent else 1.0
+        recent = lower_quartile(list(self._recent)) if self._recent else 1.0
         if len(self._recent) >= 4 and recent > exit_at:
             # The queue began a round trip ago, and slow start has grown the limit since
             # (TCP's ssthresh = cwnd / 2 for the same reason) -- but not below what the
             # server was seen to deliver.
-            target = self._limit / max(2.0, recent)
-            if self._delivered:
-                target = max(target, BDP_EXIT * self._delivered)
+            target = max(self._limit / max(2.0, recent), self._delivery.per_round)
             self._end_slow_start(target, f"latency {recent:.2f}x floor", now)
             return
         if load is not None and (
@@ -412,11 +358,10 @@ class AdaptiveLimit:
             step = 2.0 if load is not None else 0.5
             self._unchecked += step
             wanted = self._unchecked
-            if self._delivered and load is None:
-                # Ack-clocked growth keeps the limit (1 + step) x a round trip's answers;
-                # once the answers per round trip stop rising (the server is full), so
-                # does the limit -- a round trip before the queued answers show it.
-                wanted = min(wanted, (1.0 + step) * self._delivered + 1.0)
+            if self._delivery.per_round and load is None:
+                # Ack-clocked growth keeps the limit (1 + step) x a round trip's answers: once
+                # those stop rising (the server is full), so does the limit.
+                wanted = min(wanted, (1.0 + step) * self._delivery.per_round + 1.0)
             if wanted > self._limit:
                 self._set(wanted, "slow start", now)
 
@@ -444,7 +389,7 @@ class AdaptiveLimit:
             by_unit.setdefault(unit, []).append(value)
         if not by_unit:
             return None
-        typical = {unit: _lower_quartile(values) for unit, values in by_unit.items()}
+        typical = {unit: lower_quartile(values) for unit, values in by_unit.items()}
         self._floors.append(typical)
         unit = max(by_unit, key=lambda u: len(by_unit[u]))
         floor = self.floor(unit)
@@ -489,11 +434,7 @@ class AdaptiveLimit:
         self._last_epoch_s = now - self._epoch_start
         self._epoch_start = now
         self._epoch_samples = []
-        if self._epoch_seconds:
-            typical = _lower_quartile(self._epoch_seconds)
-            self._round_s = min(typical, self._round_s or typical)
-            self._round_mean_s = statistics.fmean(self._epoch_seconds)
-            self._epoch_seconds = []
+        self._delivery.round_ended()
         self._previous_peak = self._epoch_peak
         self._epoch_peak = self.in_flight
         self._epoch_window = max(1, self.in_flight)
@@ -505,17 +446,5 @@ class AdaptiveLimit:
             self._note(reason, now)
 
     def _note(self, reason: str, now: float | None = None) -> None:
-        entry = TraceEntry(
-            self._started if now is None else now, self.limit, self.in_flight, reason
-        )
-        self.changes += 1
-        if len(self._head) < TRACE_HEAD:
-            self._head.append(entry)
-        else:
-            self._tail.append(entry)
-
-
-def _lower_quartile(values: list[float]) -> float:
-    if len(values) < 4:
-        return min(values)
-    return statistics.quantiles(values, n=4)[0]
+        t = self._started if now is None else now
+        self._trace.note(TraceEntry(t, self.limit, self.in_flight, reason))
