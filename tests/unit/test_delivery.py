@@ -40,7 +40,7 @@ def test_a_page_mix_is_scaled_to_the_mean() -> None:
 
 def test_bounded() -> None:
     delivery = Delivery()
-    for i in range(3 * ANSWER_TIMES):
+    for _ in range(3 * ANSWER_TIMES):
         delivery.answer(1.0, 1.0)  # all at once: the count stops at what is kept
     assert delivery.per_round == ANSWER_TIMES
 
