@@ -22,9 +22,11 @@ from pdfgen import make_pdf
 from typer.testing import CliRunner
 
 from docling_hybrid_cli.batch import BatchResult
+from docling_hybrid_cli.bench.simprocess import start_sim_server
 from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.cli.progress import PlainProgress
 from docling_hybrid_cli.jobs import plan_jobs
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 from docling_hybrid_cli.settings import Settings, load_settings
 from docling_hybrid_cli.sim import MockConfig, MockServer
 
@@ -167,6 +169,49 @@ def test_the_replicas_budget_holds_across_workers(local_ray: None, tmp_path: Pat
     (replica,) = budget.values()
     assert replica["peak"] == 2 and replica["limit"] == 2
     assert replica["granted"] == 16 and replica["in_use"] == 0
+
+
+def test_with_auto_one_controller_sets_the_budget_of_every_worker(
+    local_ray: None, tmp_path: Path
+) -> None:
+    """Two tasks at once against a capacity-8 server (0.25 s a page) with ``"auto"``: one
+    controller in the coordinator. Each worker running its own would start at 16 each and
+    put 32 in flight; one starts at 16 and is cut back within a scrape of /metrics."""
+    pdf = write_benchmark_pdf(tmp_path / "doc.pdf", 120)
+    with start_sim_server(
+        latency_s=0.25, jitter=0.1, style="plain", extra_args=["--max-num-seqs", "8"]
+    ) as sim:
+        (tmp_path / "c.toml").write_text(
+            "[backends]\n"
+            'fallback_chain = ["deepseek-vllm"]\n'
+            "[backends.deepseek-vllm]\n"
+            f'base_url = "{sim.url}/v1"\n'
+            'max_concurrency = "auto"\n'
+            "[convert]\n"
+            "max_side = 256\ndpi = 36\ntext_agreement = false\n"  # the client is never slow
+            "[ray]\n"
+            "split_pages = 60\n"
+        )
+        settings = settings_for(tmp_path / "c.toml")
+        jobs = plan_jobs(
+            [pdf], output=tmp_path / "out.md", pattern="*.pdf", pages=None, password=None
+        )
+        with ray_session(settings, None) as run:
+            batch = asyncio.run(run(jobs, PlainProgress()))
+        stats = sim.stats()
+    assert stats is not None
+    assert batch.exit_code == 0
+    assert batch.engine_detail["tasks"] == 2
+    assert stats["chat_ok"] == 120
+    assert stats["max_in_flight"] < 24, stats  # one controller's ramp, not two (>= 32)
+    (replica,) = batch.concurrency["deepseek-vllm"]
+    assert replica["metrics"] == "on"  # scraped by the coordinator
+    assert replica["trace"][0] == {"t": 0.0, "limit": 16, "in_flight": 0, "reason": "start"}
+    assert any("server queue" in change["reason"] for change in replica["trace"])
+    assert 4 <= replica["limit"] <= 16
+    (budget,) = batch.engine_detail["budget"].values()
+    assert budget["limit"] == replica["limit"] and budget["in_use"] == 0
+    assert budget["peak"] < 24 and budget["granted"] == 120
 
 
 def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(
