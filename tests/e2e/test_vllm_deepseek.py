@@ -40,6 +40,7 @@ from docling_hybrid_cli.backends import build_backend
 from docling_hybrid_cli.backends.base import RequestStep
 from docling_hybrid_cli.backends.deepseek import DeepSeekBackend, image_tokens
 from docling_hybrid_cli.pages import PageImage
+from docling_hybrid_cli.server_load import load_from_metrics
 from docling_hybrid_cli.settings import load_settings
 
 pytestmark = pytest.mark.e2e
@@ -235,6 +236,16 @@ def _requests_finished(server: Server) -> float | None:
         if line.startswith("vllm:request_success_total{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def test_metrics_carry_the_gauges_the_adaptive_limit_reads(server: Server) -> None:
+    """The queue gauges ``auto`` concurrency steers by have the names a real vLLM serves."""
+    response = httpx.get(f"{server.url}/metrics", timeout=30)
+    assert response.status_code == 200
+    load = load_from_metrics(response.text)
+    assert load is not None, "no vllm:num_requests_running / _waiting in /metrics"
+    assert load.running >= 0 and load.waiting >= 0
+    assert load.kv_usage is not None and 0.0 <= load.kv_usage <= 1.0
 
 
 def test_single_page(convert: Any, server: Server, tmp_path: Path) -> None:
