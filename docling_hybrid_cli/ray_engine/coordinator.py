@@ -22,6 +22,7 @@ from typing import Any
 from ..concurrency import AdaptiveLimit
 from ..endpoints import SlotOutcome
 from ..settings import Settings
+from ..spending import SpendingCap
 from .adaptive import AdaptivePolicy, MetricsPollers, ReplicaEntry, make_policy
 from .budget import SlotBook, SlotPolicy
 from .ledger import StreamLedger, TaskStart
@@ -46,6 +47,8 @@ class Coordinator:
         self.ledger = StreamLedger()
         self.settings = settings
         self.pollers: MetricsPollers | None = None
+        self.spending = SpendingCap()
+        """What the servers reported the run's requests cost (``--max-cost`` checks it)."""
 
     async def start(self) -> int:
         """Start the adaptive replicas' ``/metrics`` pollers; how many run."""
@@ -102,6 +105,16 @@ class Coordinator:
                 {"url": entry.label, **controller.snapshot()}
             )
         return report
+
+    # ------------------------------------------------------------------ spending
+
+    async def charge(self, backend: str, cost: float) -> None:
+        """A worker's request was billed ``cost``."""
+        self.spending.record(backend, cost)
+
+    async def spent(self) -> dict[str, float]:
+        """What each backend has cost the run so far."""
+        return self.spending.by_backend()
 
     # ------------------------------------------------------------------ ledger
 

@@ -121,6 +121,8 @@ async def convert_batch_ray(
         with contextlib.suppress(asyncio.CancelledError):
             await follower
     result.concurrency = await coordinator.concurrency_report.remote()
+    for backend, cost in (await coordinator.spent.remote()).items():
+        result.spending.record(backend, cost)
     await coordinator.stop.remote()
     result.documents = [done[i] for i in sorted(done)]
     result.nodes = len(engine.tally.nodes)

@@ -37,6 +37,7 @@ from ..settings import Settings
 from ..sources import open_source
 from .budget import replica_key
 from .items import PageDone, RangeSpec, RangeStats, Replayed
+from .spending import SharedSpending
 
 __all__ = ["ActorBudget", "convert_range"]
 
@@ -197,7 +198,8 @@ class _Runner:
         settings = self.settings
         limits = await self.coordinator.limits.remote()
         budget = ActorBudget(self.coordinator, self.spec.task, limits)
-        chain = build_chain(settings)
+        spending = SharedSpending(self.coordinator, settings.convert.max_cost)
+        chain = build_chain(settings, spending=spending)
         for backend in chain.backends:
             pool = getattr(backend, "pool", None)
             if pool is not None:

@@ -38,23 +38,30 @@ from docling_hybrid_cli.ray_engine.run import ray_session  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SPLIT = 5
+PAID_MODEL = "nvidia/nemotron-nano-12b-v2-vl"
 PAGES = {"a.pdf": 3, "b.pdf": 4, "big.pdf": 12}
 TASKS = 5  # a, b, and big in ranges of 5, 5 and 2 pages
 
 
+KEY_VARIABLE = "DOCLING_HYBRID_RAY_TEST_KEY"
+"""A paid backend's key variable, in the workers' environment as a cluster's job would put it."""
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_VARIABLE, "sk-or-test")  # the local instance's workers inherit it
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 def make_folder(root: Path) -> Path:
@@ -212,6 +219,44 @@ def test_with_auto_one_controller_sets_the_budget_of_every_worker(
     (budget,) = batch.engine_detail["budget"].values()
     assert budget["limit"] == replica["limit"] and budget["in_use"] == 0
     assert budget["peak"] < 24 and budget["granted"] == 120
+
+
+def test_max_cost_counts_every_workers_spending(local_ray: None, tmp_path: Path) -> None:
+    """0.001 USD a page, --max-cost 0.0025, two documents on two workers at once: the run stops
+    paying after three pages (each worker counting its own would pay for six), and the rest go
+    down the chain. A page may have passed the check while another worker's third was in
+    flight: at most one more."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.pdf", "y.pdf"):
+        make_pdf(folder / name, 4, text=name + " text {n}")
+    paid = MockConfig(model=PAID_MODEL, style="plain", cost_per_request=0.001, latency_s=0.1)
+    with MockServer(paid) as server:
+        (tmp_path / "c.toml").write_text(
+            "[backends]\n"
+            'fallback_chain = ["nemotron-openrouter", "text-layer"]\n'
+            "[backends.nemotron-openrouter]\n"
+            f'base_url = "{server.url}/v1"\n'
+            f'model = "{PAID_MODEL}"\n'
+            f'api_key_env = "{KEY_VARIABLE}"\n'
+            "requests_per_minute = 60000\n"
+            "[convert]\n"
+            "concurrency = 1\n"
+            "max_cost = 0.0025\n"
+        )
+        batch = run_on_ray(settings_for(tmp_path / "c.toml"), folder, tmp_path / "out", TaskHooks())
+        served = server.stats.chat_requests
+    assert batch.exit_code == 0
+    assert 3 <= served <= 4, served
+    assert batch.spending.to_dict() == {
+        "recorded": round(0.001 * served, 6),
+        "max_cost": 0.0025,
+        "by_backend": {"nemotron-openrouter": round(0.001 * served, 6)},
+    }
+    pages = [p for d in batch.documents for p in d.pages]
+    by_text_layer = [p for p in pages if p.text is not None and p.text.backend == "text-layer"]
+    assert len(by_text_layer) == 8 - served
+    assert all("spending cap reached" in p.errors[0].error for p in by_text_layer)
 
 
 def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(
