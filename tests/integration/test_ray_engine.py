@@ -210,15 +210,18 @@ def test_with_auto_one_controller_sets_the_budget_of_every_worker(
     assert batch.exit_code == 0
     assert batch.engine_detail["tasks"] == 2
     assert stats["chat_ok"] == 120
-    assert stats["max_in_flight"] < 24, stats  # one controller's ramp, not two (>= 32)
     (replica,) = batch.concurrency["deepseek-vllm"]
     assert replica["metrics"] == "on"  # scraped by the coordinator
     assert replica["trace"][0] == {"t": 0.0, "limit": 16, "in_flight": 0, "reason": "start"}
     assert any("server queue" in change["reason"] for change in replica["trace"])
     assert 4 <= replica["limit"] <= 16
+    most = max(change["limit"] for change in replica["trace"])
+    # The server never saw more than the one controller ever granted, and that is one ramp:
+    # a controller per worker starts at 16 each, 32 on the server at once.
+    assert stats["max_in_flight"] <= most < 32, (stats, replica["trace"])
     (budget,) = batch.engine_detail["budget"].values()
     assert budget["limit"] == replica["limit"] and budget["in_use"] == 0
-    assert budget["peak"] < 24 and budget["granted"] == 120
+    assert budget["peak"] <= most and budget["granted"] == 120
 
 
 def test_max_cost_counts_every_workers_spending(local_ray: None, tmp_path: Path) -> None:
