@@ -13,7 +13,7 @@ import collections
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,18 @@ def test_the_replicas_budget_holds_across_workers(local_ray: None, tmp_path: Pat
     assert replica["granted"] == 16 and replica["in_use"] == 0
 
 
+class _LimitsSeen(PlainProgress):
+    """The plain progress, keeping every set of limits it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: list[dict[str, dict[str, int]]] = []
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        self.limits.append({backend: dict(urls) for backend, urls in limits.items()})
+        super().concurrency(limits)
+
+
 def test_with_auto_one_controller_sets_the_budget_of_every_worker(
     local_ray: None, tmp_path: Path
 ) -> None:
@@ -203,8 +215,9 @@ def test_with_auto_one_controller_sets_the_budget_of_every_worker(
         jobs = plan_jobs(
             [pdf], output=tmp_path / "out.md", pattern="*.pdf", pages=None, password=None
         )
+        progress = _LimitsSeen()
         with ray_session(settings, None) as run:
-            batch = asyncio.run(run(jobs, PlainProgress()))
+            batch = asyncio.run(run(jobs, progress))
         stats = sim.stats()
     assert stats is not None
     assert batch.exit_code == 0
@@ -222,6 +235,7 @@ def test_with_auto_one_controller_sets_the_budget_of_every_worker(
     (budget,) = batch.engine_detail["budget"].values()
     assert budget["limit"] == replica["limit"] and budget["in_use"] == 0
     assert budget["peak"] <= most and budget["granted"] == 120
+    assert progress.limits[0] == {"deepseek-vllm": {replica["url"]: 16}}  # the progress line's
 
 
 def test_max_cost_counts_every_workers_spending(local_ray: None, tmp_path: Path) -> None:
