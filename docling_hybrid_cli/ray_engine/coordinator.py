@@ -22,7 +22,6 @@ from typing import Any
 from ..concurrency import AdaptiveLimit
 from ..endpoints import SlotOutcome
 from ..settings import Settings
-from ..spending import SpendingCap
 from .adaptive import AdaptivePolicy, MetricsPollers, ReplicaEntry, make_policy
 from .budget import SlotBook, SlotPolicy
 from .ledger import StreamLedger, TaskStart
@@ -47,8 +46,8 @@ class Coordinator:
         self.ledger = StreamLedger()
         self.settings = settings
         self.pollers: MetricsPollers | None = None
-        self.spending = SpendingCap()
-        """What the servers reported the run's requests cost (``--max-cost`` checks it)."""
+        self.payers: dict[str, dict[str, float]] = {}
+        """What each task attempt's requests cost, by backend, as it last said (cumulative)."""
 
     async def start(self) -> int:
         """Start the adaptive replicas' ``/metrics`` pollers; how many run."""
@@ -108,13 +107,27 @@ class Coordinator:
 
     # ------------------------------------------------------------------ spending
 
-    async def charge(self, backend: str, cost: float) -> None:
-        """A worker's request was billed ``cost``."""
-        self.spending.record(backend, cost)
+    async def charge(self, payer: str, spent: dict[str, float]) -> None:
+        """A task attempt's spending so far, by backend.
 
-    async def spent(self) -> dict[str, float]:
-        """What each backend has cost the run so far."""
-        return self.spending.by_backend()
+        Cumulative figures, not increments: an async actor may run two calls
+        of one caller out of order, and an older figure must not win.
+        """
+        mine = self.payers.setdefault(payer, {})
+        for backend, cost in spent.items():
+            mine[backend] = max(mine.get(backend, 0.0), cost)
+
+    async def spent(
+        self, payer: str | None = None, own: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """What each backend has cost the run so far (counting the asker's ``own`` figures)."""
+        if payer is not None and own:
+            await self.charge(payer, own)
+        total: dict[str, float] = {}
+        for spent in self.payers.values():
+            for backend, cost in spent.items():
+                total[backend] = total.get(backend, 0.0) + cost
+        return total
 
     # ------------------------------------------------------------------ ledger
 

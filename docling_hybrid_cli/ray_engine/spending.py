@@ -5,21 +5,26 @@ the paid backends cost and refuses new paid requests once the total reaches
 the cap. On a cluster each worker would count only its own spending, so the
 record lives in the coordinator: a worker *charges* it with every cost a
 server reports and *checks* it before every paid request
-(:class:`SharedSpending`, the worker's cap). The check is one round trip to
+(:class:`SharedSpending`, the worker's cap). Both carry the worker's own
+spending so far, not increments: an async actor may run one caller's calls
+out of order, and a check must never miss the worker's own last charge.
+The check is one round trip to
 the actor (a millisecond on a cluster's network) against a paid request's
 seconds; it is made only for paid backends (and those that reported a cost
 from this worker), so the free ones pay nothing.
 
-The overshoot bound is the local one: requests already in flight finish and
-are recorded, and the replicas' shared budget keeps a paid backend's
-requests in flight to its ``max_concurrency`` across all workers. A
-coordinator that cannot be asked refuses the paid request (the page goes
+Requests already past the check finish and are recorded, so the total can
+end above the cap by what they cost: those in flight on the paid backend
+(its ``max_concurrency``, which the replicas' shared budget holds across all
+workers) and, per worker, the pages that passed the check while waiting for
+a slot, and other workers' charges still on their way. A coordinator that cannot be asked refuses the paid request (the page goes
 down the chain): the cap is not spent blind.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +46,8 @@ class SharedSpending(SpendingCap):
         """``get`` waits for an actor call's answer (``ray.get``; tests pass their own)."""
         super().__init__(limit)
         self.coordinator = coordinator
+        self.payer = uuid.uuid4().hex
+        """This worker's name in the run's record (each task attempt pays under its own)."""
         self._get = get or _ray_get
 
     def record(self, backend: str, cost: float) -> None:
@@ -48,14 +55,14 @@ class SharedSpending(SpendingCap):
         if not math.isfinite(cost) or cost <= 0:
             return
         super().record(backend, cost)
-        self.coordinator.charge.remote(backend, cost)
+        self.coordinator.charge.remote(self.payer, self.by_backend())
 
     def refusal(self, backend: str, *, paid: bool) -> BackendRejected | None:
         """The local rule applied to the whole run's record, asked of the coordinator now."""
         if self.limit is None or (not paid and self.spent_by(backend) <= 0):
             return None
         try:
-            spent = self._get(self.coordinator.spent.remote())
+            spent = self._get(self.coordinator.spent.remote(self.payer, self.by_backend()))
         except Exception as exc:  # an actor that cannot answer: do not spend blind
             return BackendRejected(
                 f"{backend}: cannot check the run's spending ({type(exc).__name__}); "

@@ -27,7 +27,7 @@ class _Actor:
         self.spent = _Call(self._down if down else coordinator.spent)
 
     @staticmethod
-    async def _down() -> dict[str, float]:
+    async def _down(payer: str, own: dict[str, float]) -> dict[str, float]:
         raise ConnectionError("actor died")
 
 
@@ -69,3 +69,20 @@ def test_a_coordinator_that_cannot_answer_refuses_the_paid_request() -> None:
     worker = SharedSpending(_Actor(Coordinator([]), down=True), 1.0, get=lambda x: x)
     refused = worker.refusal("paid", paid=True)
     assert refused is not None and "cannot check the run's spending" in str(refused)
+
+
+def test_a_workers_figures_are_cumulative_so_calls_run_out_of_order_lose_nothing() -> None:
+    """An async actor may run one caller's charge after its check, or an old charge last."""
+
+    async def scenario() -> dict[str, float]:
+        coordinator = Coordinator([])
+        await coordinator.charge("w1", {"paid": 0.003})
+        await coordinator.charge("w1", {"paid": 0.002})  # older, arriving late
+        await coordinator.charge("w2", {"paid": 0.001})
+        return await coordinator.spent("w2", {"paid": 0.002})  # its own newest charge first
+
+    assert run_and_round(scenario) == {"paid": 0.005}
+
+
+def run_and_round(scenario: Any) -> dict[str, float]:
+    return {name: round(cost, 6) for name, cost in asyncio.run(scenario()).items()}
