@@ -17,8 +17,9 @@ Requests already past the check finish and are recorded, so the total can
 end above the cap by what they cost: those in flight on the paid backend
 (its ``max_concurrency``, which the replicas' shared budget holds across all
 workers) and, per worker, the pages that passed the check while waiting for
-a slot, and other workers' charges still on their way. A coordinator that cannot be asked refuses the paid request (the page goes
-down the chain): the cap is not spent blind.
+a slot, and other workers' charges still on their way. A coordinator that
+cannot be asked refuses the paid request (the page goes down the chain):
+the cap is not spent blind.
 """
 
 from __future__ import annotations
