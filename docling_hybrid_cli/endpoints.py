@@ -42,7 +42,7 @@ import contextlib
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from .client import ChatResult
 from .concurrency import Outcome
@@ -54,6 +54,7 @@ from .errors import (
     BackendUnavailable,
 )
 from .replica import Replica
+from .replica_budget import ReplicaBudget, SlotOutcome, slot_outcome
 from .server_load import outcome_of, start_pollers
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Replica",
     "ReplicaBudget",
     "SlotOutcome",
+    "slot_outcome",
 ]
 
 PROBE_FAILURES_TO_EJECT = 2
@@ -70,29 +72,6 @@ PROBE_FAILURES_TO_EJECT = 2
 
 Moved = Callable[[str], None]
 """Told, in words, when a request leaves a replica for another (progress detail)."""
-
-SlotOutcome = Literal["ok", "overloaded", "failed", "unused"]
-"""How a request that held a slot ended: answered, the server was too busy (a timeout, a 5xx,
-a 429), any other failure, or the slot was given back unused (its replica was lost)."""
-
-
-class ReplicaBudget(Protocol):
-    """Request slots shared with other processes: a replica's budget kept in one place.
-
-    Several clients on several machines (``convert --ray``) send to the same
-    replicas; each pool's own ``max_concurrency`` would let them together
-    overload a server. With a budget, a pool takes a slot from it before every
-    request and gives it back after, telling how the request went and how
-    long it took -- what a controller that adapts the limit needs.
-    """
-
-    async def take(self, backend: str, replicas: Sequence[str]) -> tuple[str, object]:
-        """Wait for a slot on one of ``replicas`` (labels, best first); its label and lease."""
-        ...
-
-    def give_back(self, lease: object, latency_s: float | None, outcome: SlotOutcome) -> None:
-        """Return the slot of ``lease``; never blocks."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +114,8 @@ class EndpointPool:
         self._prober: asyncio.Task[None] | None = None
         self._pollers: list[asyncio.Task[None]] = []
         self.budget: ReplicaBudget | None = None
-        """Slots shared with other clients, taken on top of each replica's own (``--ray``)."""
+        """Slots shared with other clients, taken on top of each replica's own (``--ray``):
+        set it with :meth:`use_budget`."""
 
     @property
     def adaptive(self) -> bool:
@@ -150,6 +130,31 @@ class EndpointPool:
         """
         live = [r for r in self.replicas if not r.ejected] or self.replicas
         return sum(r.capacity for r in live), sum(r.bound for r in self.replicas)
+
+    def use_budget(self, budget: ReplicaBudget) -> None:
+        """Take every request's slot from ``budget`` too, shared with other clients.
+
+        An adaptive replica gives up its own controller: the budget runs one
+        for all clients, and the replica's capacity here is what the budget
+        last granted (refreshed with every slot taken) -- many clients each
+        adapting their own share would together overload the server.
+        """
+        self.budget = budget
+        for replica in self.replicas:
+            if replica.limit is not None:
+                replica.limit = None
+                replica.shared_capacity = budget.granted(self.backend, replica.label)
+        self._follow_budget()
+
+    def _follow_budget(self) -> None:
+        """Shared replicas' capacity: the limits the budget last said."""
+        if self.budget is None:
+            return
+        for replica in self.replicas:
+            if replica.shared_capacity is not None:
+                granted = self.budget.granted(self.backend, replica.label)
+                if granted is not None:
+                    replica.shared_capacity = granted
 
     @property
     def pooled(self) -> bool:
@@ -237,6 +242,7 @@ class EndpointPool:
                     key=Replica.rank,
                 )
                 label, lease = await self.budget.take(self.backend, [r.label for r in candidates])
+                self._follow_budget()
                 replica = next(r for r in candidates if r.label == label)
                 if replica.ejected:  # lost while we waited for the budget
                     self.budget.give_back(lease, None, "unused")
@@ -272,8 +278,7 @@ class EndpointPool:
             return result
         except BackendError as exc:
             outcome = outcome_of(exc)
-            busy = isinstance(exc, BackendTimeout | BackendServerError) or exc.status == 429
-            slot = "overloaded" if busy else "failed"
+            slot = slot_outcome(outcome)
             raise
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -293,7 +298,7 @@ class EndpointPool:
             if limit is not None:
                 limit.done(elapsed, outcome, tokens)
             if lease is not None and self.budget is not None:
-                self.budget.give_back(lease, elapsed, slot)
+                self.budget.give_back(lease, elapsed, slot, tokens)
             self._notify()
 
     def _all_down(self) -> BackendConnectError:

@@ -3,7 +3,9 @@
 The pool (:mod:`~docling_hybrid_cli.endpoints`) chooses among replicas and
 ejects or re-admits them; a replica only keeps the figures those choices
 read. Its capacity is the backend's fixed ``max_concurrency`` or, with
-``"auto"``, its own :class:`~docling_hybrid_cli.concurrency.AdaptiveLimit`.
+``"auto"``, its own :class:`~docling_hybrid_cli.concurrency.AdaptiveLimit` --
+or, when a shared budget hosts that controller for many clients
+(``convert --ray``), the limit the budget last granted (``shared_capacity``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ class Replica:
         self.client = client
         self.fixed_capacity = capacity
         self.limit = limit
-        """The replica's adaptive limit (``max_concurrency = "auto"``); None: fixed."""
+        """The replica's adaptive limit (``max_concurrency = "auto"``); None: fixed or shared."""
+        self.shared_capacity: int | None = None
+        """The limit a shared budget grants this replica now (its controller runs there, once for
+        every client: :meth:`~docling_hybrid_cli.endpoints.EndpointPool.use_budget`); None: not
+        shared. ``fixed_capacity`` stays the ceiling, the most it can become."""
         self.outstanding = 0
         self.latency_s: float | None = None
         """Running mean of recent answers' latency; None until the first answer."""
@@ -56,9 +62,13 @@ class Replica:
 
     @property
     def capacity(self) -> int:
-        """Requests this replica may have in flight now: its controller's limit, or the fixed
-        ``max_concurrency``."""
-        return self.limit.limit if self.limit is not None else self.fixed_capacity
+        """Requests this replica may have in flight now: its controller's limit, the shared
+        budget's, or the fixed ``max_concurrency``."""
+        if self.limit is not None:
+            return self.limit.limit
+        if self.shared_capacity is not None:
+            return max(1, min(self.shared_capacity, self.fixed_capacity))
+        return self.fixed_capacity
 
     @property
     def bound(self) -> int:

@@ -61,6 +61,11 @@ class SpendingCap:
             "by_backend": by_backend,
         }
 
+    def by_backend(self) -> dict[str, float]:
+        """What each backend has cost so far (unrounded: a Ray worker's record travels as this)."""
+        with self._lock:
+            return dict(self._by_backend)
+
     def spent_by(self, backend: str) -> float:
         with self._lock:
             return self._by_backend.get(backend, 0.0)

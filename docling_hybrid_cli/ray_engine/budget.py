@@ -7,8 +7,12 @@ slots live here, once per (backend, replica), inside one actor
 gives it back after, with the request's latency and how it ended.
 
 What a replica's limit is and how it moves is a :class:`SlotPolicy`: fixed
-at the backend's ``max_concurrency`` by default; an adaptive controller fed
-by those latency and outcome reports plugs in through ``policy_for``.
+at the backend's ``max_concurrency`` by default; with ``"auto"``, the
+replica's one adaptive controller (:mod:`.adaptive`), told of every slot
+granted and fed every request's latency, outcome and answer tokens, plugs
+in through ``policy_for``. A limit that shrinks takes nothing back: the
+slots held beyond it drain as their requests end, and no new one is granted
+until the replica is under its limit again.
 
 This module is plain asyncio, so it is tested without Ray. A slot whose
 holder died (a worker killed mid-request) would leak; :meth:`SlotBook.release_holder`
@@ -34,12 +38,20 @@ def replica_key(backend: str, label: str) -> str:
 
 
 class SlotPolicy(Protocol):
-    """A replica's limit, and what it learns from each request that held a slot."""
+    """A replica's limit, and what it learns from each slot granted and given back."""
 
     @property
     def limit(self) -> int: ...
 
-    def record(self, latency_s: float | None, outcome: SlotOutcome) -> None: ...
+    def taken(self) -> None:
+        """A slot was granted: one more request on its way to the replica."""
+        ...
+
+    def record(
+        self, latency_s: float | None, outcome: SlotOutcome, completion_tokens: int | None = None
+    ) -> None:
+        """A slot came back: how its request ended (``"unused"``: none was sent; no latency)."""
+        ...
 
 
 class FixedLimit:
@@ -54,7 +66,12 @@ class FixedLimit:
     def limit(self) -> int:
         return self._limit
 
-    def record(self, latency_s: float | None, outcome: SlotOutcome) -> None:
+    def taken(self) -> None:
+        return None
+
+    def record(
+        self, latency_s: float | None, outcome: SlotOutcome, completion_tokens: int | None = None
+    ) -> None:
         return None
 
 
@@ -131,12 +148,23 @@ class SlotBook:
             replica.in_use += 1
             replica.granted += 1
             replica.peak = max(replica.peak, replica.in_use)
+            replica.policy.taken()
             self._leases[lease] = (key, holder, ticket)
             self._by_ticket[(holder, ticket)] = lease
         return lease
 
-    def give_back(self, lease: int, latency_s: float | None, outcome: SlotOutcome) -> None:
-        """Free the slot (an unknown or already freed lease is ignored) and serve waiters."""
+    def give_back(
+        self,
+        lease: int,
+        latency_s: float | None,
+        outcome: SlotOutcome,
+        completion_tokens: int | None = None,
+    ) -> None:
+        """Free the slot (an unknown or already freed lease is ignored) and serve waiters.
+
+        The policy hears every slot that comes back, unused ones too (an
+        adaptive controller counts the requests in flight).
+        """
         entry = self._leases.pop(lease, None)
         if entry is None:
             return
@@ -145,9 +173,17 @@ class SlotBook:
         replica = self._replicas[key]
         replica.in_use -= 1
         replica.outcomes[outcome] = replica.outcomes.get(outcome, 0) + 1
-        if outcome != "unused":
-            replica.policy.record(latency_s, outcome)
+        replica.policy.record(latency_s, outcome, completion_tokens)
         self._serve()
+
+    def limit(self, key: str) -> int | None:
+        """A replica's limit now; None for a key the book does not know."""
+        replica = self._replicas.get(key)
+        return replica.policy.limit if replica is not None else None
+
+    def limits(self) -> dict[str, int]:
+        """Every replica's limit now."""
+        return {key: r.policy.limit for key, r in self._replicas.items()}
 
     def abandon(self, holder: str, ticket: int) -> None:
         """The caller stopped waiting (cancelled): drop its wait, or free what it was given."""
@@ -171,9 +207,19 @@ class SlotBook:
             if not waiter.future.done():
                 waiter.future.cancel()
 
+    def serve(self) -> None:
+        """Hand slots to waiters after a limit grew outside a give-back (a /metrics scrape)."""
+        self._serve()
+
     def _serve(self) -> None:
-        """Hand freed slots to the earliest waiters that can use them."""
+        """Hand freed slots to the earliest waiters that can use them.
+
+        The scan stops as soon as no replica has room: with thousands of
+        pages waiting across a cluster, a give-back stays cheap.
+        """
         for waiter in list(self._waiters):
+            if not any(r.room for r in self._replicas.values()):
+                return
             if waiter.future.done():
                 self._waiters.remove(waiter)
                 continue

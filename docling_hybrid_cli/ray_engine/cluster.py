@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..keyguard import public_url
 from ..settings import HttpBackendConfig, Settings
-from .budget import replica_key
+from .adaptive import ReplicaEntry, budget_entries
 
 __all__ = ["RayCluster", "connect", "replica_limits", "secret_variables"]
 
@@ -34,8 +34,8 @@ class RayCluster:
     alive_nodes: int
     start_s: float
 
-    def coordinator(self, limits: Mapping[str, int]) -> Any:
-        """The run's coordinator actor (request budget and page ledger).
+    def coordinator(self, entries: Sequence[ReplicaEntry], settings: Settings) -> Any:
+        """The run's coordinator actor (request budget, adaptive limits, page ledger).
 
         It asks for no CPU: it must never wait behind the tasks it serves.
         """
@@ -44,7 +44,7 @@ class RayCluster:
         from .coordinator import Coordinator
 
         actor = ray.remote(num_cpus=0, max_restarts=0)(Coordinator)
-        return actor.remote(dict(limits))
+        return actor.remote(list(entries), settings)
 
     def range_task(self, max_retries: int) -> Any:
         """The streaming generator task that converts one page range (:mod:`.tasks`)."""
@@ -63,14 +63,9 @@ class RayCluster:
 def replica_limits(settings: Settings) -> dict[str, int]:
     """Every replica of every HTTP backend of the chain with its ``max_concurrency``.
 
-    ``"auto"`` gives the ceiling: each worker's pool adapts its own share below it.
+    ``"auto"`` gives the ceiling, the most its controller (in the coordinator) may grant.
     """
-    limits: dict[str, int] = {}
-    for config in settings.chain:
-        if isinstance(config, HttpBackendConfig):
-            for url in config.base_urls:
-                limits[replica_key(config.name, public_url(url))] = config.concurrency_bound
-    return limits
+    return {entry.key: entry.limit for entry in budget_entries(settings)}
 
 
 def secret_variables(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:

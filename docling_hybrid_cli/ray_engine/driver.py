@@ -12,13 +12,20 @@ Everything else reads as :func:`~docling_hybrid_cli.batch.convert_batch`:
 an unusable file is recorded and skipped (raised when it is the only
 one), an output that cannot be written is recorded, finished documents go
 to the manifest, ``--skip-existing`` skips them.
+
+With ``max_concurrency = "auto"`` the replicas' controllers run in the
+coordinator (:mod:`.adaptive`); the driver shows their limits in the
+progress (asking every :data:`LIMITS_EVERY_S`) and puts their traces in the
+summary and the report, as a local run does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ..batch import BatchResult, FileFailure, cache_root
 from ..checkpoint import Checkpoints
@@ -27,11 +34,15 @@ from ..manifest import FinishedDocuments
 from ..pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
 from ..settings import Settings
 from ..spending import SpendingCap
-from .cluster import RayCluster, replica_limits
+from .adaptive import budget_entries
+from .cluster import RayCluster
 from .engine import RayPages
 from .items import TaskHooks
 
-__all__ = ["convert_batch_ray"]
+__all__ = ["LIMITS_EVERY_S", "convert_batch_ray"]
+
+LIMITS_EVERY_S = 0.5
+"""How often the driver asks the coordinator for the adaptive limits, for the progress."""
 
 
 async def convert_batch_ray(
@@ -48,7 +59,8 @@ async def convert_batch_ray(
     """Convert every job on the cluster; the result says ``engine="ray"`` and the nodes used."""
     started = time.perf_counter()
     result = BatchResult(spending=SpendingCap(settings.convert.max_cost), engine="ray", nodes=0)
-    coordinator = cluster.coordinator(replica_limits(settings))
+    coordinator = cluster.coordinator(budget_entries(settings), settings)
+    await coordinator.start.remote()
     engine = RayPages(
         cluster.range_task(settings.ray.max_task_retries),
         coordinator,
@@ -93,6 +105,7 @@ async def convert_batch_ray(
         done[index] = document
         finished.record(document)
 
+    follower = asyncio.create_task(_follow_limits(coordinator, observer))
     try:
         async with asyncio.TaskGroup() as group:
             for index, job in enumerate(jobs):
@@ -103,6 +116,14 @@ async def convert_batch_ray(
                 group.create_task(one(index, job))
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+    result.concurrency = await coordinator.concurrency_report.remote()
+    for backend, cost in (await coordinator.spent.remote()).items():
+        result.spending.record(backend, cost)
+    await coordinator.stop.remote()
     result.documents = [done[i] for i in sorted(done)]
     result.nodes = len(engine.tally.nodes)
     result.engine_detail = {
@@ -114,6 +135,24 @@ async def convert_batch_ray(
     }
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def _follow_limits(coordinator: Any, observer: ConvertObserver) -> None:
+    """Show the adaptive limits in the progress when they change (until cancelled).
+
+    Only the progress depends on it: if the coordinator cannot answer, the
+    tasks learn it themselves and the progress simply stops showing limits.
+    """
+    shown: dict[str, dict[str, int]] = {}
+    while True:
+        try:
+            limits = await coordinator.adaptive_limits.remote()
+        except Exception:
+            return
+        if limits and limits != shown:
+            shown = limits
+            observer.concurrency(limits)
+        await asyncio.sleep(LIMITS_EVERY_S)
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

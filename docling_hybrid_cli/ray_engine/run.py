@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ..batch import BatchResult
-from ..errors import UsageError
 from ..pipeline import ConvertObserver, DocumentJob
 from ..settings import Settings
 from .items import TaskHooks
@@ -37,11 +36,6 @@ def ray_session(
     from . import require_ray
 
     require_ray()
-    if settings.convert.max_cost is not None:
-        raise UsageError(
-            "--max-cost is not kept across Ray workers (each would count its own spending); "
-            "run a paid backend without --ray"
-        )
     from .cluster import connect
     from .driver import convert_batch_ray
 

@@ -8,7 +8,9 @@ loop. Each page is yielded as it finishes, so the driver checkpoints and
 writes it at once; a task that dies loses only the pages it had in flight.
 
 Its pools take request slots from the run's coordinator actor
-(:class:`ActorBudget`), so the replicas' limits hold across all tasks. A
+(:class:`ActorBudget`), so the replicas' limits hold across all tasks; with
+``max_concurrency = "auto"`` they run no controller of their own, the
+coordinator's one per replica sets the limit (:mod:`.adaptive`). A
 retried attempt first asks the coordinator which pages the driver already
 has, replays one placeholder for each (see :mod:`.ledger`) and converts
 the rest.
@@ -33,7 +35,9 @@ from ..pages import PageResult, PageState
 from ..pipeline import DocumentJob, DocumentResult, convert_pages, render_options
 from ..settings import Settings
 from ..sources import open_source
+from .budget import replica_key
 from .items import PageDone, RangeSpec, RangeStats, Replayed
+from .spending import SharedSpending
 
 __all__ = ["ActorBudget", "convert_range"]
 
@@ -44,28 +48,40 @@ class ActorBudget:
     """A pool's :class:`~docling_hybrid_cli.endpoints.ReplicaBudget` kept by the coordinator actor.
 
     ``holder`` is the task's key: a later attempt of the same task frees what
-    this one still held if it dies mid-request.
+    this one still held if it dies mid-request. ``limits`` are the replicas'
+    limits as the coordinator last said (at the task's start, then with
+    every slot granted): a shared adaptive replica's capacity in this worker.
     """
 
-    def __init__(self, coordinator: Any, holder: str) -> None:
+    def __init__(self, coordinator: Any, holder: str, limits: dict[str, int]) -> None:
         self.coordinator = coordinator
         self.holder = holder
+        self.limits = dict(limits)
         self._tickets = itertools.count()
 
     async def take(self, backend: str, replicas: Sequence[str]) -> tuple[str, object]:
-        from .budget import replica_key
-
         ticket = next(self._tickets)
         keys = [replica_key(backend, label) for label in replicas]
         try:
-            key, lease = await self.coordinator.take.remote(self.holder, ticket, keys)
+            key, lease, limit = await self.coordinator.take.remote(self.holder, ticket, keys)
         except asyncio.CancelledError:
             self.coordinator.abandon.remote(self.holder, ticket)
             raise
+        if limit:
+            self.limits[key] = limit
         return replicas[keys.index(key)], lease
 
-    def give_back(self, lease: object, latency_s: float | None, outcome: SlotOutcome) -> None:
-        self.coordinator.give_back.remote(lease, latency_s, outcome)
+    def give_back(
+        self,
+        lease: object,
+        latency_s: float | None,
+        outcome: SlotOutcome,
+        completion_tokens: int | None = None,
+    ) -> None:
+        self.coordinator.give_back.remote(lease, latency_s, outcome, completion_tokens)
+
+    def granted(self, backend: str, replica: str) -> int | None:
+        return self.limits.get(replica_key(backend, replica))
 
 
 class _Quiet:
@@ -180,11 +196,14 @@ class _Runner:
         self.main = asyncio.current_task()
         self.ready.set()
         settings = self.settings
-        chain = build_chain(settings)
+        limits = await self.coordinator.limits.remote()
+        budget = ActorBudget(self.coordinator, self.spec.task, limits)
+        spending = SharedSpending(self.coordinator, settings.convert.max_cost)
+        chain = build_chain(settings, spending=spending)
         for backend in chain.backends:
             pool = getattr(backend, "pool", None)
             if pool is not None:
-                pool.budget = ActorBudget(self.coordinator, self.spec.task)
+                pool.use_budget(budget)
         try:
             renderer = open_source(
                 self.path,

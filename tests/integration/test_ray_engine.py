@@ -13,7 +13,7 @@ import collections
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,11 @@ from pdfgen import make_pdf
 from typer.testing import CliRunner
 
 from docling_hybrid_cli.batch import BatchResult
+from docling_hybrid_cli.bench.simprocess import start_sim_server
 from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.cli.progress import PlainProgress
 from docling_hybrid_cli.jobs import plan_jobs
+from docling_hybrid_cli.samplepdf import write_benchmark_pdf
 from docling_hybrid_cli.settings import Settings, load_settings
 from docling_hybrid_cli.sim import MockConfig, MockServer
 
@@ -36,23 +38,30 @@ from docling_hybrid_cli.ray_engine.run import ray_session  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SPLIT = 5
+PAID_MODEL = "nvidia/nemotron-nano-12b-v2-vl"
 PAGES = {"a.pdf": 3, "b.pdf": 4, "big.pdf": 12}
 TASKS = 5  # a, b, and big in ranges of 5, 5 and 2 pages
 
 
+KEY_VARIABLE = "DOCLING_HYBRID_RAY_TEST_KEY"
+"""A paid backend's key variable, in the workers' environment as a cluster's job would put it."""
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
-    try:
-        yield
-    finally:
-        ray.shutdown()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(KEY_VARIABLE, "sk-or-test")  # the local instance's workers inherit it
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 def make_folder(root: Path) -> Path:
@@ -167,6 +176,104 @@ def test_the_replicas_budget_holds_across_workers(local_ray: None, tmp_path: Pat
     (replica,) = budget.values()
     assert replica["peak"] == 2 and replica["limit"] == 2
     assert replica["granted"] == 16 and replica["in_use"] == 0
+
+
+class _LimitsSeen(PlainProgress):
+    """The plain progress, keeping every set of limits it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: list[dict[str, dict[str, int]]] = []
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        self.limits.append({backend: dict(urls) for backend, urls in limits.items()})
+        super().concurrency(limits)
+
+
+def test_with_auto_one_controller_sets_the_budget_of_every_worker(
+    local_ray: None, tmp_path: Path
+) -> None:
+    """Two tasks at once against a capacity-8 server (0.25 s a page) with ``"auto"``: one
+    controller in the coordinator. Each worker running its own would start at 16 each and
+    put 32 in flight; one starts at 16 and is cut back within a scrape of /metrics."""
+    pdf = write_benchmark_pdf(tmp_path / "doc.pdf", 120)
+    with start_sim_server(
+        latency_s=0.25, jitter=0.1, style="plain", extra_args=["--max-num-seqs", "8"]
+    ) as sim:
+        (tmp_path / "c.toml").write_text(
+            "[backends]\n"
+            'fallback_chain = ["deepseek-vllm"]\n'
+            "[backends.deepseek-vllm]\n"
+            f'base_url = "{sim.url}/v1"\n'
+            'max_concurrency = "auto"\n'
+            "[convert]\n"
+            "max_side = 256\ndpi = 36\ntext_agreement = false\n"  # the client is never slow
+            "[ray]\n"
+            "split_pages = 60\n"
+        )
+        settings = settings_for(tmp_path / "c.toml")
+        jobs = plan_jobs(
+            [pdf], output=tmp_path / "out.md", pattern="*.pdf", pages=None, password=None
+        )
+        progress = _LimitsSeen()
+        with ray_session(settings, None) as run:
+            batch = asyncio.run(run(jobs, progress))
+        stats = sim.stats()
+    assert stats is not None
+    assert batch.exit_code == 0
+    assert batch.engine_detail["tasks"] == 2
+    assert stats["chat_ok"] == 120
+    (replica,) = batch.concurrency["deepseek-vllm"]
+    assert replica["metrics"] == "on"  # scraped by the coordinator
+    assert replica["trace"][0] == {"t": 0.0, "limit": 16, "in_flight": 0, "reason": "start"}
+    assert any("server queue" in change["reason"] for change in replica["trace"])
+    assert 4 <= replica["limit"] <= 16
+    most = max(change["limit"] for change in replica["trace"])
+    # The server never saw more than the one controller ever granted, and that is one ramp:
+    # a controller per worker starts at 16 each, 32 on the server at once.
+    assert stats["max_in_flight"] <= most < 32, (stats, replica["trace"])
+    (budget,) = batch.engine_detail["budget"].values()
+    assert budget["limit"] == replica["limit"] and budget["in_use"] == 0
+    assert budget["peak"] <= most and budget["granted"] == 120
+    assert progress.limits[0] == {"deepseek-vllm": {replica["url"]: 16}}  # the progress line's
+
+
+def test_max_cost_counts_every_workers_spending(local_ray: None, tmp_path: Path) -> None:
+    """0.001 USD a page, --max-cost 0.0025, two documents on two workers at once: the run stops
+    paying after three pages (each worker counting its own would pay for six), and the rest go
+    down the chain. A page may have passed the check while another worker's third was in
+    flight: at most one more."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.pdf", "y.pdf"):
+        make_pdf(folder / name, 4, text=name + " text {n}")
+    paid = MockConfig(model=PAID_MODEL, style="plain", cost_per_request=0.001, latency_s=0.1)
+    with MockServer(paid) as server:
+        (tmp_path / "c.toml").write_text(
+            "[backends]\n"
+            'fallback_chain = ["nemotron-openrouter", "text-layer"]\n'
+            "[backends.nemotron-openrouter]\n"
+            f'base_url = "{server.url}/v1"\n'
+            f'model = "{PAID_MODEL}"\n'
+            f'api_key_env = "{KEY_VARIABLE}"\n'
+            "requests_per_minute = 60000\n"
+            "[convert]\n"
+            "concurrency = 1\n"
+            "max_cost = 0.0025\n"
+        )
+        batch = run_on_ray(settings_for(tmp_path / "c.toml"), folder, tmp_path / "out", TaskHooks())
+        served = server.stats.chat_requests
+    assert batch.exit_code == 0
+    assert 3 <= served <= 4, served
+    assert batch.spending.to_dict() == {
+        "recorded": round(0.001 * served, 6),
+        "max_cost": 0.0025,
+        "by_backend": {"nemotron-openrouter": round(0.001 * served, 6)},
+    }
+    pages = [p for d in batch.documents for p in d.pages]
+    by_text_layer = [p for p in pages if p.text is not None and p.text.backend == "text-layer"]
+    assert len(by_text_layer) == 8 - served
+    assert all("spending cap reached" in p.errors[0].error for p in by_text_layer)
 
 
 def test_a_document_that_cannot_be_read_is_reported_and_the_others_converted(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from docling_hybrid_cli.client import ChatClient, ChatResult
+from docling_hybrid_cli.concurrency import AdaptiveLimit
 from docling_hybrid_cli.endpoints import PROBE_FAILURES_TO_EJECT, EndpointPool, Replica
 from docling_hybrid_cli.errors import (
     BackendConnectError,
@@ -503,3 +504,49 @@ def test_snapshot_reports_state_load_and_speed_without_credentials() -> None:
 def test_a_pool_needs_a_replica() -> None:
     with pytest.raises(ValueError):
         EndpointPool("ocr", [])
+
+
+# ----------------------------------------------------------------- a shared budget
+
+
+class _Budget:
+    """A shared budget's stand-in: grants at once, says a limit, records what comes back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.back: list[tuple[str, int | None]] = []
+
+    async def take(self, backend: str, replicas: Sequence[str]) -> tuple[str, object]:
+        return replicas[0], len(self.back)
+
+    def give_back(
+        self, lease: object, latency_s: float | None, outcome: str, tokens: int | None = None
+    ) -> None:
+        self.back.append((outcome, tokens))
+
+    def granted(self, backend: str, replica: str) -> int | None:
+        return self.limit
+
+
+def test_a_shared_budget_replaces_the_replicas_own_controller_and_hears_every_outcome() -> None:
+    fleet = Fleet()
+    pool, _ = make_pool(fleet, HOSTS[:1], capacity=256)
+    (replica,) = pool.replicas
+    replica.limit = AdaptiveLimit(ceiling=256)
+    budget = _Budget(limit=3)
+    pool.use_budget(budget)
+    assert replica.limit is None and not pool.adaptive  # no controller, no poller here
+    assert (replica.capacity, replica.bound) == (3, 256)  # what the budget grants; the ceiling
+
+    async def scenario() -> None:
+        await pool.call(BODY)
+        budget.limit = 5  # the budget's controller grew the limit
+        for mode, error in (("timeout", BackendTimeout), ("500", BackendServerError)):
+            fleet.chat[HOSTS[0]] = mode
+            with pytest.raises(error):
+                await pool.call(BODY)
+        await pool.aclose()
+
+    run(scenario)
+    assert budget.back == [("ok", None), ("timeout", None), ("failed", None)]
+    assert replica.capacity == 5

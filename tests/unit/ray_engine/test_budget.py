@@ -125,10 +125,14 @@ class _Halving:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.seen: list[tuple[float | None, str]] = []
+        self.taken_count = 0
+        self.seen: list[tuple[float | None, str, int | None]] = []
 
-    def record(self, latency_s: float | None, outcome: str) -> None:
-        self.seen.append((latency_s, outcome))
+    def taken(self) -> None:
+        self.taken_count += 1
+
+    def record(self, latency_s: float | None, outcome: str, tokens: int | None = None) -> None:
+        self.seen.append((latency_s, outcome, tokens))
         if outcome == "overloaded":
             self.limit = max(1, self.limit // 2)
 
@@ -143,9 +147,10 @@ def test_a_policy_sees_every_request_and_its_limit_is_what_the_book_grants() -> 
 
         book = SlotBook({A: 4}, policy_for=policy_for)
         leases = [(await book.take("t", i, [A]))[1] for i in range(4)]
-        book.give_back(leases[0], 2.0, "overloaded")  # limit 4 -> 2, 3 still in use
-        book.give_back(leases[1], None, "unused")  # not a request: the policy is not told
-        assert policies[A].seen == [(2.0, "overloaded")]
+        assert policies[A].taken_count == 4
+        book.give_back(leases[0], 2.0, "overloaded", 300)  # limit 4 -> 2, 3 still in use
+        book.give_back(leases[1], None, "unused")  # no request: told, for the count in flight
+        assert policies[A].seen == [(2.0, "overloaded", 300), (None, "unused", None)]
         waiting = asyncio.create_task(book.take("t", 9, [A]))
         await asyncio.sleep(0)
         assert not waiting.done()  # 2 in use, limit 2
