@@ -82,6 +82,21 @@ def cache_root(settings: Settings) -> Path:
     return Path(settings.cache.dir).expanduser() if settings.cache.dir else default_cache_dir()
 
 
+def open_checkpoints(
+    settings: Settings, observer: ConvertObserver, *, use_cache: bool, cache_encrypted: bool
+) -> Checkpoints | None:
+    """The run's page checkpoints, or None when the cache is off (``--no-cache`` or config)."""
+    if not (use_cache and settings.cache.enabled):
+        return None
+    return Checkpoints(
+        cache_root(settings),
+        settings.convert,
+        settings.chain,
+        warn=observer.notice,
+        cache_encrypted=cache_encrypted,
+    )
+
+
 async def convert_batch(
     jobs: Sequence[DocumentJob],
     settings: Settings,
@@ -106,15 +121,9 @@ async def convert_batch(
     chain = build_chain(settings, spending=result.spending)
     extract_text = any(backend.needs_text_layer for backend in chain.backends)
     finished = FinishedDocuments(settings)
-    checkpoints = None
-    if use_cache and settings.cache.enabled:
-        checkpoints = Checkpoints(
-            cache_root(settings),
-            settings.convert,
-            settings.chain,
-            warn=observer.notice,
-            cache_encrypted=cache_encrypted,
-        )
+    checkpoints = open_checkpoints(
+        settings, observer, use_cache=use_cache, cache_encrypted=cache_encrypted
+    )
     pending: list[DocumentJob] = []
     for job in jobs:
         if skip_existing and finished.is_finished(job):

@@ -63,6 +63,7 @@ __all__ = [
     "ConvertObserver",
     "DocumentJob",
     "DocumentResult",
+    "QuietObserver",
     "convert_document",
     "convert_pages",
     "figures_dir_for",
@@ -88,6 +89,32 @@ class ConvertObserver(Protocol):
 
     def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
         """Adaptive backends' replica limits changed: ``{backend: {replica URL: limit}}``."""
+
+
+class QuietObserver:
+    """A :class:`ConvertObserver` that shows nothing: for callers that read the results instead.
+
+    The benchmark reads each DocumentResult; a Ray worker's pages go to the
+    driver, whose own observer draws the progress.
+    """
+
+    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
+        return None
+
+    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
+        return None
+
+    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
+        return None
+
+    def document_finished(self, result: DocumentResult) -> None:
+        return None
+
+    def notice(self, message: str) -> None:
+        return None
+
+    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
+        return None
 
 
 def figures_dir_for(output: Path) -> Path:

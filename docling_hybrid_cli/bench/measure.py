@@ -17,7 +17,6 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,13 @@ from ..backends.base import server_root
 from ..chain import build_chain
 from ..checkpoint import Checkpoints
 from ..memory import tune_glibc_malloc
-from ..pages import PageResult, PageState
-from ..pipeline import DocumentJob, DocumentResult, convert_document, render_options
+from ..pipeline import (
+    DocumentJob,
+    DocumentResult,
+    QuietObserver,
+    convert_document,
+    render_options,
+)
 from ..settings import ConvertSettings, Settings
 from ..sources import open_source
 from .prometheus import MetricsSampler
@@ -37,28 +41,6 @@ from .sidechannel import SideChannel
 from .stats import efficiency, latency_summary
 
 __all__ = ["RunFigures", "convert_once", "measure_render_limit", "replica_figures", "run_result"]
-
-
-class _Quiet:
-    """A ConvertObserver that records nothing: the benchmark reads the DocumentResult."""
-
-    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
-        return None
-
-    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
-        return None
-
-    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
-        return None
-
-    def document_finished(self, result: DocumentResult) -> None:
-        return None
-
-    def notice(self, message: str) -> None:
-        return None
-
-    def concurrency(self, limits: Mapping[str, Mapping[str, int]]) -> None:
-        return None
 
 
 async def convert_once(
@@ -94,9 +76,11 @@ async def convert_once(
         checkpoints = None
         if settings.cache.enabled:
             root = output.with_name(f"{output.stem}-page-cache")
-            checkpoints = Checkpoints(root, settings.convert, settings.chain, warn=_Quiet().notice)
+            checkpoints = Checkpoints(
+                root, settings.convert, settings.chain, warn=QuietObserver().notice
+            )
         result = await convert_document(
-            job, chain, settings.convert, _Quiet(), checkpoints=checkpoints
+            job, chain, settings.convert, QuietObserver(), checkpoints=checkpoints
         )
     finally:
         wall = time.perf_counter() - wall0

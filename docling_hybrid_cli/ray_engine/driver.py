@@ -27,11 +27,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..batch import BatchResult, FileFailure, cache_root
-from ..checkpoint import Checkpoints
+from ..batch import BatchResult, FileFailure, open_checkpoints
 from ..errors import OutputWriteError, UsageError
 from ..manifest import FinishedDocuments
-from ..pipeline import ConvertObserver, DocumentJob, DocumentResult, convert_document
+from ..pipeline import (
+    ConvertObserver,
+    DocumentJob,
+    DocumentResult,
+    convert_document,
+    first_error,
+)
 from ..settings import Settings
 from ..spending import SpendingCap
 from .adaptive import budget_entries
@@ -70,15 +75,9 @@ async def convert_batch_ray(
         notice=observer.notice,
     )
     finished = FinishedDocuments(settings)
-    checkpoints = None
-    if use_cache and settings.cache.enabled:
-        checkpoints = Checkpoints(
-            cache_root(settings),
-            settings.convert,
-            settings.chain,
-            warn=observer.notice,
-            cache_encrypted=cache_encrypted,
-        )
+    checkpoints = open_checkpoints(
+        settings, observer, use_cache=use_cache, cache_encrypted=cache_encrypted
+    )
     room = asyncio.Semaphore(settings.ray.documents_in_flight or 2 * cluster.cpus)
     done: dict[int, DocumentResult] = {}
 
@@ -115,7 +114,7 @@ async def convert_batch_ray(
                 await room.acquire()  # a task per document in flight, not per document
                 group.create_task(one(index, job))
     except BaseExceptionGroup as group_error:
-        raise _first_error(group_error) from None
+        raise first_error(group_error) from None
     finally:
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -153,12 +152,3 @@ async def _follow_limits(coordinator: Any, observer: ConvertObserver) -> None:
             shown = limits
             observer.concurrency(limits)
         await asyncio.sleep(LIMITS_EVERY_S)
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """A task group wraps failures; the caller wants the one that mattered, unwrapped."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_error(exc)
-        return exc
-    return group

@@ -31,8 +31,8 @@ from typing import Any
 
 from ..chain import build_chain
 from ..endpoints import SlotOutcome
-from ..pages import PageResult, PageState
-from ..pipeline import DocumentJob, DocumentResult, convert_pages, render_options
+from ..pages import PageResult
+from ..pipeline import QuietObserver, convert_pages, render_options
 from ..settings import Settings
 from ..sources import open_source
 from .budget import replica_key
@@ -82,28 +82,6 @@ class ActorBudget:
 
     def granted(self, backend: str, replica: str) -> int | None:
         return self.limits.get(replica_key(backend, replica))
-
-
-class _Quiet:
-    """The worker's observer: progress is the driver's job, from the pages it receives."""
-
-    def document_started(self, job: DocumentJob, pages: Sequence[int]) -> None:
-        return None
-
-    def page_state(self, job: DocumentJob, page: int, state: PageState, detail: str = "") -> None:
-        return None
-
-    def page_finished(self, job: DocumentJob, result: PageResult) -> None:
-        return None
-
-    def document_finished(self, result: DocumentResult) -> None:
-        return None
-
-    def notice(self, message: str) -> None:
-        return None
-
-    def concurrency(self, limits: object) -> None:
-        return None
 
 
 _END = object()
@@ -214,7 +192,7 @@ class _Runner:
             async with renderer:
                 await renderer.open()
                 result = await convert_pages(
-                    renderer, self.todo, chain, settings.convert, _Quiet(), self._deliver
+                    renderer, self.todo, chain, settings.convert, QuietObserver(), self._deliver
                 )
             self.out.put(
                 RangeStats(result.render_ms, result.encode_ms, result.image_bytes, _node_id())

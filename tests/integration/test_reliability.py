@@ -38,6 +38,7 @@ from docling_hybrid_cli.cli import app
 from docling_hybrid_cli.jobs import plan_jobs
 from docling_hybrid_cli.manifest import MANIFEST_NAME
 from docling_hybrid_cli.pages import PageResult, PageText
+from docling_hybrid_cli.pipeline import QuietObserver
 from docling_hybrid_cli.settings import load_settings
 from docling_hybrid_cli.sim import MockConfig, MockServer, MockStats
 
@@ -715,22 +716,6 @@ def test_cache_clear_removes_checkpoints(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- leaks
 
 
-class _Quiet:
-    """A ConvertObserver that ignores everything."""
-
-    def document_started(self, job: object, pages: object) -> None: ...
-
-    def page_state(self, job: object, page: int, state: str, detail: str = "") -> None: ...
-
-    def page_finished(self, job: object, result: object) -> None: ...
-
-    def document_finished(self, result: object) -> None: ...
-
-    def notice(self, message: str) -> None: ...
-
-    def concurrency(self, limits: object) -> None: ...
-
-
 def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -756,7 +741,7 @@ def test_long_run_leaks_no_fds_tasks_or_sessions(tmp_path: Path) -> None:
                 asyncio.get_running_loop().set_exception_handler(
                     lambda _loop, context: problems.append(str(context.get("message")))
                 )
-                batch = await convert_batch(jobs, settings, _Quiet())
+                batch = await convert_batch(jobs, settings, QuietObserver())
                 gc.collect()  # an unclosed aiohttp session reports itself when collected
                 await asyncio.sleep(0)
                 others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
